@@ -1,0 +1,104 @@
+"""The root click group, the error boundary and the options shared by many commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from mtls_doctor import __version__
+from mtls_doctor.errors import EXIT_CODES_HELP, ExitCode, MtlsDoctorError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DoctorError(click.ClickException):
+    """A library error on its way out: one line on stderr, the hint, the documented exit code."""
+
+    def __init__(self, error: MtlsDoctorError) -> None:
+        super().__init__(error.message)
+        self.exit_code = int(error.exit_code)
+        self.hint = error.hint
+
+    def show(self, file: Any = None) -> None:
+        stream = file if file is not None else sys.stderr
+        click.echo(f"error: {self.message}", file=stream)
+        if self.hint:
+            click.echo(f"hint: {self.hint}", file=stream)
+
+
+def _debug_enabled(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool((root.obj or {}).get("debug")) or os.environ.get("MTLS_DOCTOR_DEBUG") == "1"
+
+
+class DoctorGroup(click.Group):
+    """A group that converts library errors and Ctrl-C into documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MtlsDoctorError as error:
+            if _debug_enabled(ctx):
+                raise
+            raise DoctorError(error) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as error:
+            if _debug_enabled(ctx):
+                raise
+            name = f" {error.filename}" if getattr(error, "filename", None) else ""
+            raise DoctorError(
+                MtlsDoctorError(
+                    f"cannot use{name}: {error.strerror or error}",
+                    hint="Check the path and its permissions; --debug shows the trace.",
+                )
+            ) from None
+
+
+@click.group(cls=DoctorGroup, epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, prog_name="mtls-doctor")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Find out why clients fail mutual TLS on an AWS Application Load Balancer.
+
+    \b
+    Example:
+      mtls-doctor logs query logs/ --client-ip 203.0.113.9 --status failed
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def finish(code: ExitCode | int) -> NoReturn:
+    """Leave the command with ``code`` (click ignores return values in standalone mode)."""
+    raise click.exceptions.Exit(int(code))
+
+
+def warn(message: str) -> None:
+    """A warning for the human: stderr, never stdout."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def info(message: str) -> None:
+    """A progress or summary line for the human: stderr."""
+    click.echo(message, err=True)
+
+
+def format_option(*choices: str, default: str | None = None) -> Callable[[F], F]:
+    """The one ``--format`` option every command shares (choices vary per command)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices), case_sensitive=False),
+        default=default or choices[0],
+        show_default=True,
+        help="Output format on stdout.",
+    )

@@ -1,0 +1,1 @@
+"""What each ``tls_verify_status`` value means, and how to fix it."""
