@@ -90,9 +90,7 @@ class LogEntry:
         def dash(value: object) -> str:
             return "-" if value is None or value == "" else str(value)
 
-        latency = (
-            "-" if self.tls_handshake_latency is None else f"{self.tls_handshake_latency:.3f}"
-        )
+        latency = "-" if self.tls_handshake_latency is None else f"{self.tls_handshake_latency:.3f}"
         subject = self.leaf_client_cert_subject or "-"
         return " ".join(
             (

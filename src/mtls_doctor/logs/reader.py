@@ -1,0 +1,181 @@
+"""Read log files through DuckDB, and survive the files that are not what they claim.
+
+The fast path hands every file to one ``read_csv`` call, so DuckDB inflates and parses them
+in parallel. When DuckDB gives up on a file (truncated or corrupt gzip, bytes that are not
+UTF-8), that file alone is repaired: inflated by Python as far as it goes, decoded with
+replacement characters, and read again from a plain copy. The fault is reported with the
+number of complete lines the file gave before it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from mtls_doctor.errors import InputError
+from mtls_doctor.logs.parse import parse_sql, read_csv_sql
+from mtls_doctor.logs.sources import LogSource, is_gzip
+
+T = TypeVar("T")
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileFault:
+    """A file that could be read only in part (or not at all)."""
+
+    file: str
+    message: str
+    lines_read: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "message": self.message, "lines_read": self.lines_read}
+
+
+@dataclass(frozen=True)
+class ParseIssue:
+    """A malformed line that was skipped: which file, which line, why."""
+
+    file: str
+    line: int | None
+    message: str
+    text: str = field(default="", compare=False, repr=False)  # the line itself, for the store
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "message": self.message}
+
+
+def _inflate_partial(path: Path) -> tuple[bytes, str | None]:
+    """Inflate as much of a gzip file as possible (all members); return data and fault."""
+    out = bytearray()
+    data = path.read_bytes()
+    while data:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            out += inflater.decompress(data)
+        except zlib.error as error:
+            return bytes(out), f"corrupt gzip data ({error})"
+        if not inflater.eof:
+            return bytes(out), "truncated gzip stream (the file ends early)"
+        data = inflater.unused_data
+    return bytes(out), None
+
+
+def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, FileFault | None]:
+    """A plain, valid-UTF-8 copy of ``source`` holding every complete line it yields."""
+    if source.gzip:
+        raw, fault = _inflate_partial(source.path)
+    else:
+        raw, fault = source.path.read_bytes(), None
+    if fault is not None and not raw.endswith(b"\n"):
+        raw = raw[: raw.rfind(b"\n") + 1]  # a line cut by the fault is not a line
+    text = raw.decode("utf-8", errors="replace")
+    if fault is None and "\ufffd" in text:
+        fault = "bytes that are not UTF-8 (shown as U+FFFD)"
+    target = workdir / f"repaired-{abs(hash(str(source.path)))}-{source.path.name}.log"
+    target.write_text(text, encoding="utf-8")
+    lines = text.count("\n")
+    fixed = LogSource(source.display, target, gzip=False, size=len(raw))
+    if fault is None:
+        fault = reason
+    return fixed, FileFault(source.display, fault, lines)
+
+
+class FileSet:
+    """A set of log files, as one parsed relation for DuckDB, with per-file repairs."""
+
+    def __init__(self, sources: Sequence[LogSource], workdir: Path) -> None:
+        if not sources:
+            raise InputError(
+                "no connection-log files to read",
+                hint="Connection-log objects are named conn_log_... or conn_log....",
+            )
+        self.sources = list(sources)
+        self.workdir = workdir
+        self.faults: list[FileFault] = []
+        self._display = {str(s.path): s.display for s in self.sources}
+
+    def display(self, filename: str) -> str:
+        """The name the user knows a file by (the S3 key, ``<stdin>``, the path given)."""
+        return self._display.get(filename, filename)
+
+    def relation(self) -> tuple[str, dict[str, Any]]:
+        """SQL for the parsed rows of every file (columns of ``parse_sql`` plus ``filename``)."""
+        parts, params = [], {}
+        for flag, key in ((True, "gz_paths"), (False, "plain_paths")):
+            paths = [str(s.path) for s in self.sources if s.gzip is flag]
+            if paths:
+                params[key] = paths
+                parts.append(f"SELECT filename, line FROM {read_csv_sql('$' + key, flag)}")
+        source = "(" + " UNION ALL ".join(parts) + ")"
+        return f"({parse_sql(source, 'filename,')})", params
+
+    def run(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        query: Callable[[str], str],
+        fetch: Callable[[duckdb.DuckDBPyConnection], T],
+        params: dict[str, Any] | None = None,
+    ) -> T:
+        """Run ``query(relation)`` and ``fetch`` its result, repairing files that fail."""
+        for _ in range(len(self.sources) + 1):
+            relation, own = self.relation()
+            try:
+                con.execute(query(relation), {**own, **(params or {})})
+                return fetch(con)
+            except (duckdb.IOException, duckdb.InvalidInputException) as error:
+                if not self._repair_from(str(error)):
+                    raise InputError(f"cannot read the logs: {error}") from error
+        raise InputError("cannot read the logs: too many faulty files")
+
+    def _repair_from(self, message: str) -> bool:
+        for index, source in enumerate(self.sources):
+            if str(source.path) in message:
+                first_line = message.strip().splitlines()[0]
+                fixed, fault = repair(source, self.workdir, first_line)
+                self.sources[index] = fixed
+                self._display[str(fixed.path)] = source.display
+                if fault is not None:
+                    self.faults.append(fault)
+                return True
+        return False
+
+
+def locate_lines(
+    fileset: FileSet, bad: Iterable[tuple[str, str, str]], limit: int = 1000
+) -> list[ParseIssue]:
+    """Find the line numbers of malformed lines (rare, so Python may scan those files).
+
+    ``bad`` holds ``(filename, line, reason)`` as DuckDB saw them.
+    """
+    wanted: dict[str, dict[str, str]] = {}
+    for filename, line, reason in bad:
+        wanted.setdefault(filename, {})[line] = reason
+    issues: list[ParseIssue] = []
+    for filename, lines in wanted.items():
+        issues.extend(_scan_file(Path(filename), fileset.display(filename), lines, limit))
+    issues.sort(key=lambda issue: (issue.file, issue.line or 0))
+    return issues[:limit]
+
+
+def _scan_file(path: Path, display: str, lines: dict[str, str], limit: int) -> list[ParseIssue]:
+    import gzip
+
+    found: list[ParseIssue] = []
+    opener = gzip.open if is_gzip(path) else open
+    try:
+        with opener(path, "rb") as handle:  # type: ignore[operator]
+            for number, raw in enumerate(handle, start=1):
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n ")
+                if text in lines:
+                    found.append(ParseIssue(display, number, lines[text], text))
+                    if len(found) >= limit:
+                        break
+    except (OSError, EOFError, zlib.error):
+        pass  # a faulty file: the lines found so far are all we can number
+    return found

@@ -1,0 +1,176 @@
+"""Turn what the user typed (files, folders, globs, ``-``) into the log files to read.
+
+In a folder (or a glob), only connection-log objects are read: ``conn_log_...`` and
+``conn_log....`` (both spellings exist, spec §1.3). Access-log objects and the
+``ELBConnectionLogTestFile`` marker are skipped silently; anything else is reported once.
+A file named explicitly is always read, whatever its name.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from mtls_doctor.errors import InputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+CONN_LOG_NAME = re.compile(r"^conn_log[._]")
+# Access logs are <account>_elasticloadbalancing_...; health-check logs have their own prefix.
+_SILENT_NAMES = (
+    re.compile(r"^\d{12}_elasticloadbalancing_"),
+    re.compile(r"^health_check_log[._]"),
+    re.compile(r"^ELBConnectionLogTestFile$"),
+    re.compile(r"^\."),
+)
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """One log file to read: where it is on disk, how to name it, whether it is gzip."""
+
+    display: str
+    path: Path
+    gzip: bool
+    size: int
+
+
+@dataclass(frozen=True)
+class SourceScan:
+    """The outcome of expanding the inputs: files to read, and names passed over."""
+
+    sources: tuple[LogSource, ...]
+    skipped_unknown: tuple[str, ...] = ()
+    skipped_silently: int = 0
+
+
+# Other schemes (s3://) register an expander here: (input, workdir) -> SourceScan.
+SchemeExpander = Callable[[str, Path], SourceScan]
+SCHEMES: dict[str, SchemeExpander] = {}
+
+
+def is_gzip(path: Path) -> bool:
+    """Decide by content, not by name: some tools save gzip files without ``.gz``."""
+    with path.open("rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def _source(path: Path, display: str | None = None) -> LogSource:
+    return LogSource(
+        display=display or str(path),
+        path=path,
+        gzip=is_gzip(path),
+        size=path.stat().st_size,
+    )
+
+
+def classify_name(name: str) -> str:
+    """``read`` for a connection log, ``silent`` for known other ALB objects, else ``unknown``."""
+    if CONN_LOG_NAME.match(name):
+        return "read"
+    if any(pattern.match(name) for pattern in _SILENT_NAMES):
+        return "silent"
+    return "unknown"
+
+
+@dataclass
+class _Collector:
+    sources: list[LogSource] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    silent: int = 0
+    seen: set[Path] = field(default_factory=set)
+
+    def add_listed(self, path: Path) -> None:
+        """A file found by walking a folder or a glob: filtered by name."""
+        kind = classify_name(path.name)
+        if kind == "silent":
+            self.silent += 1
+        elif kind == "unknown":
+            self.unknown.append(str(path))
+        else:
+            self.add_explicit(path)
+
+    def add_explicit(self, path: Path, display: str | None = None) -> None:
+        resolved = path.resolve()
+        if resolved in self.seen:
+            return
+        self.seen.add(resolved)
+        self.sources.append(_source(path, display))
+
+
+def _walk(folder: Path, collector: _Collector) -> None:
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            collector.add_listed(Path(root) / name)
+
+
+def _stdin_copy(stdin: BinaryIO, workdir: Path) -> Path:
+    # DuckDB reads files, so stdin is spooled to the work folder first (gzip or not).
+    target = workdir / "stdin.log"
+    with target.open("wb") as out:
+        shutil.copyfileobj(stdin, out, 1024 * 1024)
+    return target
+
+
+def expand_inputs(
+    inputs: Sequence[str], *, workdir: Path, stdin: BinaryIO | None = None
+) -> SourceScan:
+    """Expand ``inputs`` into log files, in a stable order, without reading their content.
+
+    Raises :class:`InputError` for an input that matches nothing.
+    """
+    collector = _Collector()
+    for item in inputs:
+        scheme = item.split("://", 1)[0] if "://" in item else ""
+        if scheme in SCHEMES:
+            scan = SCHEMES[scheme](item, workdir)
+            collector.sources.extend(scan.sources)
+            collector.unknown.extend(scan.skipped_unknown)
+            collector.silent += scan.skipped_silently
+        elif scheme:
+            raise InputError(
+                f"{item}: unsupported location scheme {scheme}://",
+                hint="Give a local file or folder, '-' for stdin, or s3://bucket/prefix.",
+            )
+        elif item == "-":
+            if stdin is None:
+                raise InputError("-: no standard input to read")
+            collector.add_explicit(_stdin_copy(stdin, workdir), "<stdin>")
+        else:
+            _expand_local(item, collector)
+    return SourceScan(tuple(collector.sources), tuple(collector.unknown), collector.silent)
+
+
+def _expand_local(item: str, collector: _Collector) -> None:
+    path = Path(item)
+    if path.is_dir():
+        _walk(path, collector)
+    elif path.is_file():
+        collector.add_explicit(path)
+    elif glob.has_magic(item):
+        matches = sorted(glob.glob(item, recursive=True))
+        if not matches:
+            raise InputError(f"{item}: the pattern matches no file")
+        for match in matches:
+            match_path = Path(match)
+            if match_path.is_dir():
+                _walk(match_path, collector)
+            else:
+                collector.add_listed(match_path)
+    else:
+        raise InputError(
+            f"{item}: no such file or folder",
+            hint="Give connection-log files (.log.gz or plain), folders, globs or '-'.",
+        )
+
+
+def make_workdir() -> Path:
+    """A private scratch folder for stdin copies, repaired files and temporary stores."""
+    return Path(tempfile.mkdtemp(prefix="mtls-doctor-"))
