@@ -13,7 +13,7 @@ import sys
 from mtls_doctor.cli._base import DoctorGroup, cli
 
 # Command modules: importing one registers its commands on ``cli``.
-from mtls_doctor.cli import logs_cmds  # noqa: E402,F401  isort: skip
+from mtls_doctor.cli import logs_cmds  # noqa: F401  isort: skip
 
 __all__ = ["DoctorGroup", "cli", "main"]
 

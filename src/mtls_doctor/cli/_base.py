@@ -20,7 +20,7 @@ class DoctorError(click.ClickException):
 
     def __init__(self, error: MtlsDoctorError) -> None:
         super().__init__(error.message)
-        self.exit_code = int(error.exit_code)
+        self.exit_code = int(error.exit_code)  # type: ignore[misc]
         self.hint = error.hint
 
     def show(self, file: Any = None) -> None:
