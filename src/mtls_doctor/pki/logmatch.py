@@ -1,0 +1,101 @@
+"""Compare a prediction with what the ALB logged (``cert check --log-line``).
+
+The line is parsed by the project's one connection-log parser (the SQL in
+:mod:`mtls_doctor.logs.parse`, run by DuckDB on this single line), so the rules for quoting,
+dashes and 12-15 fields are not repeated here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from mtls_doctor.errors import InputError
+from mtls_doctor.knowledge.codes import SUCCESS
+from mtls_doctor.logs.parse import parse_sql
+from mtls_doctor.pki.inspect import format_time
+
+
+@dataclass(frozen=True)
+class LoggedConnection:
+    """The fields of a log line that a prediction can be compared with."""
+
+    timestamp: datetime
+    status: str  # "Success", the bare code, or "-"
+    serial: str | None
+    subject: str | None
+
+
+def parse_log_line(line: str) -> LoggedConnection:
+    """Read one ALB connection-log line.
+
+    Raises:
+        InputError: the line is not in the ALB format (the parser's reason is given).
+    """
+    sql = parse_sql("(SELECT ?::VARCHAR AS line)")
+    columns = (
+        "timestamp, tls_verify_status, error_code, leaf_client_cert_serial_number, "
+        "leaf_client_cert_subject, error"
+    )
+    query = f"SELECT {columns} FROM ({sql})"
+    with duckdb.connect() as connection:
+        row = connection.execute(query, [line]).fetchone()
+    if row is None:
+        raise InputError("--log-line is empty", hint="Paste one line of a connection log.")
+    timestamp, status, code, serial, subject, error = row
+    if error or timestamp is None:
+        raise InputError(
+            f"--log-line is not an ALB connection-log line: {error or 'no timestamp'}",
+            hint="Paste the whole line, with the subject in double quotes.",
+        )
+    stamp = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+    return LoggedConnection(stamp, code or status, serial, subject)
+
+
+@dataclass(frozen=True)
+class LogComparison:
+    """Whether the predicted verdict is what the ALB logged."""
+
+    logged: LoggedConnection
+    predicted: str
+    notes: tuple[str, ...]
+
+    @property
+    def matches(self) -> bool:
+        """True when the prediction equals the logged status."""
+        return self.predicted == self.logged.status
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "schema_version": 1,
+            "logged_status": self.logged.status,
+            "logged_at": format_time(self.logged.timestamp),
+            "predicted": self.predicted,
+            "matches": self.matches,
+            "notes": list(self.notes),
+        }
+
+
+def compare_with_log(
+    logged: LoggedConnection, predicted: str, leaf_serial: int | None, leaf_subject: str | None
+) -> LogComparison:
+    """Compare ``predicted`` with ``logged``, noting when the line is about another certificate."""
+    notes = []
+    if logged.serial and leaf_serial is not None:
+        try:
+            same = int(logged.serial, 16) == leaf_serial  # numeric compare (spec §1.7)
+        except ValueError:
+            same = False
+        if not same:
+            notes.append(f"the log line's serial {logged.serial} is not the leaf's serial")
+    if logged.subject and leaf_subject and logged.subject != leaf_subject:
+        notes.append("the log line's subject differs from the leaf's subject")
+    if logged.status == "-":
+        notes.append("the log line is not a TLS connection")
+    elif logged.status != SUCCESS and predicted != logged.status:
+        notes.append(f"the ALB logged {logged.status}; mtls-doctor predicts {predicted}")
+    return LogComparison(logged, predicted, tuple(notes))
