@@ -241,3 +241,12 @@ def test_to_dict_of_unknown_records_the_given_code() -> None:
     assert (data["key"], data["log_value"], data["documented"]) == (UNKNOWN, None, False)
     assert data["given_code"] == "ConnectionFunctionDenied"
     assert data["near_matches"][0]["source"] == "CloudFront connection logs"
+
+
+def test_multi_line_openssl_splits_into_commands() -> None:
+    steps = get_entry("ClientCertUntrusted").steps
+    multi = next(s for s in steps if s.openssl and "\n" in s.openssl)
+    assert len(multi.openssl_lines) == 3
+    assert all(line.startswith("openssl ") for line in multi.openssl_lines)
+    waiting = get_entry("ClientCertNotYetValid").steps
+    assert next(s for s in waiting if s.openssl is None).openssl_lines == ()

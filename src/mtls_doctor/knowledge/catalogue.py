@@ -96,7 +96,12 @@ class Step:
     kind: str  # "confirm" or "fix"
     action: str
     command: str | None
-    openssl: str | None
+    openssl: str | None  # may hold several commands, one per line
+
+    @property
+    def openssl_lines(self) -> tuple[str, ...]:
+        """The equivalent as separate commands, for renderers that prefix each with ``$``."""
+        return tuple(self.openssl.splitlines()) if self.openssl else ()
 
     def to_dict(self) -> dict[str, str | None]:
         """``{"kind", "action", "command", "openssl"}``; absent commands are ``null``."""
@@ -361,10 +366,9 @@ def near_matches(code: str) -> tuple[NearMatch, ...]:
     """Where an unknown ``code`` may come from, and documented codes it resembles."""
     value = _strip_prefix(code)
     lowered = value.lower()
-    matches: list[NearMatch] = []
     foreign = _catalogue().foreign.get(lowered)
     if foreign is not None:
-        matches.append(NearMatch(foreign["code"], foreign["source"], foreign["note"]))
+        matches = [NearMatch(foreign["code"], foreign["source"], foreign["note"])]
         if foreign.get("closest"):
             note = "the nearest ALB code (our inference)"
             matches.append(NearMatch(foreign["closest"], "ALB", note))
@@ -373,9 +377,7 @@ def near_matches(code: str) -> tuple[NearMatch, ...]:
     similar = difflib.get_close_matches(lowered, list(candidates), n=3, cutoff=0.75)
     if len(lowered) >= 4:
         similar += [c for c in candidates if lowered in c and c not in similar]
-    for low in similar[:3]:
-        matches.append(NearMatch(candidates[low], "ALB", "similar spelling"))
-    return tuple(matches)
+    return tuple(NearMatch(candidates[low], "ALB", "similar spelling") for low in similar[:3])
 
 
 def get_entry(code_or_status: str) -> CatalogueEntry:

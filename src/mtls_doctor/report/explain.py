@@ -62,7 +62,7 @@ def _text_steps(entry: CatalogueEntry) -> list[str]:
             lines.append(f"       $ {step.command}")
         if step.openssl:
             lines.append("       openssl/shell:")
-            lines += [f"       $ {line}" for line in step.openssl.splitlines()]
+            lines += [f"       $ {line}" for line in step.openssl_lines]
     return lines
 
 
