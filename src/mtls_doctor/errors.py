@@ -17,11 +17,12 @@ class ExitCode(IntEnum):
     BAD_INPUT = 3  # unreadable log, certificate, bundle, CRL or DB schema
     ENVIRONMENT = 4  # AWS, network, locked database
     INTERRUPTED = 130  # Ctrl-C
+    INTERNAL = 70  # a bug in mtls-doctor (EX_SOFTWARE); --debug shows the trace
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 findings (failures found, or verdict not Success); 2 usage; "
-    "3 bad input; 4 environment (AWS, network, locked DB); 130 interrupted."
+    "3 bad input; 4 environment (AWS, network, locked DB); 130 interrupted; 70 internal error."
 )
 
 

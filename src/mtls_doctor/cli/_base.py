@@ -50,6 +50,14 @@ class DoctorGroup(click.Group):
             raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except duckdb_errors() as error:
+            if _debug_enabled(ctx):
+                raise
+            raise DoctorError(
+                MtlsDoctorError(
+                    f"database error: {str(error).splitlines()[0]}", hint="--debug shows the trace."
+                )
+            ) from None
         except OSError as error:
             if _debug_enabled(ctx):
                 raise
@@ -60,6 +68,21 @@ class DoctorGroup(click.Group):
                     hint="Check the path and its permissions; --debug shows the trace.",
                 )
             ) from None
+        except Exception as error:  # a bug: say so in one line, keep the trace for --debug
+            if _debug_enabled(ctx):
+                raise
+            internal = MtlsDoctorError(
+                f"internal error: {type(error).__name__}: {error}",
+                hint="This is a bug in mtls-doctor; rerun with --debug and report the trace.",
+            )
+            internal.exit_code = ExitCode.INTERNAL
+            raise DoctorError(internal) from None
+
+
+def duckdb_errors() -> tuple[type[BaseException], ...]:
+    import duckdb
+
+    return (duckdb.Error,)
 
 
 @click.group(cls=DoctorGroup, epilog=EXIT_CODES_HELP)

@@ -1,0 +1,112 @@
+"""``diagnose``: what is failing, for whom, since when, why, and what to do."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mtls_doctor.cli._base import cli, finish, format_option
+from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli.logs_cmds import report_stats
+from mtls_doctor.diagnose.correlate import Correlator
+from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
+from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.errors import ExitCode, InputError
+from mtls_doctor.report.diagnosis_text import render_markdown, render_text
+
+
+def pki_options(func: Any) -> Any:
+    """``--trust-store``, ``--crl``, ``--certs``, ``--ignore-expiry``, ``--warn-days``."""
+    for decorator in reversed(
+        (
+            click.option(
+                "--trust-store",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="CA bundle the trust store holds (PEM), for correlation.",
+            ),
+            click.option(
+                "--crl",
+                "crls",
+                multiple=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="A CRL of the trust store (repeatable).",
+            ),
+            click.option(
+                "--certs",
+                type=click.Path(exists=True, file_okay=False, path_type=Path),
+                help="Folder of client certificates to match to log rows by serial.",
+            ),
+            click.option(
+                "--ignore-expiry",
+                is_flag=True,
+                help="The listener has IgnoreClientCertificateExpiry on.",
+            ),
+            click.option(
+                "--warn-days",
+                type=click.IntRange(min=0),
+                default=30,
+                show_default=True,
+                help="Warn about working certificates that expire within this many days.",
+            ),
+        )
+    ):
+        func = decorator(func)
+    return func
+
+
+@cli.command("diagnose")
+@input_options
+@filter_options
+@pki_options
+@format_option("text", "json", "markdown")
+def diagnose_cmd(
+    paths: tuple[str, ...],
+    db: Path | None,
+    strict: bool,
+    trust_store: Path | None,
+    crls: tuple[Path, ...],
+    certs: Path | None,
+    ignore_expiry: bool,
+    warn_days: int,
+    fmt: str,
+    **filters: Any,
+) -> None:
+    """Explain the failed mTLS connections in connection logs, with evidence and fixes.
+
+    Reads the same inputs and takes the same filters as `logs query`. Exit 0 when the
+    selection holds no failures, 1 when it does, 3 when no input could be read.
+
+    \b
+    Examples:
+      mtls-doctor diagnose logs/
+      mtls-doctor diagnose --db incident.duckdb --since 6h --format markdown
+      mtls-doctor diagnose logs/ --trust-store bundle.pem --crl revoked.pem --certs clients/
+    """
+    now = datetime.now(UTC)
+    selected = build_filters(filters, now)
+    correlator = None
+    if trust_store or crls or certs:
+        correlator = Correlator.from_files(trust_store, crls, certs, ignore_expiry)
+    with open_target(
+        list(paths), db=resolve_db(paths, db), stdin=sys.stdin.buffer, strict=strict
+    ) as target:
+        report_stats(target.stats)
+        readable = target.fetch(f"SELECT count(*) FROM {target.relation}")[0][0]
+        if paths and not readable:
+            raise InputError(
+                "no connection-log line could be read from the inputs",
+                hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
+            )
+        result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif fmt == "markdown":
+        click.echo(render_markdown(result), nl=False)
+    else:
+        click.echo(render_text(result), nl=False)
+    finish(ExitCode.FINDINGS if result.has_failures else ExitCode.OK)

@@ -1,0 +1,1 @@
+"""From connection logs (and optionally PKI files) to a :class:`Diagnosis`."""

@@ -1,0 +1,215 @@
+"""diagnose(): the connection logs of a selection, turned into a :class:`Diagnosis`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mtls_doctor.diagnose import queries as q
+from mtls_doctor.diagnose.correlate import Correlator
+from mtls_doctor.diagnose.evidence import detect_change, evidence_for, human_delta
+from mtls_doctor.diagnose.model import (
+    Diagnosis,
+    DiagnosisWarning,
+    FailureGroup,
+    Summary,
+)
+from mtls_doctor.diagnose.target import QueryTarget
+from mtls_doctor.knowledge.catalogue import get_entry
+from mtls_doctor.knowledge.codes import is_documented
+from mtls_doctor.logs.query import Filters
+from mtls_doctor.timeutil import to_naive_utc
+
+
+@dataclass(frozen=True)
+class DiagnoseOptions:
+    """What diagnose needs besides the rows."""
+
+    now: datetime
+    warn_days: int = 30
+    correlator: Correlator | None = None
+
+
+def resolution_lines(code: str) -> tuple[str, ...]:
+    """The catalogue's numbered steps for ``code``, each with its commands."""
+    entry = get_entry(code if code else "unknown")
+    lines = []
+    for number, step in enumerate(entry.steps, start=1):
+        text = f"{number}. {step.action}"
+        if step.command:
+            text += f"\n   $ {step.command}"
+        if step.openssl:
+            text += "".join(f"\n   $ {line}" for line in step.openssl.splitlines())
+        lines.append(text)
+    return tuple(lines)
+
+
+class _Run:
+    def __init__(self, target: QueryTarget, filters: Filters) -> None:
+        self.target = target
+        where, self.params = filters.where()
+        self.where = where
+
+    def fetch(
+        self, template: str, extra: dict[str, Any] | None = None, **fmt: str
+    ) -> list[tuple[Any, ...]]:
+        sql = template.format(rel=self.target.relation, where=self.where, **fmt)
+        # Only bind what the text uses: DuckDB refuses unused named parameters.
+        params = {k: v for k, v in {**self.params, **(extra or {})}.items() if f"${k}" in sql}
+        return self.target.fetch(sql, params)
+
+
+def diagnose(target: QueryTarget, filters: Filters, options: DiagnoseOptions) -> Diagnosis:
+    """Summarise the selection, then explain each failure code with its evidence."""
+    run = _Run(target, filters)
+    row = run.fetch(q.SUMMARY)[0]
+    stats = target.stats
+    summary = Summary(
+        int(row[0]),
+        int(row[1]),
+        int(row[2]),
+        int(row[3]),
+        int(row[4]),
+        stats.malformed,
+        int(row[5]),
+        stats.files,
+        row[6],
+        row[7],
+    )
+    by_status = tuple((str(s), int(n)) for s, n in run.fetch(q.BY_STATUS))
+    failures = _failure_groups(run, summary, options) if summary.failed else ()
+    warnings = _expiring(run, options)
+    if options.correlator is not None:
+        warnings += options.correlator.warnings()
+    return Diagnosis(
+        summary=summary,
+        by_status=by_status,
+        failures=failures,
+        warnings=warnings,
+        errors=tuple(i.to_dict() for i in stats.issues)
+        + tuple({"file": f.file, "line": None, "message": f.message} for f in stats.faults),
+        generated_at=options.now,
+        filters=_filters_dict(filters),
+    )
+
+
+def _failure_groups(
+    run: _Run, summary: Summary, options: DiagnoseOptions
+) -> tuple[FailureGroup, ...]:
+    span = (
+        (summary.last_seen - summary.first_seen).total_seconds()
+        if summary.first_seen and summary.last_seen
+        else 0.0
+    )
+    unit = q.timeline_unit(span)
+    clients: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for code, ip, n, first, last in run.fetch(q.TOP_CLIENTS):
+        clients[code].append({"client_ip": ip, "count": n, "first_seen": first, "last_seen": last})
+    certs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for code, serial, subject, nb, na, n, ncl, first, last in run.fetch(q.TOP_CERTIFICATES):
+        certs[code].append(
+            {
+                "serial": serial,
+                "subject": subject,
+                "not_before": nb,
+                "not_after": na,
+                "count": n,
+                "clients": ncl,
+                "first_seen": first,
+                "last_seen": last,
+            }
+        )
+    timeline: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    for code, bucket, n in run.fetch(q.TIMELINE, unit=unit):
+        timeline[code].append((bucket, int(n)))
+    tls = [(b, int(n)) for b, n in run.fetch(q.TLS_TIMELINE, unit=unit)]
+    groups = []
+    for code, n, ncl, ncert, first, last in run.fetch(q.PER_CODE):
+        cert_rows = run.fetch(q.CODE_CERTIFICATES, {"code": code})
+        correlation: tuple[dict[str, Any], ...] = ()
+        if options.correlator is not None:
+            correlation = options.correlator.correlate(code, cert_rows, clients.get(code, []))
+        groups.append(
+            FailureGroup(
+                code=code or "(empty)",
+                documented=is_documented(code),
+                count=int(n),
+                share=n / summary.failed,
+                clients=int(ncl),
+                certificates=int(ncert),
+                first_seen=first,
+                last_seen=last,
+                top_clients=tuple(clients.get(code, [])),
+                top_certificates=tuple(certs.get(code, [])),
+                timeline_unit=unit,
+                timeline=tuple(timeline.get(code, [])),
+                evidence=evidence_for(code, cert_rows),
+                resolution=resolution_lines(code),
+                change=detect_change(code, timeline.get(code, []), tls, first),
+                correlation=correlation,
+            )
+        )
+    return tuple(groups)
+
+
+def _expiring(run: _Run, options: DiagnoseOptions) -> tuple[DiagnosisWarning, ...]:
+    now = to_naive_utc(options.now)
+    horizon = now + timedelta(days=options.warn_days)
+    rows = run.fetch(q.EXPIRING, {"horizon": horizon})
+    # Accepted after NotAfter: the listener ignores expiry. Otherwise it is a countdown.
+    past = [r for r in rows if r[2] < r[4]]
+    soon = [r for r in rows if r[2] >= r[4]]
+    warnings = []
+    if soon:
+        clients = sum(int(r[3]) for r in soon)
+        first = soon[0][2]
+        when = f"in {human_delta(first - now)}" if first >= now else "already past"
+        warnings.append(
+            DiagnosisWarning(
+                "expiring_soon",
+                f"{len(soon)} certificate(s) used by {clients} client(s) that connected "
+                f"successfully will start failing with ClientCertExpired from "
+                f"{first:%Y-%m-%d %H:%M}Z ({when}).",
+                tuple(_expiring_item(r) for r in soon),
+            )
+        )
+    if past:
+        warnings.append(
+            DiagnosisWarning(
+                "expired_but_accepted",
+                f"{len(past)} certificate(s) connected successfully after their NotAfter: the "
+                "listener probably has IgnoreClientCertificateExpiry on.",
+                tuple(_expiring_item(r) for r in past),
+            )
+        )
+    return tuple(warnings)
+
+
+def _expiring_item(row: tuple[Any, ...]) -> dict[str, Any]:
+    serial, subject, not_after, clients, last = row
+    return {
+        "serial": serial,
+        "subject": subject,
+        "not_after": not_after,
+        "clients": int(clients),
+        "last_seen": last,
+    }
+
+
+def _filters_dict(filters: Filters) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if filters.client is not None:
+        out["client_ip"] = str(filters.client)
+    for name in ("since", "until"):
+        value = getattr(filters, name)
+        if value is not None:
+            out[name] = value.isoformat()
+    if filters.status is not None:
+        out["status"] = filters.status[1]
+    for name in ("subject", "serial", "listener_port", "tls_protocol"):
+        value = getattr(filters, name)
+        if value is not None:
+            out[name] = value
+    return out

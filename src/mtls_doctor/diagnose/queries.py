@@ -1,0 +1,99 @@
+"""The questions diagnose asks of the rows, written once as SQL.
+
+Each query is a template over ``{rel}`` (the relation of valid rows) and ``{where}`` (the
+user's filters), using only SQL that DuckDB and Trino (Athena) both understand, so that a
+second engine can run the very same text.
+"""
+
+from __future__ import annotations
+
+from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
+
+TOP_N = 5
+EVIDENCE_ROWS = 50
+_KNOWN = ", ".join(f"'{code}'" for code in DOCUMENTED_CODES)
+UNKNOWN_CODE = f"(verify_result = 'failed' AND coalesce(error_code, '') NOT IN ({_KNOWN}))"
+
+SUMMARY = f"""
+SELECT count(*),
+       count(*) FILTER (WHERE verify_result <> 'not_tls'),
+       count(*) FILTER (WHERE verify_result = 'success'),
+       count(*) FILTER (WHERE verify_result = 'failed'),
+       count(*) FILTER (WHERE verify_result = 'not_tls'),
+       count(*) FILTER (WHERE {UNKNOWN_CODE}),
+       min(timestamp), max(timestamp)
+FROM {{rel}} WHERE {{where}}"""
+
+BY_STATUS = """
+SELECT tls_verify_status, count(*) AS n FROM {rel} WHERE {where}
+GROUP BY tls_verify_status ORDER BY n DESC, tls_verify_status"""
+
+PER_CODE = """
+SELECT coalesce(error_code, '') AS code, count(*) AS n, count(DISTINCT client_ip),
+       count(DISTINCT coalesce(serial_key, '') || '|' || coalesce(leaf_client_cert_subject, '')),
+       min(timestamp), max(timestamp)
+FROM {rel} WHERE {where} AND verify_result = 'failed'
+GROUP BY coalesce(error_code, '') ORDER BY n DESC, code"""
+
+TOP_CLIENTS = f"""
+SELECT code, client_ip, n, first_seen, last_seen FROM (
+  SELECT coalesce(error_code, '') AS code, client_ip, count(*) AS n,
+         min(timestamp) AS first_seen, max(timestamp) AS last_seen,
+         row_number() OVER (PARTITION BY coalesce(error_code, '')
+                            ORDER BY count(*) DESC, client_ip) AS rn
+  FROM {{rel}} WHERE {{where}} AND verify_result = 'failed'
+  GROUP BY coalesce(error_code, ''), client_ip) ranked
+WHERE rn <= {TOP_N} ORDER BY code, n DESC, client_ip"""
+
+TOP_CERTIFICATES = f"""
+SELECT code, serial, subject, not_before, not_after, n, clients, first_seen, last_seen FROM (
+  SELECT coalesce(error_code, '') AS code, leaf_client_cert_serial_number AS serial,
+         leaf_client_cert_subject AS subject, min(not_before) AS not_before,
+         max(not_after) AS not_after, count(*) AS n, count(DISTINCT client_ip) AS clients,
+         min(timestamp) AS first_seen, max(timestamp) AS last_seen,
+         row_number() OVER (PARTITION BY coalesce(error_code, '')
+                            ORDER BY count(*) DESC, leaf_client_cert_serial_number) AS rn
+  FROM {{rel}} WHERE {{where}} AND verify_result = 'failed'
+  GROUP BY coalesce(error_code, ''), leaf_client_cert_serial_number, leaf_client_cert_subject
+) ranked
+WHERE rn <= {TOP_N} ORDER BY code, n DESC, serial"""
+
+TIMELINE = """
+SELECT coalesce(error_code, '') AS code, date_trunc('{unit}', timestamp) AS bucket, count(*)
+FROM {rel} WHERE {where} AND verify_result = 'failed'
+GROUP BY coalesce(error_code, ''), date_trunc('{unit}', timestamp) ORDER BY code, bucket"""
+
+TLS_TIMELINE = """
+SELECT date_trunc('{unit}', timestamp) AS bucket, count(*) FROM {rel}
+WHERE {where} AND verify_result <> 'not_tls'
+GROUP BY date_trunc('{unit}', timestamp) ORDER BY bucket"""
+
+# Certificates behind one code, with their validity: the evidence for time-related codes.
+CODE_CERTIFICATES = f"""
+SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, not_before, not_after,
+       count(*) AS n, count(DISTINCT client_ip), min(timestamp), max(timestamp)
+FROM {{rel}} WHERE {{where}} AND verify_result = 'failed' AND error_code = $code
+GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject, not_before, not_after
+ORDER BY n DESC, leaf_client_cert_serial_number LIMIT {EVIDENCE_ROWS}"""
+
+# Certificates that still work but whose NotAfter comes before the horizon.
+EXPIRING = f"""
+SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, not_after,
+       count(DISTINCT client_ip), max(timestamp)
+FROM {{rel}} WHERE {{where}} AND verify_result = 'success' AND not_after IS NOT NULL
+  AND not_after < $horizon
+GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject, not_after
+ORDER BY not_after, leaf_client_cert_serial_number LIMIT {EVIDENCE_ROWS}"""
+
+CLIENTS_OF_CERT = """
+SELECT DISTINCT client_ip FROM {rel}
+WHERE {where} AND leaf_client_cert_serial_number = $serial ORDER BY client_ip LIMIT 20"""
+
+
+def timeline_unit(span_seconds: float) -> str:
+    """Buckets fine enough to see a change, few enough to read: minute, hour or day."""
+    if span_seconds <= 3 * 3600:
+        return "minute"
+    if span_seconds <= 3 * 86400:
+        return "hour"
+    return "day"

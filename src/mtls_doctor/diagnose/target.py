@@ -1,0 +1,117 @@
+"""Where diagnose reads rows from: a store, or log files read once into a temporary table.
+
+Diagnose asks a dozen questions of the same rows. Over a store they are cheap; over files
+each would mean inflating every file again, so files are parsed once (one parallel DuckDB
+pass) into an in-memory table, which DuckDB spills to disk when it grows large.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+import duckdb
+
+from mtls_doctor.errors import LogFormatError, StoreError
+from mtls_doctor.logs.api import ReadStats, store_stats
+from mtls_doctor.logs.reader import FileSet, locate_lines
+from mtls_doctor.logs.sources import expand_inputs, make_workdir
+from mtls_doctor.logs.store import Store
+
+
+class QueryTarget(Protocol):
+    """Something that can run ``SELECT`` text over a relation of valid connection rows."""
+
+    relation: str
+    stats: ReadStats
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+
+class StoreTarget:
+    """Rows of an ingested store."""
+
+    relation = "connections_v"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.stats = store_stats(store)
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            return self.store.con.execute(sql, params or {}).fetchall()
+        except duckdb.Error as error:
+            raise StoreError(f"{self.store.path}: query failed: {error}") from error
+
+
+class FilesTarget:
+    """Rows of log files, parsed once into a temporary table."""
+
+    relation = "(SELECT * FROM parsed WHERE error IS NULL)"
+
+    def __init__(self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool) -> None:
+        self.con = duckdb.connect()
+        self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
+        fileset.run(
+            self.con,
+            lambda rel: f"CREATE TEMP TABLE parsed AS SELECT *, filename AS source_file FROM {rel}",
+            lambda con: None,
+        )
+        self.stats = stats
+        self._read_stats(fileset, strict)
+
+    def _read_stats(self, fileset: FileSet, strict: bool) -> None:
+        row = self.con.execute(
+            "SELECT count(*) FILTER (error IS NOT NULL), count(*) FILTER (error IS NULL AND "
+            "has_extra_fields), count(*) FILTER (error IS NULL AND unknown_code) FROM parsed"
+        ).fetchone()
+        assert row is not None
+        self.stats.malformed, self.stats.extra_field_lines, self.stats.unknown_code_lines = row
+        self.stats.faults = list(fileset.faults)
+        if self.stats.malformed:
+            bad = self.con.execute(
+                "SELECT filename, line, error FROM parsed WHERE error IS NOT NULL LIMIT 10000"
+            ).fetchall()
+            self.stats.issues = locate_lines(fileset, bad)
+        if strict and self.stats.issues:
+            first = self.stats.issues[0]
+            raise LogFormatError(first.file, first.line or 0, first.message)
+        # Show the user's names (S3 keys, <stdin>) rather than scratch copies.
+        names = {str(s.path): s.display for s in fileset.sources}
+        for path, display in names.items():
+            if path != display:
+                self.con.execute(
+                    "UPDATE parsed SET source_file = ? WHERE source_file = ?", [display, path]
+                )
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or {}).fetchall()
+
+
+@contextmanager
+def open_target(
+    inputs: Sequence[str], *, db: Path | None, stdin: BinaryIO | None = None, strict: bool = False
+) -> Iterator[QueryTarget]:
+    """A query target over ``inputs`` or, with no inputs, over the store ``db``."""
+    if not inputs:
+        assert db is not None
+        store = Store.open_read_only(db)
+        try:
+            yield StoreTarget(store)
+        finally:
+            store.close()
+        return
+    workdir = make_workdir()
+    try:
+        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin)
+        stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
+        target = FilesTarget(FileSet(scan.sources, workdir), stats, workdir, strict)
+        try:
+            yield target
+        finally:
+            target.con.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
