@@ -212,10 +212,11 @@ def _clients(at: datetime, root: Issued, inter: Issued, limits: AlbLimits) -> li
         ),
         _Client(
             "unsupported-type",
-            "Client certificate with an RSA 1024-bit key (the ALB"
-            " needs RSA 2048-8192 or ECDSA P-256/384/521).",
+            "Client certificate with an Ed25519 key (the ALB needs RSA"
+            " 2048-8192 or ECDSA P-256/384/521). Ed25519 rather than RSA 1024 because"
+            " OpenSSL clients at security level 2 refuse to load an RSA 1024 key at all.",
             "ClientCertTypeUnsupported",
-            _leaf("unsupported-type", at, root, key_type="rsa1024"),
+            _leaf("unsupported-type", at, root, key_type="ed25519"),
         ),
         _Client(
             "wrong-purpose",

@@ -9,6 +9,7 @@ stays flat. At the end of each rotation interval (aligned to the clock, like the
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import ipaddress
 import os
@@ -143,7 +144,10 @@ class ConnLogWriter:
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
-            return self._deliver_locked(now, self._interval_end or interval_end(now, 1))
+            delivered = self._deliver_locked(now, self._interval_end or interval_end(now, 1))
+        with contextlib.suppress(OSError):  # leave no empty work folder behind
+            (self.log_dir / ".partial").rmdir()
+        return delivered
 
     def _timer(self) -> None:
         while not self._stop.is_set():

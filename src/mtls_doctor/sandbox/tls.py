@@ -87,6 +87,8 @@ def negotiated_group(conn: SSL.Connection) -> str | None:
     (logged as ``-``). The ALB's spelling of groups is UNCONFIRMED beyond ``secp256r1``
     seen in third-party samples (spec §1.6); we log OpenSSL's name.
     """
+    if conn.get_cipher_name() is None:  # no negotiated session: the call would crash
+        return None
     try:
         from OpenSSL._util import ffi, lib  # private, hence the guard
 
@@ -144,11 +146,9 @@ class TlsStream:
         )
 
     def partial_info(self) -> HandshakeInfo:
-        """Whatever is known after a failed handshake (often nothing)."""
-        try:
-            return self.info()
-        except Exception:
-            return HandshakeInfo(None, None, None, ())
+        """What is known after a failed handshake: nothing we can trust. (Querying the
+        half-built session, e.g. its group, can crash OpenSSL, so we do not.)"""
+        return HandshakeInfo(None, None, None, ())
 
     def recv(self, size: int, deadline: float) -> bytes:
         """Up to ``size`` bytes; ``b""`` when the peer closed."""
