@@ -38,8 +38,13 @@ def make_key(kind: str = "ec256", slot: str = "") -> PrivateKey:
     ed25519); the same (kind, slot) always gives the same key, so tests stay fast."""
     if kind.startswith("rsa"):
         return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:]))
-    curves = {"ec256": ec.SECP256R1(), "ec384": ec.SECP384R1(), "ec521": ec.SECP521R1(),
-              "ec224": ec.SECP224R1(), "ec256k1": ec.SECP256K1()}  # fmt: skip
+    curves = {
+        "ec256": ec.SECP256R1(),
+        "ec384": ec.SECP384R1(),
+        "ec521": ec.SECP521R1(),
+        "ec224": ec.SECP224R1(),
+        "ec256k1": ec.SECP256K1(),
+    }
     if kind in curves:
         return ec.generate_private_key(curves[kind])
     if kind == "ed25519":
@@ -140,8 +145,16 @@ def issue(
 
 
 def _key_usage(kind: str) -> x509.KeyUsage:
-    flags = dict.fromkeys(("content_commitment", "key_encipherment", "data_encipherment",
-                           "encipher_only", "decipher_only"), False)  # fmt: skip
+    flags = dict.fromkeys(
+        (
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
     sign = kind in ("sign", "cert_sign")
     return x509.KeyUsage(
         digital_signature=sign,
