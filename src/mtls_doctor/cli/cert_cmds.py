@@ -156,7 +156,14 @@ def trust_store() -> None:
 @trust_store.command("check")
 @click.argument("bundle", type=_FILE)
 @_crl_option
-@click.option("--warn-days", default=30, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--warn-days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Warn about CAs that expire within this many days.",
+)
+@click.option("--at", "at_text", help="Check as of this time (ISO 8601; default: now).")
 @click.option(
     "--fix",
     "fix_out",
@@ -169,6 +176,7 @@ def trust_store_check(
     bundle: Path,
     crls: tuple[Path, ...],
     warn_days: int,
+    at_text: str | None,
     fix_out: Path | None,
     limit_values: tuple[str, ...],
     fmt: str,
@@ -182,8 +190,10 @@ def trust_store_check(
       mtls-doctor trust-store check bundle.pem --crl ca.crl.pem
       mtls-doctor trust-store check bundle.pem --fix bundle.clean.pem --format json
     """
+    now = datetime.now(UTC)
+    at = parse_time(at_text, now=now) if at_text else now
     report = check_trust_store(
-        bundle, crls, now=datetime.now(UTC), warn_days=warn_days, limits=_limits(limit_values)
+        bundle, crls, now=at, warn_days=warn_days, limits=_limits(limit_values)
     )
     fixed = write_fixed_bundle(bundle, fix_out) if fix_out else None
     if fmt == "json":
