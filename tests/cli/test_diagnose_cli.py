@@ -76,6 +76,7 @@ def test_malformed_lines_are_reported_with_file_and_line(tmp_path: Path) -> None
     corpus = write_corpus(tmp_path, [entry(T0, "198.51.100.1", "Success"), "broken line"])
     code, out, err = invoke("diagnose", str(corpus), "--format", "json")
     data = json.loads(out)
+    assert code == 0
     assert data["summary"]["malformed_lines"] == 1
     assert data["errors"][0]["line"] == 2
     assert f"{corpus}:2: malformed line skipped" in err
