@@ -106,7 +106,7 @@ def load_certificates_from_bytes(
     for index, der in enumerate(ders):
         try:
             certs.append(x509.load_der_x509_certificate(der))
-        except ValueError as error:
+        except (ValueError, x509.InvalidVersion) as error:
             if not lenient:
                 raise CertificateLoadError(
                     f"{name}: certificate {index + 1} is not valid X.509: {error}"
