@@ -32,7 +32,8 @@ _CURVES: dict[str, ec.EllipticCurve] = {
 _RSA_BITS = {"rsa1024": 1024, "rsa2048": 2048, "rsa3072": 3072, "rsa4096": 4096}
 KEY_TYPES: tuple[str, ...] = (*_RSA_BITS, *_CURVES, "ed25519")
 EKU_CHOICES: tuple[str, ...] = ("clientAuth", "serverAuth", "both", "none")
-ORGANIZATION = "mtls-doctor sandbox"
+# No spaces: the positional awk recipes of the AWS runbook split subjects on spaces.
+ORGANIZATION = "mtls-doctor-sandbox"
 # An unregistered private OID: the filler extension that makes a certificate oversized.
 PADDING_OID = x509.ObjectIdentifier("1.3.6.1.4.1.55555.1.1")
 
