@@ -56,6 +56,11 @@ def test_inspect_ignores_a_private_key(files: dict[str, Path]) -> None:
     assert "PRIVATE" not in out and "PRIVATE" not in err
 
 
+def test_missing_file_is_exit_3(tmp_path: Path) -> None:
+    code, _, err = run("cert", "inspect", str(tmp_path / "nope.pem"))
+    assert code == 3 and "nope.pem" in err
+
+
 def test_inspect_garbage_is_exit_3(files: dict[str, Path]) -> None:
     code, out, err = run("cert", "inspect", str(files["garbage"]))
     assert code == 3 and out == ""

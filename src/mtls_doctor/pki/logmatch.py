@@ -35,7 +35,8 @@ def parse_log_line(line: str) -> LoggedConnection:
     Raises:
         InputError: the line is not in the ALB format (the parser's reason is given).
     """
-    sql = parse_sql("(SELECT ?::VARCHAR AS line)")
+    # ``rest`` is what read_csv would find after a U+0001 byte: nothing, for a pasted line.
+    sql = parse_sql("(SELECT ?::VARCHAR AS line, NULL::VARCHAR AS rest)")
     columns = (
         "timestamp, tls_verify_status, error_code, leaf_client_cert_serial_number, "
         "leaf_client_cert_subject, error"
