@@ -38,7 +38,10 @@ def report_stats(stats: ReadStats, max_lines: int = 20) -> None:
     if len(stats.skipped_unknown) > max_lines:
         warn(f"... and {len(stats.skipped_unknown) - max_lines} more files skipped")
     for fault in stats.faults:
-        warn(f"{fault.file}: {fault.message}; read {fault.lines_read} lines before the fault")
+        if fault.complete:
+            warn(f"{fault.file}: {fault.message}; all {fault.lines_read} lines read")
+        else:
+            warn(f"{fault.file}: {fault.message}; read {fault.lines_read} lines before the fault")
     for issue in stats.issues[:max_lines]:
         where = f"{issue.file}:{issue.line}" if issue.line else issue.file
         warn(f"{where}: malformed line skipped: {issue.message}")

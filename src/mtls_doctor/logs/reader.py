@@ -32,9 +32,15 @@ class FileFault:
     file: str
     message: str
     lines_read: int
+    complete: bool = False  # every line was read (e.g. bytes that are not UTF-8 were replaced)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "message": self.message, "lines_read": self.lines_read}
+        return {
+            "file": self.file,
+            "message": self.message,
+            "lines_read": self.lines_read,
+            "complete": self.complete,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,8 @@ def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, Fi
     if fault is not None and not raw.endswith(b"\n"):
         raw = raw[: raw.rfind(b"\n") + 1]  # a line cut by the fault is not a line
     text = raw.decode("utf-8", errors="replace")
-    if fault is None and "\ufffd" in text:
+    complete = fault is None
+    if complete and "\ufffd" in text:
         fault = "bytes that are not UTF-8 (shown as U+FFFD)"
     target = workdir / f"repaired-{abs(hash(str(source.path)))}-{source.path.name}.log"
     target.write_text(text, encoding="utf-8")
@@ -83,7 +90,7 @@ def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, Fi
     fixed = LogSource(source.display, target, gzip=False, size=len(raw))
     if fault is None:
         fault = reason
-    return fixed, FileFault(source.display, fault, lines)
+    return fixed, FileFault(source.display, fault, lines, complete)
 
 
 class FileSet:
@@ -111,7 +118,7 @@ class FileSet:
             paths = [str(s.path) for s in self.sources if s.gzip is flag]
             if paths:
                 params[key] = paths
-                parts.append(f"SELECT filename, line FROM {read_csv_sql('$' + key, flag)}")
+                parts.append(f"SELECT filename, line, rest FROM {read_csv_sql('$' + key, flag)}")
         source = "(" + " UNION ALL ".join(parts) + ")"
         return f"({parse_sql(source, 'filename,')})", params
 
@@ -151,16 +158,32 @@ def locate_lines(
 ) -> list[ParseIssue]:
     """Find the line numbers of malformed lines (rare, so Python may scan those files).
 
-    ``bad`` holds ``(filename, line, reason)`` as DuckDB saw them.
+    ``bad`` holds ``(filename, line, reason)`` as DuckDB saw them. A line that cannot be
+    found again is still reported, without a number.
     """
     wanted: dict[str, dict[str, str]] = {}
     for filename, line, reason in bad:
         wanted.setdefault(filename, {})[line] = reason
     issues: list[ParseIssue] = []
     for filename, lines in wanted.items():
-        issues.extend(_scan_file(Path(filename), fileset.display(filename), lines, limit))
+        display = fileset.display(filename)
+        found = _scan_file(Path(filename), display, lines, limit)
+        seen = {issue.text for issue in found}
+        found.extend(ParseIssue(display, None, r, t) for t, r in lines.items() if t not in seen)
+        issues.extend(found)
     issues.sort(key=lambda issue: (issue.file, issue.line or 0))
     return issues[:limit]
+
+
+def duckdb_view(physical: str, first: bool) -> list[str]:
+    """The lines DuckDB makes of one physical line, as the parser sees them.
+
+    ``read_csv`` also ends a line at a lone CR, drops a UTF-8 BOM, keeps only what comes
+    before a U+0001 in ``line``, and the parser trims trailing spaces.
+    """
+    if first and physical.startswith("\ufeff"):
+        physical = physical[1:]
+    return [part.split("\x01")[0].rstrip(" ") for part in physical.split("\r")]
 
 
 def _scan_file(path: Path, display: str, lines: dict[str, str], limit: int) -> list[ParseIssue]:
@@ -171,11 +194,12 @@ def _scan_file(path: Path, display: str, lines: dict[str, str], limit: int) -> l
     try:
         with opener(path, "rb") as handle:  # type: ignore[operator]
             for number, raw in enumerate(handle, start=1):
-                text = raw.decode("utf-8", errors="replace").rstrip("\r\n ")
-                if text in lines:
-                    found.append(ParseIssue(display, number, lines[text], text))
-                    if len(found) >= limit:
-                        break
+                text = raw.decode("utf-8", errors="replace").rstrip("\n")
+                for key in duckdb_view(text, number == 1):
+                    if key in lines:
+                        found.append(ParseIssue(display, number, lines[key], key))
+                if len(found) >= limit:
+                    break
     except (OSError, EOFError, zlib.error):
         pass  # a faulty file: the lines found so far are all we can number
     return found

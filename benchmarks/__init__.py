@@ -1,0 +1,1 @@
+"""Benchmarks and the log-corpus generator they share with the tests."""
