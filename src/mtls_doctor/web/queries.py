@@ -1,0 +1,225 @@
+"""Questions the report and the dashboard ask besides :func:`diagnose`: tops across all
+codes, one page of connections, one client's certificates, one certificate's history.
+
+All values are bound parameters; the only text written into SQL is the relation, the
+filter condition built by :class:`Filters` and sort columns checked against the field list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mtls_doctor.diagnose.target import QueryTarget
+from mtls_doctor.logs.api import export_row
+from mtls_doctor.logs.fields import OUTPUT_COLUMNS
+from mtls_doctor.logs.query import Filters
+from mtls_doctor.timeutil import iso_z
+
+TOP_N = 10
+SORTABLE: tuple[str, ...] = OUTPUT_COLUMNS
+
+_TOP_CLIENTS = """
+SELECT client_ip, count(*) AS n, list(DISTINCT error_code ORDER BY error_code),
+       min(timestamp), max(timestamp)
+FROM {rel} WHERE {where} AND verify_result = 'failed'
+GROUP BY client_ip ORDER BY n DESC, client_ip LIMIT {limit}"""
+
+_TOP_CERTS = """
+SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, max(not_after), count(*) AS n,
+       count(DISTINCT client_ip), list(DISTINCT error_code ORDER BY error_code)
+FROM {rel} WHERE {where} AND verify_result = 'failed'
+GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject
+ORDER BY n DESC, leaf_client_cert_serial_number NULLS LAST LIMIT {limit}"""
+
+_CERTS_OF = """
+SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, min(not_before), max(not_after),
+       tls_verify_status, count(*) AS n, min(timestamp), max(timestamp)
+FROM {rel} WHERE {where}
+GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject, tls_verify_status
+ORDER BY max(timestamp) DESC, n DESC LIMIT 200"""
+
+_STATUS_BY_CLIENT = """
+SELECT client_ip, tls_verify_status, count(*) AS n, min(timestamp), max(timestamp)
+FROM {rel} WHERE {where}
+GROUP BY client_ip, tls_verify_status ORDER BY max(timestamp) DESC, n DESC LIMIT 200"""
+
+
+def fetch(
+    target: QueryTarget,
+    template: str,
+    filters: Filters,
+    extra: dict[str, Any] | None = None,
+    **fmt: Any,
+) -> list[tuple[Any, ...]]:
+    """Run ``template`` over the rows ``filters`` select."""
+    where, params = filters.where()
+    sql = template.format(rel=target.relation, where=where, **fmt)
+    # DuckDB refuses named parameters the text does not use.
+    merged = {**params, **(extra or {})}
+    return target.fetch(sql, {k: v for k, v in merged.items() if f"${k}" in sql})
+
+
+def resolve(target: QueryTarget, filters: Filters) -> Filters:
+    """Resolve an IPv6 block against the addresses in the data (see ``Filters``)."""
+    if not filters.needs_candidates():
+        return filters
+    rows = target.fetch(
+        f"SELECT DISTINCT client_ip FROM {target.relation} WHERE contains(client_ip, ':')"
+    )
+    return filters.with_candidates([r[0] for r in rows])
+
+
+def _codes(values: list[str | None] | None) -> list[str]:
+    return [v if v else "(empty)" for v in values or []]
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The failing clients and certificates across every code, most failures first."""
+
+    top_clients: tuple[dict[str, Any], ...]
+    top_certificates: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "top_clients": [_plain(c) for c in self.top_clients],
+            "top_certificates": [_plain(c) for c in self.top_certificates],
+        }
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: iso_z(v) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def overview(target: QueryTarget, filters: Filters, limit: int = TOP_N) -> Overview:
+    clients = tuple(
+        {"client_ip": ip, "count": int(n), "codes": _codes(codes), "first_seen": a, "last_seen": b}
+        for ip, n, codes, a, b in fetch(target, _TOP_CLIENTS, filters, limit=int(limit))
+    )
+    certs = tuple(
+        {
+            "serial": serial,
+            "subject": subject,
+            "not_after": not_after,
+            "count": int(n),
+            "clients": int(ncl),
+            "codes": _codes(codes),
+        }
+        for serial, subject, not_after, n, ncl, codes in fetch(
+            target, _TOP_CERTS, filters, limit=int(limit)
+        )
+    )
+    return Overview(clients, certs)
+
+
+def distinct(target: QueryTarget, column: str, limit: int = 200) -> list[Any]:
+    """Values of one column, for the dashboard's filter menus."""
+    if column not in SORTABLE:
+        raise ValueError(column)
+    rows = target.fetch(
+        f"SELECT DISTINCT {column} FROM {target.relation} WHERE {column} IS NOT NULL "
+        f"ORDER BY {column} LIMIT {int(limit)}"
+    )
+    return [r[0] for r in rows]
+
+
+def _order(sort: str, descending: bool) -> str:
+    if sort not in SORTABLE:
+        raise ValueError(sort)
+    direction = "DESC" if descending else "ASC"
+    return f"{sort} {direction} NULLS LAST, timestamp {direction}, conn_trace_id"
+
+
+@dataclass(frozen=True)
+class ConnectionPage:
+    """One page of matching connections, in the output contract of ``logs query``."""
+
+    total: int
+    page: int
+    per_page: int
+    sort: str
+    descending: bool
+    rows: tuple[dict[str, Any], ...]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "page": self.page,
+            "pages": self.pages,
+            "per_page": self.per_page,
+            "sort": self.sort,
+            "order": "desc" if self.descending else "asc",
+            "rows": list(self.rows),
+        }
+
+
+def connections_page(
+    target: QueryTarget, filters: Filters, *, sort: str, descending: bool, page: int, per_page: int
+) -> ConnectionPage:
+    total = int(fetch(target, "SELECT count(*) FROM {rel} WHERE {where}", filters)[0][0])
+    sql = "SELECT * FROM {rel} WHERE {where} ORDER BY {order} LIMIT $p_limit OFFSET $p_offset"
+    cursor_rows = _dict_rows(
+        target,
+        sql,
+        filters,
+        {"p_limit": per_page, "p_offset": (page - 1) * per_page},
+        order=_order(sort, descending),
+    )
+    return ConnectionPage(total, page, per_page, sort, descending, tuple(cursor_rows))
+
+
+def iter_connections(
+    target: QueryTarget, filters: Filters, *, sort: str, descending: bool
+) -> Iterator[dict[str, Any]]:
+    """Every matching row (the CSV export), in the chosen order."""
+    sql = "SELECT * FROM {rel} WHERE {where} ORDER BY {order}"
+    yield from _dict_rows(target, sql, filters, None, order=_order(sort, descending))
+
+
+def _dict_rows(
+    target: QueryTarget, sql: str, filters: Filters, extra: dict[str, Any] | None, **fmt: Any
+) -> list[dict[str, Any]]:
+    # Column names come from a probe with no rows: the relation's columns in order.
+    names = [r[0] for r in target.fetch(f"DESCRIBE SELECT * FROM {target.relation}")]
+    return [
+        export_row(dict(zip(names, row, strict=True)))
+        for row in fetch(target, sql, filters, extra, **fmt)
+    ]
+
+
+def certificates_of(target: QueryTarget, filters: Filters) -> list[dict[str, Any]]:
+    """Certificates the selected rows presented, one line per certificate and status."""
+    return [
+        {
+            "serial": serial,
+            "subject": subject,
+            "not_before": nb,
+            "not_after": na,
+            "tls_verify_status": status,
+            "count": int(n),
+            "first_seen": a,
+            "last_seen": b,
+        }
+        for serial, subject, nb, na, status, n, a, b in fetch(target, _CERTS_OF, filters)
+    ]
+
+
+def clients_by_status(target: QueryTarget, filters: Filters) -> list[dict[str, Any]]:
+    """Who connected in the selected rows, one line per client and status."""
+    return [
+        {"client_ip": ip, "tls_verify_status": status, "count": int(n), "first_seen": a,
+         "last_seen": b}
+        for ip, status, n, a, b in fetch(target, _STATUS_BY_CLIENT, filters)
+    ]  # fmt: skip
+
+
+def plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Datetimes as ISO 8601 ``Z`` strings, for JSON."""
+    return _plain(values)
