@@ -2,7 +2,8 @@
 
 Each query is a template over ``{rel}`` (the relation of valid rows) and ``{where}`` (the
 user's filters), using only SQL that DuckDB and Trino (Athena) both understand, so that a
-second engine can run the very same text.
+second engine can run the very same text. Every ORDER BY breaks ties down to the grouped
+columns: two engines must agree on the order, not just on the rows.
 """
 
 from __future__ import annotations
@@ -52,11 +53,12 @@ SELECT code, serial, subject, not_before, not_after, n, clients, first_seen, las
          max(not_after) AS not_after, count(*) AS n, count(DISTINCT client_ip) AS clients,
          min(timestamp) AS first_seen, max(timestamp) AS last_seen,
          row_number() OVER (PARTITION BY coalesce(error_code, '')
-                            ORDER BY count(*) DESC, leaf_client_cert_serial_number) AS rn
+                            ORDER BY count(*) DESC, leaf_client_cert_serial_number,
+                                     leaf_client_cert_subject) AS rn
   FROM {{rel}} WHERE {{where}} AND verify_result = 'failed'
   GROUP BY coalesce(error_code, ''), leaf_client_cert_serial_number, leaf_client_cert_subject
 ) ranked
-WHERE rn <= {TOP_N} ORDER BY code, n DESC, serial"""
+WHERE rn <= {TOP_N} ORDER BY code, n DESC, serial, subject"""
 
 TIMELINE = """
 SELECT coalesce(error_code, '') AS code, date_trunc('{unit}', timestamp) AS bucket, count(*)
@@ -74,7 +76,8 @@ SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, not_before, not
        count(*) AS n, count(DISTINCT client_ip), min(timestamp), max(timestamp)
 FROM {{rel}} WHERE {{where}} AND verify_result = 'failed' AND error_code = $code
 GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject, not_before, not_after
-ORDER BY n DESC, leaf_client_cert_serial_number LIMIT {EVIDENCE_ROWS}"""
+ORDER BY n DESC, leaf_client_cert_serial_number, leaf_client_cert_subject, not_before, not_after
+LIMIT {EVIDENCE_ROWS}"""
 
 # Certificates that still work but whose NotAfter comes before the horizon.
 EXPIRING = f"""
@@ -83,7 +86,8 @@ SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, not_after,
 FROM {{rel}} WHERE {{where}} AND verify_result = 'success' AND not_after IS NOT NULL
   AND not_after < $horizon
 GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject, not_after
-ORDER BY not_after, leaf_client_cert_serial_number LIMIT {EVIDENCE_ROWS}"""
+ORDER BY not_after, leaf_client_cert_serial_number, leaf_client_cert_subject
+LIMIT {EVIDENCE_ROWS}"""
 
 CLIENTS_OF_CERT = """
 SELECT DISTINCT client_ip FROM {rel}

@@ -1,0 +1,94 @@
+"""A stand-in for Athena: the table's regex applied to lines, and Trino SQL run on DuckDB.
+
+Hive's ``RegexSerDe`` calls Java's ``Matcher.matches()`` (a whole-line match) and puts
+group *i* in column *i*; a group that did not take part, or a line that does not match,
+gives NULL (the whole row NULL). ``int``/``double`` columns that do not parse are NULL too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import sqlglot
+
+from mtls_doctor.athena import ddl
+from mtls_doctor.athena.dialect import to_duckdb
+from mtls_doctor.athena.target import QueryResult
+
+LOCATION = "s3://logs-bucket/AWSLogs/123456789012/elasticloadbalancing/us-east-1/"
+TABLE = '"mtls_doctor"."alb_connection_logs"'
+
+
+def regex_from_ddl(ddl_text: str) -> str:
+    """The ``input.regex`` literal of the DDL, unescaped as Hive reads it (``\\"`` -> ``"``)."""
+    match = re.search(r"'input\.regex' = '((?:[^'\\]|\\.)*)'", ddl_text)
+    assert match is not None, "no input.regex in the DDL"
+    literal = match.group(1)
+    # Only \" and \' may appear: any other backslash sequence could read differently in Hive.
+    assert re.fullmatch(r"(?:[^\\]|\\[\"'])*", literal), literal
+    return literal.replace('\\"', '"').replace("\\'", "'")
+
+
+def _hive_value(text: str | None, kind: str) -> Any:
+    if text is None:
+        return None
+    if kind == "int":
+        try:
+            value = int(text)
+        except ValueError:
+            return None
+        return value if -(2**31) <= value < 2**31 else None
+    if kind == "double":
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return text
+
+
+def hive_row(pattern: re.Pattern[str], line: str) -> tuple[Any, ...]:
+    cols = ddl.columns()
+    match = pattern.fullmatch(line)
+    if match is None:
+        return (None,) * len(cols)
+    return tuple(_hive_value(match.group(i + 1), kind) for i, (_, kind) in enumerate(cols))
+
+
+def load_table(con: duckdb.DuckDBPyConnection, objects: dict[str, list[str]]) -> None:
+    """``objects``: S3 key under :data:`LOCATION` (``yyyy/mm/dd/name``) -> its lines."""
+    spec = ddl.TableSpec(LOCATION)
+    pattern = re.compile(regex_from_ddl(ddl.create_table_sql(spec)))
+    types = {"string": "VARCHAR", "int": "INTEGER", "double": "DOUBLE"}
+    cols = ", ".join(f'"{n}" {types[k]}' for n, k in ddl.columns())
+    con.execute("CREATE SCHEMA IF NOT EXISTS mtls_doctor")
+    con.execute(f'CREATE TABLE {TABLE} ({cols}, "day" VARCHAR, "$path" VARCHAR)')
+    rows = []
+    for key, lines in objects.items():
+        day = key[:10]
+        for line in lines:
+            rows.append((*hive_row(pattern, line), day, LOCATION + key))
+    marks = ", ".join("?" for _ in range(len(ddl.columns()) + 2))
+    con.executemany(f"INSERT INTO {TABLE} VALUES ({marks})", rows)
+
+
+class DuckRunner:
+    """Runs the Trino text on DuckDB after checking that it parses as Trino."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, scanned: int = 1000) -> None:
+        self.con = con
+        self.scanned = scanned
+        self.sqls: list[str] = []
+        self.batches: list[int] = []
+
+    def run(self, sql: str) -> QueryResult:
+        sqlglot.parse_one(sql, read="trino")
+        self.sqls.append(sql)
+        rows = self.con.execute(to_duckdb(sql)).fetchall()
+        return QueryResult(rows, self.scanned, f"q{len(self.sqls)}")
+
+    def run_many(self, sqls: Sequence[str]) -> list[QueryResult]:
+        self.batches.append(len(sqls))
+        return [self.run(s) for s in sqls]
