@@ -178,14 +178,16 @@ def _trimmed(column: str) -> str:
 def parse_sql(source: str, passthrough: str = "") -> str:
     """SQL that parses ``source`` (a relation with ``line`` and ``rest`` columns) into rows.
 
-    ``rest`` is what ``read_csv`` found after a U+0001 byte (NULL when there is none).
+    ``rest`` is what ``read_csv`` found after a U+0001 byte (NULL when there is none); such
+    a line keeps a trailing U+0001 in ``line`` so that it can be found again and numbered.
     ``passthrough`` is a comma-terminated list of extra columns of ``source`` to keep (for
     example ``filename,``). The result has those columns, ``line``, every column of
     :data:`PARSED_COLUMNS`, ``has_extra_fields``, ``unknown_code`` and ``error``.
     """
     return f"""
-WITH r AS (SELECT {passthrough} {_trimmed("line")} AS line, rest FROM {source}),
-n AS (SELECT * FROM r WHERE line <> '' OR rest IS NOT NULL),
+WITH r AS (SELECT {passthrough} {_trimmed("line")}
+    || CASE WHEN rest IS NULL THEN '' ELSE chr(1) END AS line, rest FROM {source}),
+n AS (SELECT * FROM r WHERE line <> ''),
 s AS (SELECT *, {_fields_sql()} FROM n),
 t AS (SELECT {passthrough} line, rest, {_typed_sql()} FROM s),
 d AS (SELECT *, {_dates_sql()} FROM t),
@@ -218,5 +220,6 @@ def read_csv_sql(paths_param: str, gzip: bool) -> str:
     return (
         f"read_csv({paths_param}, columns={{'line': 'VARCHAR', 'rest': 'VARCHAR'}}, "
         f"delim=chr(1), quote='', escape='', header=false, auto_detect=false, "
-        f"strict_mode=false, null_padding=true, compression='{compression}', filename=true)"
+        f"strict_mode=false, null_padding=true, nullstr=chr(2), "
+        f"compression='{compression}', filename=true)"
     )

@@ -179,11 +179,15 @@ def duckdb_view(physical: str, first: bool) -> list[str]:
     """The lines DuckDB makes of one physical line, as the parser sees them.
 
     ``read_csv`` also ends a line at a lone CR, drops a UTF-8 BOM, keeps only what comes
-    before a U+0001 in ``line``, and the parser trims trailing spaces.
+    before a U+0001 in ``line`` (the parser marks such a line with one U+0001 at its end),
+    and the parser trims trailing spaces.
     """
     if first and physical.startswith("\ufeff"):
         physical = physical[1:]
-    return [part.split("\x01")[0].rstrip(" ") for part in physical.split("\r")]
+    return [
+        part.split("\x01")[0].rstrip(" ") + ("\x01" if "\x01" in part else "")
+        for part in physical.split("\r")
+    ]
 
 
 def _scan_file(path: Path, display: str, lines: dict[str, str], limit: int) -> list[ParseIssue]:

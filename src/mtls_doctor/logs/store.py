@@ -93,7 +93,9 @@ class IngestedFile:
         }
 
 
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, read_only: bool, *, sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the store; ``sandboxed`` also forbids reading or writing any other file
+    (``COPY ... TO``, ``ATTACH``, ``read_csv``), for SQL typed by the user."""
     if read_only and not path.exists():
         raise StoreError(
             f"{path}: no store here",
@@ -102,7 +104,8 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        config = {"enable_external_access": False} if sandboxed else {}
+        return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise StoreLockedError(

@@ -1,0 +1,130 @@
+"""The store: idempotent ingest, whole files after a SIGKILL, locks, schema, read-only SQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from mtls_doctor.errors import StoreError, StoreLockedError
+from mtls_doctor.logs.api import open_selection
+from mtls_doctor.logs.ingest import ingest_inputs, run_sql
+from mtls_doctor.logs.query import Filters
+from mtls_doctor.logs.store import SCHEMA_VERSION, Store
+from tests.conftest import write_log
+from tests.logs.corpus import line, small_corpus
+
+
+def _rows(db: Path) -> int:
+    (count,) = run_sql(db, "SELECT count(*) FROM connections")[1][0]
+    return int(count)
+
+
+def test_ingest_is_idempotent(logdir: Path, tmp_path: Path) -> None:
+    small_corpus(logdir, lines=300, files=3)
+    db = tmp_path / "s.duckdb"
+    first = ingest_inputs([str(logdir)], db)
+    assert first.added_rows == 300 and first.added_files == 3
+    again = ingest_inputs([str(logdir)], db)
+    assert again.added_rows == 0 and again.unchanged_files == 3
+    assert _rows(db) == 300
+    write_log(logdir / "conn_log_new.log", [line()])  # near miss: a new file does add rows
+    assert ingest_inputs([str(logdir)], db).added_rows == 1
+    with open_selection([], db=db) as sel:  # source_file recorded
+        sources = {r["source_file"] for r in sel.iter_rows(Filters())}
+    assert any(s.endswith("conn_log_new.log") for s in sources) and len(sources) == 4
+
+
+def test_store_and_files_give_the_same_counts(logdir: Path, tmp_path: Path) -> None:
+    small_corpus(logdir)
+    db = tmp_path / "s.duckdb"
+    ingest_inputs([str(logdir)], db)
+    cols = ("tls_verify_status", "client_ip")
+    with open_selection([str(logdir)]) as files, open_selection([], db=db) as store:
+        assert files.count_by(Filters(), cols) == store.count_by(Filters(), cols)
+
+
+def test_sigkill_mid_ingest_leaves_whole_files_and_rerun_completes(
+    logdir: Path, tmp_path: Path
+) -> None:
+    paths = small_corpus(logdir, lines=40_000, files=40)
+    db = tmp_path / "k.duckdb"
+    cmd = [sys.executable, "-m", "mtls_doctor", "ingest", str(logdir), "--db", str(db)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not Path(str(db) + ".wal").exists():
+        time.sleep(0.02)
+    time.sleep(0.8)  # let a few files commit, then kill in the middle of the next ones
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    per_file = {str(p): 1000 for p in paths}
+    _, stored = run_sql(db, "SELECT source, rows FROM files")
+    assert all(rows == per_file[source] for source, rows in stored)
+    assert _rows(db) == 1000 * len(stored) < 40_000  # whole files only, and it was mid-way
+    result = ingest_inputs([str(logdir)], db)
+    assert result.unchanged_files == len(stored)
+    assert _rows(db) == 40_000
+
+
+def test_locked_store_is_an_environment_error(tmp_path: Path) -> None:
+    db = tmp_path / "l.duckdb"
+    Store.open(db).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(db)!r}); print(1, flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline()
+        with pytest.raises(StoreLockedError) as caught:
+            Store.open(db)
+        assert "locked" in caught.value.message and caught.value.exit_code == 4
+    finally:
+        holder.kill()
+        holder.wait()
+    Store.open(db).close()  # near miss: once released it opens
+
+
+def test_not_a_duckdb_file(tmp_path: Path) -> None:
+    bogus = tmp_path / "x.duckdb"
+    bogus.write_bytes(b"hello, this is not a database" * 200)
+    with pytest.raises(StoreError) as caught:
+        Store.open_read_only(bogus)
+    assert str(bogus) in caught.value.message and caught.value.exit_code == 3
+
+
+def test_schema_version_and_migration(tmp_path: Path) -> None:
+    db = tmp_path / "m.duckdb"
+    Store.open(db).close()
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store.open(db)
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+    con.close()
+    assert Store.open_read_only(db).schema_version() == SCHEMA_VERSION
+
+
+def test_sql_is_read_only(logdir: Path, tmp_path: Path) -> None:
+    write_log(logdir / "conn_log_a.log", [line(), line()])
+    db = tmp_path / "r.duckdb"
+    ingest_inputs([str(logdir)], db)
+    for statement in (
+        "DELETE FROM connections",
+        "DROP TABLE files",
+        f"COPY connections TO '{tmp_path / 'out.csv'}'",
+    ):
+        with pytest.raises(StoreError):
+            run_sql(db, statement)
+    assert _rows(db) == 2 and not (tmp_path / "out.csv").exists()
