@@ -1,0 +1,197 @@
+"""``report`` (one HTML file), ``serve`` (the local dashboard) and ``demo`` (the whole job)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mtls_doctor.cli._base import cli, finish, format_option, info, warn
+from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli.diagnose_cmds import pki_options
+from mtls_doctor.cli.logs_cmds import report_stats
+from mtls_doctor.diagnose.correlate import Correlator
+from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
+from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.errors import ExitCode, InputError
+from mtls_doctor.logs.store import default_db_path
+from mtls_doctor.report.html import render_html
+from mtls_doctor.web.queries import overview, resolve
+
+
+def _correlator(
+    trust_store: Path | None, crls: tuple[Path, ...], certs: Path | None, ignore_expiry: bool
+) -> Correlator | None:
+    if trust_store or crls or certs:
+        return Correlator.from_files(trust_store, crls, certs, ignore_expiry)
+    return None
+
+
+@cli.command("report")
+@input_options
+@filter_options
+@pki_options
+@click.option(
+    "-o",
+    "--output",
+    default="report.html",
+    show_default=True,
+    help="File to write; - writes the HTML to stdout.",
+)
+@click.option("--title", default="mTLS incident report", show_default=True, help="Page title.")
+def report_cmd(
+    paths: tuple[str, ...],
+    db: Path | None,
+    strict: bool,
+    trust_store: Path | None,
+    crls: tuple[Path, ...],
+    certs: Path | None,
+    ignore_expiry: bool,
+    warn_days: int,
+    output: str,
+    title: str,
+    **filters: Any,
+) -> None:
+    """Write the diagnosis as one self-contained HTML file (charts and data inline).
+
+    Takes the inputs and filters of `diagnose`. The file needs no network and no script:
+    mail it, print it. Prints the path written on stdout. Exit 0 when the selection holds
+    no failures, 1 when it does, 3 when no input could be read.
+
+    \b
+    Examples:
+      mtls-doctor report logs/ -o report.html
+      mtls-doctor report --db incident.duckdb --since 6h --trust-store bundle.pem -o out.html
+    """
+    now = datetime.now(UTC)
+    selected = build_filters(filters, now)
+    correlator = _correlator(trust_store, crls, certs, ignore_expiry)
+    with open_target(
+        list(paths), db=resolve_db(paths, db), stdin=sys.stdin.buffer, strict=strict
+    ) as target:
+        report_stats(target.stats)
+        if paths and not target.fetch(f"SELECT count(*) FROM {target.relation}")[0][0]:
+            raise InputError(
+                "no connection-log line could be read from the inputs",
+                hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
+            )
+        selected = resolve(target, selected)
+        result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
+        page = render_html(result, overview(target, selected), title=title)
+    if output == "-":
+        click.echo(page, nl=False)
+    else:
+        Path(output).write_text(page, encoding="utf-8")
+        s = result.summary
+        info(f"{s.connections} connections, {s.failed} failed, {len(result.failures)} code(s)")
+        click.echo(output)
+    finish(ExitCode.FINDINGS if result.has_failures else ExitCode.OK)
+
+
+@cli.command("serve")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"The store to show (default: {default_db_path()}).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@pki_options
+def serve_cmd(
+    db: Path | None,
+    host: str,
+    port: int,
+    trust_store: Path | None,
+    crls: tuple[Path, ...],
+    certs: Path | None,
+    ignore_expiry: bool,
+    warn_days: int,
+) -> None:
+    """Serve a local dashboard over a store until Ctrl-C.
+
+    Pages: overview, connections (filter, sort, page, CSV), one per code, client and
+    certificate; each has a JSON twin under /api/. The store is read through snapshot
+    copies, so an ingest may run at the same time. Prints the URL on stdout.
+
+    \b
+    Examples:
+      mtls-doctor serve --db incident.duckdb
+      mtls-doctor serve --db incident.duckdb --port 0 --certs clients/ --trust-store ca.pem
+    """
+    from mtls_doctor.web.app import DashboardApp
+    from mtls_doctor.web.server import Dashboard, is_loopback
+    from mtls_doctor.web.source import StoreSource
+
+    workdir = Path(tempfile.mkdtemp(prefix="mtls-doctor-serve-"))
+    try:
+        source = StoreSource(db or default_db_path(), workdir)
+        source.refresh()
+        correlator = _correlator(trust_store, crls, certs, ignore_expiry)
+        app = DashboardApp(source, build_filters, correlator=correlator, warn_days=warn_days)
+        if not is_loopback(host):
+            warn(f"listening on {host}: anyone who can reach this address sees the logs")
+        dashboard = Dashboard(app, host, port)
+        url = dashboard.start()
+        click.echo(url)
+        info("dashboard running; Ctrl-C stops it")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            info("stopping")
+        finally:
+            dashboard.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    finish(ExitCode.OK)
+
+
+@cli.command("demo")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Folder for the PKI, logs, store and report (its demo files are replaced).",
+)
+@format_option("text", "json")
+def demo_cmd(out: Path, fmt: str) -> None:
+    """Run the whole job on a local incident: PKI, sandbox, traffic, ingest, diagnose, report.
+
+    Makes the scenario PKI, starts the sandbox listener on 127.0.0.1, sends an hour of
+    simulated traffic from 40 loopback client addresses with a trust-store change midway,
+    stops the listener, ingests its logs into a DuckDB store, and writes report.html.
+    Leaves nothing running. Exit 0 when the demo ran.
+
+    \b
+    Example:
+      mtls-doctor demo --out demo-out
+      mtls-doctor serve --db demo-out/connections.duckdb
+    """
+    from mtls_doctor.demo import run_demo
+
+    result = run_demo(out, progress=info)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        finish(ExitCode.OK)
+    d = result.to_dict()
+    lines = [
+        f"Sent {d['connections_sent']} connections in {d['seconds']} s; "
+        f"{d['failed']} failed: " + ", ".join(f"{k} {v}" for k, v in d["codes"].items()),
+        *[f"Change: {c}" for c in d["changes"]],
+        f"Report:    {result.report}",
+        f"Store:     {result.db}",
+        f"Diagnosis: {result.diagnosis_json}",
+        f"Logs:      {result.log_dir}",
+        f"PKI:       {result.pki_dir}",
+        f"Next:      mtls-doctor serve --db {result.db}",
+    ]
+    click.echo("\n".join(lines))
+    finish(ExitCode.OK)
