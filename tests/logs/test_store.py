@@ -75,12 +75,11 @@ def test_sigkill_mid_ingest_leaves_whole_files_and_rerun_completes(
 def test_locked_store_is_an_environment_error(tmp_path: Path) -> None:
     db = tmp_path / "l.duckdb"
     Store.open(db).close()
+    script = (
+        f"import duckdb,time; c=duckdb.connect({str(db)!r}); print(1, flush=True); time.sleep(30)"
+    )
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb,time; c=duckdb.connect({str(db)!r}); print(1, flush=True); time.sleep(30)",
-        ],
+        [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
     )
     try:
