@@ -28,11 +28,14 @@ NAME = (
     "conn_log_123456789012_elasticloadbalancing_us-east-1_app.demo.0123456789abcdef_"
     "{end}_10.0.0.5_abc{n}.log.gz"
 )
-ACCESS = "123456789012_elasticloadbalancing_us-east-1_app.demo.0123456789abcdef_20240405T1315Z_10.0.0.5_x.log.gz"
+ACCESS = (
+    "123456789012_elasticloadbalancing_us-east-1_app.demo.0123456789abcdef_"
+    "20240405T1315Z_10.0.0.5_x.log.gz"
+)
 ACCESS_LINE = (
-    'https 2024-04-05T12:00:00.000000Z app/demo/0123456789abcdef 192.0.2.1:4000 10.0.0.1:80 '
+    "https 2024-04-05T12:00:00.000000Z app/demo/0123456789abcdef 192.0.2.1:4000 10.0.0.1:80 "
     '0.000 0.001 0.000 200 200 34 366 "GET https://example.com:443/ HTTP/1.1" "curl/8" '
-    "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 - \"Root=1-x\" \"-\" \"-\" 0 "
+    'ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 - "Root=1-x" "-" "-" 0 '
     '2024-04-05T12:00:00.000000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_x'
 )
 
@@ -144,7 +147,7 @@ def test_scan_budget_refuses_before_running(corpus: dict[str, list[str]]) -> Non
     runner = DuckRunner(con)
     budget = ScanBudget(per_scan_bytes=2**30, limit_bytes=8 * 2**30)
     target = AthenaTarget(runner, TABLE, DayRange(), budget)
-    with pytest.raises(UsageError, match="scan about 9.00 GB"):
+    with pytest.raises(UsageError, match=r"scan about 9\.00 GB"):
         prefetch_diagnosis(target, Filters(), now=NOW, warn_days=30)
     assert runner.sqls == []
     # Near miss: a budget that holds the whole plan runs it.

@@ -213,9 +213,9 @@ def _portable(node: Any) -> Any:
     """DuckDB functions whose Trino namesake means something else."""
     from sqlglot import exp
 
-    if isinstance(node, exp.ArrayContains) and isinstance(node.this, exp.Array):
-        if not node.this.expressions:  # an empty list holds nothing
-            return exp.false()
+    array = node.this if isinstance(node, exp.ArrayContains) else None
+    if isinstance(array, exp.Array) and not array.expressions:  # an empty list holds nothing
+        return exp.false()
     if isinstance(node, exp.Contains):  # DuckDB substring test; Trino contains() is for arrays
         return exp.GT(
             this=exp.StrPosition(this=node.this, substr=node.expression),
@@ -229,9 +229,8 @@ def _trino_types(node: Any) -> Any:
     from sqlglot import exp
 
     plain = (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ)
-    if isinstance(node, exp.DataType) and node.this in plain:
-        if not node.expressions:
-            return exp.DataType.build("TIMESTAMP(6)", dialect="trino")
+    if isinstance(node, exp.DataType) and node.this in plain and not node.expressions:
+        return exp.DataType.build("TIMESTAMP(6)", dialect="trino")
     return node
 
 

@@ -162,9 +162,7 @@ def resolve_candidates(target: AthenaTarget, filters: Filters) -> Filters:
     return filters.with_candidates([str(r[0]) for r in rows])
 
 
-def prefetch_diagnosis(
-    target: AthenaTarget, filters: Filters, *, now: Any, warn_days: int
-) -> None:
+def prefetch_diagnosis(target: AthenaTarget, filters: Filters, *, now: Any, warn_days: int) -> None:
     """Ask diagnose's questions ahead of it: three waves of parallel Athena queries."""
     plan = _Plan(target, filters)
     horizon = to_naive_utc(now) + timedelta(days=warn_days)
