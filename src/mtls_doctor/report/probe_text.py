@@ -119,7 +119,6 @@ def render_text(r: ProbeResult) -> str:
     )
     lines.append(f"result: {c.outcome.upper()}{side}: {c.summary}")
     lines += [f"  - {reason}" for reason in c.reasons]
-    lines += [f"warning: {w}" for w in r.warnings]
     return "\n".join(lines) + "\n"
 
 
