@@ -18,6 +18,7 @@ from mtls_doctor.cli import sandbox_cmds  # noqa: F401  isort: skip
 from mtls_doctor.cli import diagnose_cmds  # noqa: F401  isort: skip
 from mtls_doctor.cli import explain_cmds  # noqa: F401  isort: skip
 from mtls_doctor.cli import cert_cmds  # noqa: F401  isort: skip
+from mtls_doctor.cli import aws_cmds  # noqa: F401  isort: skip
 from mtls_doctor.cli import probe_cmds  # noqa: F401  isort: skip
 
 __all__ = ["DoctorGroup", "cli", "main"]

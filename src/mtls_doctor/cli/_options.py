@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from mtls_doctor.cli._aws_options import s3_input_options
 from mtls_doctor.logs.query import Filters, parse_client, parse_status
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.timeutil import parse_time
@@ -38,6 +39,7 @@ def input_options(func: F) -> F:
         click.option(
             "--strict", is_flag=True, help="Stop with exit 3 at the first malformed line."
         ),
+        s3_input_options,  # s3://bucket[/prefix] PATHS: --profile --region --account --lb ...
     )(func)
 
 

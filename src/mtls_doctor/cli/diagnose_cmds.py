@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_options
 from mtls_doctor.cli._base import cli, finish, format_option
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
 from mtls_doctor.cli.logs_cmds import report_stats
@@ -63,6 +64,7 @@ def pki_options(func: Any) -> Any:
 @input_options
 @filter_options
 @pki_options
+@listener_options
 @format_option("text", "json", "markdown")
 def diagnose_cmd(
     paths: tuple[str, ...],
@@ -86,14 +88,21 @@ def diagnose_cmd(
       mtls-doctor diagnose logs/
       mtls-doctor diagnose --db incident.duckdb --since 6h --format markdown
       mtls-doctor diagnose logs/ --trust-store bundle.pem --crl revoked.pem --certs clients/
+      mtls-doctor diagnose s3://alb-logs/web --since 2h --listener-arn LISTENER_ARN
     """
     now = datetime.now(UTC)
     selected = build_filters(filters, now)
     correlator = None
     if trust_store or crls or certs:
         correlator = Correlator.from_files(trust_store, crls, certs, ignore_expiry)
+    # --listener-arn / --trust-store-arn: the bundle, CRLs and expiry setting in effect on AWS
+    correlator = aws_correlator(correlator, bool(trust_store or crls), certs, ignore_expiry)
     with open_target(
-        list(paths), db=resolve_db(paths, db), stdin=sys.stdin.buffer, strict=strict
+        list(paths),
+        db=resolve_db(paths, db),
+        stdin=sys.stdin.buffer,
+        strict=strict,
+        remote=remote_options(selected, now),
     ) as target:
         report_stats(target.stats)
         readable = target.fetch(f"SELECT count(*) FROM {target.relation}")[0][0]

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from mtls_doctor.cli._aws_options import remote_options, s3_ingest_options
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
 from mtls_doctor.errors import ExitCode, LogFormatError
@@ -88,17 +89,20 @@ def emit(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], fmt: str) -> 
     help=f"Store file (default: {default_db_path()}; or $MTLS_DOCTOR_DB).",
 )
 @click.option("--strict", is_flag=True, help="Stop with exit 3 at the first malformed line.")
+@s3_ingest_options
 @format_option("text", "json")
 def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> None:
     """Load connection logs into a DuckDB store (idempotent, one transaction per file).
 
     PATHS are files (.log.gz or plain), folders (read recursively; only conn_log_* names),
     globs, or - for stdin. Ingesting the same files again adds nothing. With no PATHS it
-    only creates or upgrades the store.
+    only creates or upgrades the store. s3://bucket[/prefix] reads the ALB's S3 layout and
+    fetches only objects the store does not hold yet (see docs/aws.md).
 
     \b
     Example:
       mtls-doctor ingest logs/ --db incident.duckdb
+      mtls-doctor ingest s3://my-alb-logs/web --since 1h --region eu-west-1
     """
     target = db or default_db_path()
     result = ingest_inputs(
@@ -107,6 +111,7 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
         stdin=sys.stdin.buffer,
         strict=strict,
         progress=info if sys.stderr.isatty() else None,
+        remote=remote_options(),
     )
     report_stats(result.stats)
     if fmt == "json":
@@ -154,7 +159,10 @@ def logs_query(
     """
     store = resolve_db(paths, db)
     selected = build_filters(filters)
-    with open_selection(list(paths), db=store, stdin=sys.stdin.buffer, strict=strict) as sel:
+    remote = remote_options(selected)  # for s3:// PATHS
+    with open_selection(
+        list(paths), db=store, stdin=sys.stdin.buffer, strict=strict, remote=remote
+    ) as sel:
         try:
             if count_by:
                 columns = check_columns(count_by.split(","))

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import duckdb
 
@@ -20,6 +20,9 @@ from mtls_doctor.logs.api import ReadStats, store_stats
 from mtls_doctor.logs.reader import FileSet, locate_lines
 from mtls_doctor.logs.sources import expand_inputs, make_workdir
 from mtls_doctor.logs.store import Store
+
+if TYPE_CHECKING:
+    from mtls_doctor.aws.options import RemoteOptions
 
 
 class QueryTarget(Protocol):
@@ -93,7 +96,12 @@ class FilesTarget:
 
 @contextmanager
 def open_target(
-    inputs: Sequence[str], *, db: Path | None, stdin: BinaryIO | None = None, strict: bool = False
+    inputs: Sequence[str],
+    *,
+    db: Path | None,
+    stdin: BinaryIO | None = None,
+    strict: bool = False,
+    remote: RemoteOptions | None = None,
 ) -> Iterator[QueryTarget]:
     """A query target over ``inputs`` or, with no inputs, over the store ``db``."""
     if not inputs:
@@ -106,7 +114,7 @@ def open_target(
         return
     workdir = make_workdir()
     try:
-        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin)
+        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         target = FilesTarget(FileSet(scan.sources, workdir), stats, workdir, strict)
         try:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import duckdb
 
@@ -21,6 +21,9 @@ from mtls_doctor.logs.reader import FileFault, FileSet, ParseIssue, locate_lines
 from mtls_doctor.logs.sources import expand_inputs, make_workdir
 from mtls_doctor.logs.store import Store
 from mtls_doctor.timeutil import iso_z
+
+if TYPE_CHECKING:
+    from mtls_doctor.aws.options import RemoteOptions
 
 SCHEMA_VERSION = 1
 _FETCH = 10_000
@@ -237,6 +240,7 @@ def open_selection(
     db: Path | None = None,
     stdin: BinaryIO | None = None,
     strict: bool = False,
+    remote: RemoteOptions | None = None,
 ) -> Iterator[Selection]:
     """Rows from ``inputs`` (files, folders, globs, ``-``) or, without inputs, from ``db``."""
     if not inputs:
@@ -250,7 +254,7 @@ def open_selection(
         return
     workdir = make_workdir()
     try:
-        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin)
+        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote)
         fileset = FileSet(scan.sources, workdir)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         selection = Selection(fileset=fileset, stats=stats, strict=strict)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import duckdb
 
@@ -17,6 +17,9 @@ from mtls_doctor.logs.api import SCHEMA_VERSION, ReadStats
 from mtls_doctor.logs.reader import FileFault, ParseIssue
 from mtls_doctor.logs.sources import expand_inputs, make_workdir
 from mtls_doctor.logs.store import IngestedFile, Store, _connect
+
+if TYPE_CHECKING:
+    from mtls_doctor.aws.options import RemoteOptions
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ def ingest_inputs(
     strict: bool = False,
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
+    remote: RemoteOptions | None = None,
 ) -> IngestResult:
     """Ingest every log file of ``inputs`` into the store at ``db``, one transaction each."""
     workdir = make_workdir()
@@ -69,7 +73,12 @@ def ingest_inputs(
     done: list[IngestedFile] = []
     stats = ReadStats()
     try:
-        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin) if inputs else None
+        if remote is not None:  # incremental: S3 objects stored whole are not fetched again
+            stored = store.con.execute("SELECT source FROM files WHERE fault IS NULL").fetchall()
+            remote = remote.skipping(frozenset(source for (source,) in stored))
+        scan = (
+            expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote) if inputs else None
+        )
         sources = scan.sources if scan else ()
         stats.files = len(sources)
         stats.skipped_unknown = scan.skipped_unknown if scan else ()

@@ -16,9 +16,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from mtls_doctor.errors import InputError
+
+if TYPE_CHECKING:  # no runtime import: the aws package loads boto3 only when used
+    from mtls_doctor.aws.options import RemoteOptions
 
 GZIP_MAGIC = b"\x1f\x8b"
 CONN_LOG_NAME = re.compile(r"^conn_log[._]")
@@ -50,8 +53,8 @@ class SourceScan:
     skipped_silently: int = 0
 
 
-# Other schemes (s3://) register an expander here: (input, workdir) -> SourceScan.
-SchemeExpander = Callable[[str, Path], SourceScan]
+# Other schemes (s3://) register an expander here: (input, workdir, remote) -> SourceScan.
+SchemeExpander = Callable[[str, Path, "RemoteOptions | None"], SourceScan]
 SCHEMES: dict[str, SchemeExpander] = {}
 
 
@@ -120,7 +123,11 @@ def _stdin_copy(stdin: BinaryIO, workdir: Path) -> Path:
 
 
 def expand_inputs(
-    inputs: Sequence[str], *, workdir: Path, stdin: BinaryIO | None = None
+    inputs: Sequence[str],
+    *,
+    workdir: Path,
+    stdin: BinaryIO | None = None,
+    remote: RemoteOptions | None = None,
 ) -> SourceScan:
     """Expand ``inputs`` into log files, in a stable order, without reading their content.
 
@@ -129,8 +136,10 @@ def expand_inputs(
     collector = _Collector()
     for item in inputs:
         scheme = item.split("://", 1)[0] if "://" in item else ""
+        if scheme == "s3" and scheme not in SCHEMES:
+            import mtls_doctor.aws.s3  # noqa: F401  registers SCHEMES["s3"] (lazy: boto3)
         if scheme in SCHEMES:
-            scan = SCHEMES[scheme](item, workdir)
+            scan = SCHEMES[scheme](item, workdir, remote)
             collector.sources.extend(scan.sources)
             collector.unknown.extend(scan.skipped_unknown)
             collector.silent += scan.skipped_silently
