@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -213,3 +214,13 @@ def test_key_that_does_not_match_the_leaf_is_refused(pki: ScenarioSet, tmp_path:
     )
     with pytest.raises(InputError, match="does not belong"):
         probe(opts, now=NOW)
+
+
+def test_silent_server_times_out_in_the_handshake(pki: ScenarioSet) -> None:
+    with socket.socket() as listener:  # the kernel completes TCP; nobody ever speaks TLS
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/"
+        result = probe(options(pki, url, "success-root", timeout=0.3), now=NOW)
+    assert result.ending.kind == "timeout" and result.ending.phase == "tls_handshake"
+    assert result.conclusion.side == "server" and not result.conclusion.ok
