@@ -13,6 +13,7 @@ import click
 from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_options
 from mtls_doctor.cli._base import cli, finish, format_option
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_diagnose, athena_options
 from mtls_doctor.cli.logs_cmds import report_stats
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
@@ -61,6 +62,7 @@ def pki_options(func: Any) -> Any:
 
 
 @cli.command("diagnose")
+@athena_options
 @input_options
 @filter_options
 @pki_options
@@ -89,29 +91,35 @@ def diagnose_cmd(
       mtls-doctor diagnose --db incident.duckdb --since 6h --format markdown
       mtls-doctor diagnose logs/ --trust-store bundle.pem --crl revoked.pem --certs clients/
       mtls-doctor diagnose s3://alb-logs/web --since 2h --listener-arn LISTENER_ARN
+      mtls-doctor diagnose --engine athena --workgroup primary --since 30d --max-scan-gb 50
     """
     now = datetime.now(UTC)
+    engine, athena = AthenaSettings.pop(filters)
     selected = build_filters(filters, now)
     correlator = None
     if trust_store or crls or certs:
         correlator = Correlator.from_files(trust_store, crls, certs, ignore_expiry)
     # --listener-arn / --trust-store-arn: the bundle, CRLs and expiry setting in effect on AWS
     correlator = aws_correlator(correlator, bool(trust_store or crls), certs, ignore_expiry)
-    with open_target(
-        list(paths),
-        db=resolve_db(paths, db),
-        stdin=sys.stdin.buffer,
-        strict=strict,
-        remote=remote_options(selected, now),
-    ) as target:
-        report_stats(target.stats)
-        readable = target.fetch(f"SELECT count(*) FROM {target.relation}")[0][0]
-        if paths and not readable:
-            raise InputError(
-                "no connection-log line could be read from the inputs",
-                hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
-            )
-        result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
+    if engine == "athena":
+        options = DiagnoseOptions(now, warn_days, correlator)
+        result = athena_diagnose(athena, paths, selected, options)
+    else:
+        with open_target(
+            list(paths),
+            db=resolve_db(paths, db),
+            stdin=sys.stdin.buffer,
+            strict=strict,
+            remote=remote_options(selected, now),
+        ) as target:
+            report_stats(target.stats)
+            readable = target.fetch(f"SELECT count(*) FROM {target.relation}")[0][0]
+            if paths and not readable:
+                raise InputError(
+                    "no connection-log line could be read from the inputs",
+                    hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
+                )
+            result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif fmt == "markdown":
