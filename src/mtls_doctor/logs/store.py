@@ -93,9 +93,9 @@ class IngestedFile:
         }
 
 
-def _connect(path: Path, read_only: bool, *, sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the store; ``sandboxed`` also forbids reading or writing any other file
-    (``COPY ... TO``, ``ATTACH``, ``read_csv``), for SQL typed by the user."""
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open the store. A read-only connection also cannot read or write any other file
+    (``COPY ... TO``, ``ATTACH``, ``read_csv``): it serves SQL typed by the user."""
     if read_only and not path.exists():
         raise StoreError(
             f"{path}: no store here",
@@ -104,7 +104,9 @@ def _connect(path: Path, read_only: bool, *, sandboxed: bool = False) -> duckdb.
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        config = {"enable_external_access": False} if sandboxed else {}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {"enable_external_access": False} if read_only else {}
+        )
         return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
