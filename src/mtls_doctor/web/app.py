@@ -184,11 +184,14 @@ class DashboardApp:
         if column != "tls_verify_status" or not value.startswith("Failed:"):
             raise BadRequest(f"{code!r} is not a failure code")
         entry = get_entry(value)
-        d = self._diagnose(r, replace(r.filters, status=(column, value)))
-        group = next(iter(d.failures), None)
+        code = value[len("Failed:") :]
+        # Diagnosed over all statuses: change detection needs the other connections too.
+        d = self._diagnose(r)
+        group = next((g for g in d.failures if g.code == code), None)
         if api:
-            return _json({"data_state": r.state.to_dict(), "code": value[len("Failed:"):],
-                          "catalogue": entry.to_dict(), "diagnosis": d.to_dict()})  # fmt: skip
+            return _json({"data_state": r.state.to_dict(), "code": code,
+                          "catalogue": entry.to_dict(), "summary": d.summary.to_dict(),
+                          "failure": group.to_dict() if group else None})  # fmt: skip
         return _html(pages.code_page(entry, group, r.shown, r.state))
 
     def client(self, r: Request, api: bool, ip: str) -> Response:

@@ -88,13 +88,19 @@ def filter_form(
         _select("status", "Status / code", list(statuses), filters.get("status")),
         _text("client_ip", "Client", filters.get("client_ip"), "IP or CIDR"),
     ]  # fmt: skip
+    # Filters the form has no field for (given in the URL) are kept and shown.
+    others = {k: filters[k] for k in ("subject", "serial", "tls_protocol") if k in filters}
     extra = "".join(
-        f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in (hidden or {}).items()
+        f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">'
+        for k, v in {**others, **(hidden or {})}.items()
     )
+    also = ", ".join(f"{esc(k)} = {esc(v)}" for k, v in others.items())
     return (
         f'<form class="filters" method="get" action="{esc(action)}">{"".join(fields)}{extra}'
         '<button type="submit">Apply</button>'
-        f'<a href="{esc(action)}">reset</a></form>'
+        f'<a href="{esc(action)}">reset</a>'
+        + (f'<span class="muted">also: {also}</span>' if also else "")
+        + "</form>"
     )
 
 

@@ -1,0 +1,58 @@
+"""The demo job: a real sandbox on 127.0.0.1, many client addresses, a change to find."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mtls_doctor.demo import run_demo
+from mtls_doctor.demo.run import POPULATION
+from mtls_doctor.demo.traffic import SimClock, client_address
+from mtls_doctor.diagnose.target import open_target
+
+
+def test_demo_finds_the_trust_store_change_and_leaves_nothing_running(tmp_path: Path) -> None:
+    threads = set(threading.enumerate())
+    result = run_demo(tmp_path / "out", before_minutes=6, after_minutes=4)
+    codes = {g.code: g for g in result.diagnosis.failures}
+    assert {"ClientCertUntrusted", "ClientCertCrlHit", "ClientCertExpired"} <= set(codes)
+    for changed in ("ClientCertUntrusted", "ClientCertCrlHit"):
+        change = codes[changed].change
+        assert change is not None and change.at >= result.changed_at.replace(tzinfo=None)
+    # Near miss: the steady failure was there from the start, so it is no change.
+    assert codes["ClientCertExpired"].change is None
+    assert any(w.kind == "expiring_soon" for w in result.diagnosis.warnings)
+    assert result.report.read_text().startswith("<!DOCTYPE html>")
+    with open_target([], db=result.db) as target:
+        clients = target.fetch(f"SELECT count(DISTINCT client_ip) FROM {target.relation}")[0][0]
+    assert clients == sum(n for _, n, _ in POPULATION)
+    # Nothing left: no new thread, the listener port is free again.
+    leftover = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+    assert not leftover
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", _port(result.db))) != 0
+
+
+def _port(db: Path) -> int:
+    with open_target([], db=db) as target:
+        return int(target.fetch(f"SELECT max(listener_port) FROM {target.relation}")[0][0])
+
+
+def test_rerun_replaces_the_previous_demo(tmp_path: Path) -> None:
+    first = run_demo(tmp_path, before_minutes=3, after_minutes=2, seed=1)
+    second = run_demo(tmp_path, before_minutes=3, after_minutes=2, seed=1)
+    assert second.diagnosis.summary.connections == first.diagnosis.summary.connections
+
+
+def test_client_addresses_are_distinct_loopback() -> None:
+    addresses = [client_address(i) for i in range(600)]
+    assert len(set(addresses)) == 600
+    assert all(a.startswith("127.") for a in addresses)
+
+
+def test_sim_clock_stays_inside_its_minute() -> None:
+    at = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+    clock = SimClock(at)
+    assert at <= clock() < at.replace(minute=1)
