@@ -14,6 +14,7 @@ from mtls_doctor.cli._base import DoctorGroup, cli
 
 # Command modules: importing one registers its commands on ``cli``.
 from mtls_doctor.cli import logs_cmds  # noqa: F401  isort: skip
+from mtls_doctor.cli import report_cmds  # noqa: F401  isort: skip
 from mtls_doctor.cli import athena_cmds  # noqa: F401  isort: skip
 from mtls_doctor.cli import sandbox_cmds  # noqa: F401  isort: skip
 from mtls_doctor.cli import diagnose_cmds  # noqa: F401  isort: skip
