@@ -90,9 +90,9 @@ def filter_form(
     ]  # fmt: skip
     # Filters the form has no field for (given in the URL) are kept and shown.
     others = {k: filters[k] for k in ("subject", "serial", "tls_protocol") if k in filters}
+    kept: dict[str, str] = {**others, **(hidden or {})}
     extra = "".join(
-        f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">'
-        for k, v in {**others, **(hidden or {})}.items()
+        f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in kept.items()
     )
     also = ", ".join(f"{esc(k)} = {esc(v)}" for k, v in others.items())
     return (
