@@ -89,7 +89,9 @@ def filter_form(
         _text("client_ip", "Client", filters.get("client_ip"), "IP or CIDR"),
     ]  # fmt: skip
     # Filters the form has no field for (given in the URL) are kept and shown.
-    others = {k: filters[k] for k in ("subject", "serial", "tls_protocol") if k in filters}
+    others: dict[str, str] = {
+        k: filters[k] for k in ("subject", "serial", "tls_protocol") if k in filters
+    }
     kept: dict[str, str] = {**others, **(hidden or {})}
     extra = "".join(
         f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in kept.items()
