@@ -123,3 +123,18 @@ def test_filters_narrow_the_selection(corpus: Path) -> None:
     result = run([str(corpus)], filters=Filters(client=parse_client("203.0.113.0/24")))
     assert result["summary"]["connections"] == 12
     assert [f["code"] for f in result["failures"]] == ["ClientCertExpired"]
+
+
+def test_ipv6_block_filter_selects_only_addresses_inside(tmp_path: Path) -> None:
+    from tests.diagnose.corpus import T0, entry
+
+    lines = [
+        entry(T0, "2001:db8::7", "Failed:ClientCertUntrusted"),
+        entry(T0, "2001:db9::7", "Failed:ClientCertUntrusted"),
+        entry(T0, "198.51.100.1", "Success"),
+    ]
+    corpus = write_corpus(tmp_path, lines)
+    inside = run([str(corpus)], filters=Filters(client=parse_client("2001:db8::/32")))
+    assert inside["summary"]["connections"] == 1
+    outside = run([str(corpus)], filters=Filters(client=parse_client("2001:dead::/32")))
+    assert outside["summary"]["connections"] == 0

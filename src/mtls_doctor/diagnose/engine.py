@@ -49,6 +49,12 @@ def resolution_lines(code: str) -> tuple[str, ...]:
 class _Run:
     def __init__(self, target: QueryTarget, filters: Filters) -> None:
         self.target = target
+        if filters.needs_candidates():
+            # An IPv6 block is matched in Python against the addresses the data holds.
+            seen = target.fetch(
+                f"SELECT DISTINCT client_ip FROM {target.relation} WHERE contains(client_ip, ':')"
+            )
+            filters = filters.with_candidates([str(r[0]) for r in seen])
         where, self.params = filters.where()
         self.where = where
 
