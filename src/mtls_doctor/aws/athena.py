@@ -170,7 +170,7 @@ class AthenaRunner:
         futures = [pool.submit(self._run_one, sql) for sql in sqls]
         try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            errors = [f.exception() for f in futures if f in done and f.exception()]
+            errors = [e for f in futures if f in done and (e := f.exception()) is not None]
             causes = [e for e in errors if not isinstance(e, _Stopped)] or errors
             if causes:
                 raise causes[0]
