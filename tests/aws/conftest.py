@@ -30,8 +30,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# One server per session even when another folder's tests reuse these fixtures.
+_RUNNING: dict[str, str] = {}
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if "endpoint" in _RUNNING:
+        yield _RUNNING["endpoint"]
+        return
     port = _free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     server = Path(sys.executable).parent / "moto_server"
@@ -49,8 +56,10 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"moto_server did not start: {log.read_text()}") from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        _RUNNING["endpoint"] = f"http://127.0.0.1:{port}"
+        yield _RUNNING["endpoint"]
     finally:
+        _RUNNING.clear()
         os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=10)

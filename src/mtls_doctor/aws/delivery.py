@@ -1,20 +1,21 @@
-"""Connection-log delivery: is it on, where to, and can ELB write there (spec §8).
-
-Each S3 check that is refused (the bucket may belong to another account) becomes a
-finding, not a failure, so the other checks still run.
-"""
+"""Connection-log delivery: is it on, where to, did files arrive; turning it on (spec §8)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mtls_doctor.aws import session as aws_session
+from mtls_doctor.aws.bucket import (
+    TEST_FILE,
+    BucketState,
+    CheckContext,
+    inspect_bucket,
+    replace_state,
+)
 from mtls_doctor.aws.findings import AwsFinding, sort_findings
 from mtls_doctor.aws.layout import ConnLogName, day_prefix, lb_matches
-from mtls_doctor.aws.policy import delivery_decision, expected_resource, log_key_arn
 from mtls_doctor.aws.s3 import iter_objects
 from mtls_doctor.aws.session import (
     account_of_arn,
@@ -28,33 +29,6 @@ from mtls_doctor.errors import InputError
 from mtls_doctor.timeutil import iso_z
 
 ATTR = "connection_logs.s3."
-TEST_FILE = "ELBConnectionLogTestFile"
-
-
-@dataclass(frozen=True)
-class BucketState:
-    """What could be read about the log bucket; ``None`` where a check was refused."""
-
-    bucket: str
-    prefix: str
-    region: str | None = None
-    encryption: str | None = None  # AES256, aws:kms, ..., "none" when not configured
-    policy: str | None = None  # allow | deny | missing | no-policy
-    test_file: bool | None = None
-    newest_key: str | None = None
-    newest_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "prefix": self.prefix,
-            "region": self.region,
-            "encryption": self.encryption,
-            "policy": self.policy,
-            "test_file": self.test_file,
-            "newest_log_key": self.newest_key,
-            "newest_log_at": iso_z(self.newest_at),
-        }
 
 
 @dataclass(frozen=True)
@@ -101,38 +75,18 @@ class EnablePlan:
         }
 
 
-@dataclass
-class _Context:
-    lb_arn: str
-    region: str
-    account: str
-    partition: str
-    elb: Any
-    s3: Any
-    now: datetime
-    findings: list[AwsFinding] = field(default_factory=list)
-
-    def refused(self, what: str, error: Exception, action: str, resource: str) -> None:
-        problem = translate(error, action=action, resource=resource)
-        self.findings.append(
-            AwsFinding(
-                "CheckRefused", "warning", f"{what} not checked: {problem}", problem.hint or ""
-            )
-        )
-
-
 def _context(
     lb_arn: str, profile: str | None, region: str | None, now: datetime, elb: Any, s3: Any
-) -> _Context:
+) -> CheckContext:
     check_arn(lb_arn, "loadbalancer")
     lb_region = region_of_arn(lb_arn) or region or ""
     account = account_of_arn(lb_arn) or ""
     elb = elb or aws_session.new_client("elbv2", profile=profile, region=region or lb_region)
     s3 = s3 or aws_session.new_client("s3", profile=profile, region=region or lb_region)
-    return _Context(lb_arn, lb_region, account, partition_of_arn(lb_arn), elb, s3, now)
+    return CheckContext(lb_arn, lb_region, account, partition_of_arn(lb_arn), elb, s3, now)
 
 
-def _lb_attributes(ctx: _Context) -> dict[str, str]:
+def _lb_attributes(ctx: CheckContext) -> dict[str, str]:
     try:
         lbs = ctx.elb.describe_load_balancers(LoadBalancerArns=[ctx.lb_arn])["LoadBalancers"]
         if lbs and lbs[0].get("Type") not in (None, "application"):
@@ -189,121 +143,8 @@ def check_delivery(
     )
 
 
-def inspect_bucket(ctx: _Context, bucket: str, prefix: str) -> BucketState:
-    """Region, encryption, policy and test file of ``bucket``, with findings in ``ctx``."""
-    prefix = prefix.strip("/")
-    if "AWSLogs" in prefix:
-        ctx.findings.append(
-            AwsFinding(
-                "PrefixHasAwsLogs",
-                "error",
-                f"the prefix {prefix!r} contains AWSLogs",
-                "Choose a prefix without AWSLogs; ELB adds it itself.",
-            )
-        )
-    state = BucketState(bucket, prefix)
-    state = _region(ctx, state)
-    state = _encryption(ctx, state)
-    state = _policy(ctx, state)
-    return _test_file(ctx, state)
-
-
-def _region(ctx: _Context, state: BucketState) -> BucketState:
-    try:
-        location = ctx.s3.get_bucket_location(Bucket=state.bucket).get("LocationConstraint")
-    except Exception as error:
-        ctx.refused("bucket region", error, "s3:GetBucketLocation", f"s3://{state.bucket}")
-        return state
-    bucket_region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
-    if bucket_region != ctx.region:
-        ctx.findings.append(
-            AwsFinding(
-                "BucketInOtherRegion",
-                "error",
-                f"bucket {state.bucket} is in {bucket_region}, the load balancer in {ctx.region}",
-                "Use a bucket in the load balancer's region.",
-            )
-        )
-    return _replace(state, region=bucket_region)
-
-
-def _encryption(ctx: _Context, state: BucketState) -> BucketState:
-    try:
-        rules = ctx.s3.get_bucket_encryption(Bucket=state.bucket)[
-            "ServerSideEncryptionConfiguration"
-        ]["Rules"]
-    except Exception as error:
-        if error_code(error) == "ServerSideEncryptionConfigurationNotFoundError":
-            return _replace(state, encryption="none")
-        ctx.refused(
-            "bucket encryption", error, "s3:GetEncryptionConfiguration", f"s3://{state.bucket}"
-        )
-        return state
-    algorithm = (
-        (rules[0].get("ApplyServerSideEncryptionByDefault") or {}).get("SSEAlgorithm", "none")
-        if rules
-        else "none"
-    )
-    if algorithm != "AES256" and algorithm != "none":
-        ctx.findings.append(
-            AwsFinding(
-                "BucketNotSseS3",
-                "error",
-                f"bucket {state.bucket} encrypts with {algorithm}; connection logs need SSE-S3",
-                "Set the bucket's default encryption to SSE-S3 (AES256), or use another bucket.",
-            )
-        )
-    return _replace(state, encryption=algorithm)
-
-
-def _policy(ctx: _Context, state: BucketState) -> BucketState:
-    resource = expected_resource(ctx.partition, state.bucket, state.prefix, ctx.account)
-    fix = (
-        "Allow s3:PutObject on "
-        f"{resource} to the service principal logdelivery.elasticloadbalancing.amazonaws.com."
-    )
-    try:
-        text = ctx.s3.get_bucket_policy(Bucket=state.bucket)["Policy"]
-    except Exception as error:
-        if error_code(error) == "NoSuchBucketPolicy":
-            ctx.findings.append(
-                AwsFinding(
-                    "BucketPolicyMissing", "error", f"bucket {state.bucket} has no policy", fix
-                )
-            )
-            return _replace(state, policy="no-policy")
-        ctx.refused("bucket policy", error, "s3:GetBucketPolicy", f"s3://{state.bucket}")
-        return state
-    key_arn = log_key_arn(ctx.partition, state.bucket, state.prefix, ctx.account)
-    decision = delivery_decision(json.loads(text), key_arn=key_arn, region=ctx.region)
-    if decision != "allow":
-        verb = "denies" if decision == "deny" else "does not allow"
-        ctx.findings.append(
-            AwsFinding(
-                "BucketPolicyRefusesDelivery",
-                "error",
-                f"the policy of {state.bucket} {verb} ELB log delivery to {resource}",
-                fix,
-            )
-        )
-    return _replace(state, policy=decision)
-
-
-def _test_file(ctx: _Context, state: BucketState) -> BucketState:
-    folder = f"{state.prefix}/" if state.prefix else ""
-    key = f"{folder}AWSLogs/{ctx.account}/{TEST_FILE}"
-    try:
-        ctx.s3.head_object(Bucket=state.bucket, Key=key)
-    except Exception as error:
-        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
-            return _replace(state, test_file=False)
-        ctx.refused("test file", error, "s3:GetObject", f"s3://{state.bucket}/{key}")
-        return state
-    return _replace(state, test_file=True)
-
-
 def _newest(
-    ctx: _Context, state: BucketState, lookback_days: int, stale_after: timedelta
+    ctx: CheckContext, state: BucketState, lookback_days: int, stale_after: timedelta
 ) -> BucketState:
     folder = f"{state.prefix}/" if state.prefix else ""
     if state.test_file is False:
@@ -350,10 +191,12 @@ def _newest(
                 "ELB writes a file per node every 5 minutes while there is traffic.",
             )
         )
-    return _replace(state, newest_key=key, newest_at=at)
+    return replace_state(state, newest_key=key, newest_at=at)
 
 
-def _newest_in(ctx: _Context, bucket: str, prefix: str, lb_id: str) -> tuple[datetime, str] | None:
+def _newest_in(
+    ctx: CheckContext, bucket: str, prefix: str, lb_id: str
+) -> tuple[datetime, str] | None:
     best: tuple[datetime, str] | None = None
     for obj in iter_objects(ctx.s3, bucket, prefix):
         name = ConnLogName.parse(obj.key.rsplit("/", 1)[-1])
@@ -362,10 +205,6 @@ def _newest_in(ctx: _Context, bucket: str, prefix: str, lb_id: str) -> tuple[dat
         if best is None or obj.last_modified > best[0]:
             best = (obj.last_modified, obj.key)
     return best
-
-
-def _replace(state: BucketState, **changes: Any) -> BucketState:
-    return BucketState(**{**state.__dict__, **changes})
 
 
 def plan_enable(
@@ -415,6 +254,5 @@ __all__ = [
     "EnablePlan",
     "apply_enable",
     "check_delivery",
-    "date",
     "plan_enable",
 ]
