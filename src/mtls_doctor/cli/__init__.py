@@ -12,16 +12,28 @@ import sys
 
 from mtls_doctor.cli._base import DoctorGroup, cli
 
-# Command modules: importing one registers its commands on ``cli``.
-from mtls_doctor.cli import logs_cmds  # noqa: F401  isort: skip
-from mtls_doctor.cli import report_cmds  # noqa: F401  isort: skip
-from mtls_doctor.cli import athena_cmds  # noqa: F401  isort: skip
-from mtls_doctor.cli import sandbox_cmds  # noqa: F401  isort: skip
-from mtls_doctor.cli import diagnose_cmds  # noqa: F401  isort: skip
-from mtls_doctor.cli import explain_cmds  # noqa: F401  isort: skip
-from mtls_doctor.cli import cert_cmds  # noqa: F401  isort: skip
-from mtls_doctor.cli import aws_cmds  # noqa: F401  isort: skip
-from mtls_doctor.cli import probe_cmds  # noqa: F401  isort: skip
+# Which module registers each command. Modules are imported only when their command runs
+# (or for --help), so `mtls-doctor logs query` does not pay for boto3, pyOpenSSL or the web UI.
+cli.lazy_commands.update(
+    {
+        "athena": "mtls_doctor.cli.athena_cmds",
+        "aws": "mtls_doctor.cli.aws_cmds",
+        "cert": "mtls_doctor.cli.cert_cmds",
+        "demo": "mtls_doctor.cli.report_cmds",
+        "diagnose": "mtls_doctor.cli.diagnose_cmds",
+        "explain": "mtls_doctor.cli.explain_cmds",
+        "ingest": "mtls_doctor.cli.logs_cmds",
+        "logs": "mtls_doctor.cli.logs_cmds",
+        "pki": "mtls_doctor.cli.sandbox_cmds",
+        "probe": "mtls_doctor.cli.probe_cmds",
+        "report": "mtls_doctor.cli.report_cmds",
+        "sandbox": "mtls_doctor.cli.sandbox_cmds",
+        "serve": "mtls_doctor.cli.report_cmds",
+        "sql": "mtls_doctor.cli.logs_cmds",
+        "support-bundle": "mtls_doctor.cli.probe_cmds",
+        "trust-store": "mtls_doctor.cli.cert_cmds",
+    }
+)
 
 __all__ = ["DoctorGroup", "cli", "main"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -36,7 +37,23 @@ def _debug_enabled(ctx: click.Context) -> bool:
 
 
 class DoctorGroup(click.Group):
-    """A group that converts library errors and Ctrl-C into documented exit codes."""
+    """A group that converts library errors and Ctrl-C into documented exit codes.
+
+    ``lazy_commands`` maps a command name to the module that registers it; the module is
+    imported the first time the command is looked up.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            importlib.import_module(self.lazy_commands[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy_commands))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
