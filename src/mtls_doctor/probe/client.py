@@ -40,10 +40,10 @@ from mtls_doctor.probe.model import (
 from mtls_doctor.probe.tls import (
     ClientStream,
     HandshakeLog,
-    StreamTimeout,
     alert_from_error,
     build_context,
 )
+from mtls_doctor.tlsio import StreamTimeout
 
 _HINT = (
     "Check the host name and port, that the listener exists and that security groups and "

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-import select
 import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +19,7 @@ from OpenSSL import SSL
 
 from mtls_doctor.errors import CertificateLoadError
 from mtls_doctor.probe.identity import ClientIdentity
+from mtls_doctor.tlsio import DeadlineTls
 
 T = TypeVar("T")
 
@@ -76,10 +74,6 @@ def alert_from_error(text: str) -> str | None:
     """The RFC name of the alert an OpenSSL error string reports, if any."""
     match = _ALERT_TEXT.search(text.lower())
     return match.group(1).strip().replace(" ", "_") if match else None
-
-
-class StreamTimeout(Exception):
-    """The deadline passed while waiting for the server."""
 
 
 @dataclass
@@ -156,35 +150,14 @@ def build_context(
     return ctx
 
 
-class ClientStream:
+class ClientStream(DeadlineTls):
     """One client TLS connection over a non-blocking socket; every call has a deadline."""
 
     def __init__(self, ctx: SSL.Context, sock: socket.socket, servername: str | None) -> None:
-        sock.setblocking(False)
-        self.sock = sock
-        self.conn = SSL.Connection(ctx, sock)
+        super().__init__(ctx, sock)
         if servername:
             self.conn.set_tlsext_host_name(servername.encode("idna"))
         self.conn.set_connect_state()
-
-    def _wait(self, events: int, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise StreamTimeout()
-        poller = select.poll()
-        poller.register(self.sock.fileno(), events | select.POLLERR | select.POLLHUP)
-        if not poller.poll(remaining * 1000):
-            raise StreamTimeout()
-
-    def drive(self, op: Callable[[], T], deadline: float) -> T:
-        """Run a pyOpenSSL call to completion; SSL.Error and OSError pass through."""
-        while True:
-            try:
-                return op()
-            except SSL.WantReadError:
-                self._wait(select.POLLIN, deadline)
-            except SSL.WantWriteError:
-                self._wait(select.POLLOUT, deadline)
 
     def handshake(self, deadline: float) -> None:
         self.drive(self.conn.do_handshake, deadline)

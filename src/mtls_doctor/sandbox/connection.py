@@ -37,9 +37,9 @@ from mtls_doctor.sandbox.http import (
 from mtls_doctor.sandbox.tls import (
     HandshakeInfo,
     StreamClosed,
-    StreamTimeout,
     TlsStream,
 )
+from mtls_doctor.tlsio import StreamTimeout
 
 
 def new_trace_id() -> str:

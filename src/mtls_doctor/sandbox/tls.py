@@ -9,10 +9,8 @@ the handshake, on the chain exactly as the client sent it.
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -20,16 +18,13 @@ from cryptography import x509
 from OpenSSL import SSL
 
 from mtls_doctor.pki.issue import PrivateKey
+from mtls_doctor.tlsio import DeadlineTls
 
 T = TypeVar("T")
 
 
 class StreamClosed(Exception):
     """The peer closed the connection, or it was reset."""
-
-
-class StreamTimeout(Exception):
-    """The deadline passed while waiting for the peer."""
 
 
 class HandshakeFailed(Exception):
@@ -100,36 +95,16 @@ def negotiated_group(conn: SSL.Connection) -> str | None:
         return None
 
 
-class TlsStream:
+class TlsStream(DeadlineTls):
     """One server-side TLS connection over a non-blocking socket, every call with a deadline."""
 
     def __init__(self, ctx: SSL.Context, sock: socket.socket) -> None:
-        sock.setblocking(False)
-        self.sock = sock
-        self.conn = SSL.Connection(ctx, sock)
+        super().__init__(ctx, sock)
         self.conn.set_accept_state()
-
-    def _wait(self, events: int, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise StreamTimeout()
-        poller = select.poll()
-        poller.register(self.sock.fileno(), events | select.POLLERR | select.POLLHUP)
-        if not poller.poll(remaining * 1000):
-            raise StreamTimeout()
-
-    def _drive(self, op: Callable[[], T], deadline: float) -> T:
-        while True:
-            try:
-                return op()
-            except SSL.WantReadError:
-                self._wait(select.POLLIN, deadline)
-            except SSL.WantWriteError:
-                self._wait(select.POLLOUT, deadline)
 
     def handshake(self, deadline: float) -> HandshakeInfo:
         try:
-            self._drive(self.conn.do_handshake, deadline)
+            self.drive(self.conn.do_handshake, deadline)
         except (SSL.Error, OSError) as error:
             raise HandshakeFailed(str(error) or type(error).__name__) from None
         return self.info()
@@ -153,7 +128,7 @@ class TlsStream:
     def recv(self, size: int, deadline: float) -> bytes:
         """Up to ``size`` bytes; ``b""`` when the peer closed."""
         try:
-            return self._drive(lambda: self.conn.recv(size), deadline)
+            return self.drive(lambda: self.conn.recv(size), deadline)
         except (SSL.ZeroReturnError, SSL.SysCallError):
             return b""
         except (SSL.Error, OSError) as error:
@@ -164,7 +139,7 @@ class TlsStream:
         while offset < len(data):
             piece = data[offset : offset + 65536]
             try:
-                sent = self._drive(lambda p=piece: self.conn.send(p), deadline)  # type: ignore[misc]
+                sent = self.drive(lambda p=piece: self.conn.send(p), deadline)  # type: ignore[misc]
             except (SSL.Error, OSError) as error:
                 raise StreamClosed(str(error)) from None
             offset += sent
