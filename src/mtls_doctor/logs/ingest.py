@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ import duckdb
 from mtls_doctor.errors import LogFormatError, StoreError
 from mtls_doctor.logs.api import SCHEMA_VERSION, ReadStats
 from mtls_doctor.logs.reader import FileFault, ParseIssue
-from mtls_doctor.logs.sources import expand_inputs, make_workdir
+from mtls_doctor.logs.sources import LogSource, expand_inputs, make_workdir
 from mtls_doctor.logs.store import IngestedFile, Store, _connect
 
 if TYPE_CHECKING:
@@ -82,16 +83,41 @@ def ingest_inputs(
         sources = scan.sources if scan else ()
         stats.files = len(sources)
         stats.skipped_unknown = scan.skipped_unknown if scan else ()
-        for index, source in enumerate(sources, start=1):
-            if progress:
-                progress(f"[{index}/{len(sources)}] {source.display}")
-            item = store.ingest_file(source, workdir, now=now or datetime.now(UTC), strict=strict)
+
+        def record(item: IngestedFile) -> None:
             done.append(item)
             _account(store, item, stats)
+
+        for batch in batches(sources):
+            store.ingest_batch(
+                batch, workdir, now=now or datetime.now(UTC), strict=strict, on_done=record
+            )
+            if progress:
+                progress(f"[{len(done)}/{len(sources)}] {batch[-1].display}")
     finally:
         store.close()
         shutil.rmtree(workdir, ignore_errors=True)
     return IngestResult(str(db), tuple(done), stats)
+
+
+# Files parsed together: DuckDB inflates one file per core in parallel, and the staging
+# table (one batch of parsed rows, in memory) stays small.
+BATCH_FILES = max(2, os.cpu_count() or 2)
+BATCH_BYTES = 256 * 1024 * 1024
+
+
+def batches(sources: Sequence[LogSource]) -> Iterator[list[LogSource]]:
+    """Consecutive groups of at most BATCH_FILES files and about BATCH_BYTES compressed."""
+    batch: list[LogSource] = []
+    size = 0
+    for source in sources:
+        if batch and (len(batch) >= BATCH_FILES or size + source.size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(source)
+        size += source.size
+    if batch:
+        yield batch
 
 
 def _account(store: Store, item: IngestedFile, stats: ReadStats) -> None:

@@ -112,8 +112,9 @@ def _reason_sql() -> str:
 
 
 def _fields_sql() -> str:
-    # Fields 1-7 never hold a space, so split_part finds them in any line. The rest are
-    # taken from the text after the subject ("tail", starting with a space).
+    # Fields 1-7 never hold a space, so they are items 1-7 of the line split on spaces in any
+    # line. The rest come from the text after the subject ("tail", starting with a space).
+    # One list per line: each split_part() call would split the whole string again.
     tail = (
         "CASE WHEN contains(line, '\"') THEN split_part(line, '\"', 3) "
         "ELSE ' ' || array_to_string(string_split(line, ' ')[9:], ' ') END"
@@ -122,31 +123,31 @@ def _fields_sql() -> str:
         "CASE WHEN contains(line, '\"') THEN split_part(line, '\"', 2) "
         "ELSE split_part(line, ' ', 8) END"
     )
-    return f"""{tail} AS tail, {subject} AS subject_raw,
-      split_part(line, ' ', 1) AS f1, split_part(line, ' ', 7) AS f7"""
+    return f"""string_split(line, ' ') AS ls, string_split({tail}, ' ') AS tl,
+      {subject} AS subject_raw"""
 
 
 def _typed_sql() -> str:
-    def after(k: int) -> str:  # field 8 + k, from the tail
-        return f"nullif(split_part(tail, ' ', {k + 1}), '-')"
+    def after(k: int) -> str:  # field 8 + k: item k + 1 of the tail (item 1 is empty)
+        return f"nullif(tl[{k + 1}], '-')"
 
     return f"""
-    try_cast(f1 AS TIMESTAMP) AS timestamp,
-    split_part(line, ' ', 2) AS client_ip,
-    try_cast(split_part(line, ' ', 3) AS INTEGER) AS client_port,
-    try_cast(split_part(line, ' ', 4) AS INTEGER) AS listener_port,
-    nullif(split_part(line, ' ', 5), '-') AS tls_protocol,
-    nullif(split_part(line, ' ', 6), '-') AS tls_cipher,
-    CASE WHEN f7 = '-' THEN NULL ELSE try_cast(f7 AS DOUBLE) END AS tls_handshake_latency,
+    try_cast(ls[1] AS TIMESTAMP) AS timestamp,
+    ls[2] AS client_ip,
+    try_cast(ls[3] AS INTEGER) AS client_port,
+    try_cast(ls[4] AS INTEGER) AS listener_port,
+    nullif(ls[5], '-') AS tls_protocol,
+    nullif(ls[6], '-') AS tls_cipher,
+    CASE WHEN ls[7] = '-' THEN NULL ELSE try_cast(ls[7] AS DOUBLE) END AS tls_handshake_latency,
     nullif(nullif(subject_raw, '-'), '') AS leaf_client_cert_subject,
     {after(1)} AS leaf_client_cert_validity,
     upper({after(2)}) AS leaf_client_cert_serial_number,
-    split_part(tail, ' ', 4) AS tls_verify_status,
+    coalesce(tl[4], '') AS tls_verify_status,
     {after(4)} AS conn_trace_id,
     nullif({after(5)}, '') AS tls_keyexchange,
     nullif({after(6)}, '') AS elb,
     nullif({after(7)}, '') AS ip_address,
-    8 + length(tail) - length(replace(tail, ' ', '')) AS field_count"""
+    7 + len(tl) AS field_count"""
 
 
 def _dates_sql() -> str:

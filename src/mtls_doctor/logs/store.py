@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -199,38 +199,80 @@ class Store:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def ingest_file(
-        self, source: LogSource, workdir: Path, now: datetime | None = None, strict: bool = False
-    ) -> IngestedFile:
-        """Add one file in one transaction; a file whose content is stored adds nothing."""
-        digest = sha256_file(source.path)
-        if self.con.execute("SELECT 1 FROM files WHERE sha256 = ?", [digest]).fetchone():
-            return IngestedFile(source.display, "unchanged", 0, 0, None)
-        fileset = FileSet([source], workdir)
+    def ingest_batch(
+        self,
+        sources: Sequence[LogSource],
+        workdir: Path,
+        now: datetime | None = None,
+        strict: bool = False,
+        on_done: Callable[[IngestedFile], None] | None = None,
+    ) -> list[IngestedFile]:
+        """Add files, each in its own transaction; a file whose content is stored adds nothing.
+
+        The files of a batch are parsed together (DuckDB inflates them in parallel) into a
+        staging table, then committed one by one, in order.
+        """
+        moment = now or datetime.now(UTC)
+        results: dict[int, IngestedFile] = {}
+        fresh: list[tuple[int, LogSource, str]] = []
+        seen: set[str] = set()
+        for index, source in enumerate(sources):
+            digest = sha256_file(source.path)
+            stored = self.con.execute("SELECT 1 FROM files WHERE sha256 = ?", [digest]).fetchone()
+            if stored or digest in seen:
+                results[index] = IngestedFile(source.display, "unchanged", 0, 0, None)
+                if on_done:
+                    on_done(results[index])
+            else:
+                seen.add(digest)
+                fresh.append((index, source, digest))
+        if fresh:
+            self._ingest_fresh(fresh, workdir, moment, strict, results, on_done)
+        return [results[i] for i in range(len(sources))]
+
+    def _ingest_fresh(
+        self,
+        fresh: list[tuple[int, LogSource, str]],
+        workdir: Path,
+        now: datetime,
+        strict: bool,
+        results: dict[int, IngestedFile],
+        on_done: Callable[[IngestedFile], None] | None,
+    ) -> None:
+        fileset = FileSet([source for _, source, _ in fresh], workdir)
         stage = f"stage_{os.getpid()}"
         fileset.run(
             self.con,
-            lambda rel: f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {rel}",
+            # The raw line is kept for malformed rows only: it is most of a row's size.
+            lambda rel: (
+                f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * REPLACE "
+                f"(CASE WHEN error IS NOT NULL THEN line END AS line) FROM {rel}"
+            ),
             lambda con: None,
         )
-        fault = fileset.faults[0].message if fileset.faults else None
-        bad = self.con.execute(
-            f"SELECT filename, line, error FROM {stage} WHERE error IS NOT NULL LIMIT 10000"
-        ).fetchall()
-        issues = locate_lines(fileset, bad, limit=10000)
-        if strict and (issues or fault):
-            self.con.execute(f"DROP TABLE IF EXISTS {stage}")
-            first = issues[0] if issues else None
-            raise LogFormatError(
-                source.display,
-                first.line or 0 if first else 0,
-                first.message if first else str(fault),
-            )
-        numbered = {issue.text: issue.line for issue in issues}
         try:
-            return self._commit_stage(
-                source, digest, stage, fault, numbered, now or datetime.now(UTC)
-            )
+            bad = self.con.execute(
+                f"SELECT filename, line, error FROM {stage} WHERE error IS NOT NULL LIMIT 10000"
+            ).fetchall()
+            issues = locate_lines(fileset, bad, limit=10000)
+            faults = {fault.file: fault.message for fault in fileset.faults}
+            # FileSet keeps the order of its sources; a repaired file has a new path.
+            for (index, source, digest), staged in zip(fresh, fileset.sources, strict=True):
+                mine = [i for i in issues if i.file == source.display]
+                fault = faults.get(source.display)
+                if strict and (mine or fault):
+                    first = mine[0] if mine else None
+                    raise LogFormatError(
+                        source.display,
+                        (first.line or 0) if first else 0,
+                        first.message if first else str(fault),
+                    )
+                numbered = {issue.text: issue.line for issue in mine}
+                results[index] = self._commit_stage(
+                    source, digest, stage, str(staged.path), fault, numbered, now
+                )
+                if on_done:
+                    on_done(results[index])
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {stage}")
 
@@ -239,6 +281,7 @@ class Store:
         source: LogSource,
         digest: str,
         stage: str,
+        staged_path: str,
         fault: str | None,
         numbered: dict[str, int | None],
         now: datetime,
@@ -256,13 +299,13 @@ class Store:
             (file_id,) = self.con.execute("SELECT nextval('file_ids')").fetchone()  # type: ignore[misc]
             self.con.execute(
                 f"INSERT INTO connections SELECT ?, {cols} FROM {stage} "
-                f"WHERE error IS NULL ORDER BY timestamp",
-                [file_id],
+                f"WHERE filename = ? AND error IS NULL",
+                [file_id, staged_path],
             )
             self.con.execute(
                 f"INSERT INTO parse_errors SELECT ?, NULL, error, left(line, 2000) FROM {stage} "
-                f"WHERE error IS NOT NULL",
-                [file_id],
+                f"WHERE filename = ? AND error IS NOT NULL",
+                [file_id, staged_path],
             )
             for text, line_no in numbered.items():
                 self.con.execute(
@@ -273,7 +316,8 @@ class Store:
             stats = self.con.execute(
                 f"SELECT count(*) FILTER (error IS NULL), count(*) FILTER (error IS NOT NULL), "
                 f"count(*) FILTER (has_extra_fields), count(*) FILTER (unknown_code), "
-                f"min(timestamp), max(timestamp) FROM {stage}"
+                f"min(timestamp), max(timestamp) FROM {stage} WHERE filename = ?",
+                [staged_path],
             ).fetchone()
             assert stats is not None
             self.con.execute(
