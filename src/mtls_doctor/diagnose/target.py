@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from mtls_doctor.aws.options import RemoteOptions
 
 
+MEMORY_LIMIT = "1GB"
+
+
 class QueryTarget(Protocol):
     """Something that can run ``SELECT`` text over a relation of valid connection rows."""
 
@@ -37,7 +40,7 @@ class QueryTarget(Protocol):
 class StoreTarget:
     """Rows of an ingested store."""
 
-    relation = "connections_v"
+    relation = "connections"  # diagnose needs no source_file: skip the join with files
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -57,10 +60,16 @@ class FilesTarget:
 
     def __init__(self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool) -> None:
         self.con = duckdb.connect()
+        # A month of logs does not fit in memory: past this limit DuckDB spills to disk.
         self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
+        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         fileset.run(
             self.con,
-            lambda rel: f"CREATE TEMP TABLE parsed AS SELECT *, filename AS source_file FROM {rel}",
+            # The raw line is kept for malformed rows only: it is most of a row's size.
+            lambda rel: (
+                "CREATE TEMP TABLE parsed AS SELECT * REPLACE (CASE WHEN error IS NOT "
+                f"NULL THEN line END AS line), filename AS source_file FROM {rel}"
+            ),
             lambda con: None,
         )
         self.stats = stats
