@@ -133,8 +133,11 @@ def main() -> int:
     args = parser.parse_args()
     print(f"- machine: {machine()}")
     files = corpus(args.lines, args.files)
-    start_s, _ = best(args.repeat, [str(BIN), "--help"])
-    print(f"- `mtls-doctor --help` start-up: {start_s:.2f} s")
+    start_s, _ = best(args.repeat, [str(BIN), "--version"])
+    query_s, _ = best(args.repeat, [str(BIN), "logs", "query", "--help"])
+    print(
+        f"- start-up: `mtls-doctor --version` {start_s:.2f} s, `logs query --help` {query_s:.2f} s"
+    )
     awk_s, ours_s = compare(files, args.repeat)
     print(f"- {args.lines} lines / {len(files)} files, count by tls_verify_status (same counts):")
     print(f"  awk {awk_s:.2f} s, ours {ours_s:.2f} s, ratio ours/awk = {ours_s / awk_s:.2f}")
