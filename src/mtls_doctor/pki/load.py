@@ -93,7 +93,7 @@ def load_certificates_from_bytes(
     if b"-----BEGIN " in data:
         ders, had_key = _pem_certificate_ders(data, name, warnings)
     else:
-        ders = _der_certificate_ders(data, name)
+        ders = _der_items(data, name, "certificate")
     if had_key:
         warnings.append(KEY_WARNING.format(name=name))
     if not ders:
@@ -155,16 +155,18 @@ def _pem_certificate_ders(data: bytes, name: str, warnings: list[str]) -> tuple[
     return ders, had_key
 
 
-def _der_certificate_ders(data: bytes, name: str) -> list[bytes]:
+def _der_items(data: bytes, name: str, kind_wanted: str) -> list[bytes]:
+    """The DER ``certificate`` or ``crl`` items of a DER file, bare or inside PKCS#7."""
     try:
         kind = _der.classify(data)
     except ValueError as error:
         raise CertificateLoadError(f"{name}: neither PEM nor DER: {error}") from None
     if kind == "pkcs7":
-        return _pkcs7_parts(data, name, 0)
-    if kind == "certificate":
+        return _pkcs7_parts(data, name, 0 if kind_wanted == "certificate" else 1)
+    if kind == kind_wanted:
         return [data]
-    raise CertificateLoadError(f"{name}: DER data that is not a certificate ({kind})")
+    label = "a certificate" if kind_wanted == "certificate" else "a CRL"
+    raise CertificateLoadError(f"{name}: DER data that is not {label} ({kind})")
 
 
 def _pkcs7_parts(data: bytes, name: str, tag: int) -> list[bytes]:
@@ -194,7 +196,7 @@ def load_crls_from_bytes(data: bytes, name: str) -> LoadedCrls:
             else:
                 warnings.append(f"{name}:{line}: skipped a {label.decode()} block")
     else:
-        found.extend((der, False) for der in _der_crl_ders(data, name))
+        found.extend((der, False) for der in _der_items(data, name, "crl"))
     if not found:
         raise CertificateLoadError(
             f"{name}: no CRL found", hint="Give a PEM file with -----BEGIN X509 CRL----- blocks."
@@ -208,15 +210,3 @@ def load_crls_from_bytes(data: bytes, name: str) -> LoadedCrls:
         source = name if len(found) == 1 else f"{name}#{index + 1}"
         crls.append(LoadedCrl(crl, der, was_pem, source))
     return LoadedCrls(Path(name), tuple(crls), tuple(warnings))
-
-
-def _der_crl_ders(data: bytes, name: str) -> list[bytes]:
-    try:
-        kind = _der.classify(data)
-    except ValueError as error:
-        raise CertificateLoadError(f"{name}: neither PEM nor DER: {error}") from None
-    if kind == "pkcs7":
-        return _pkcs7_parts(data, name, 1)
-    if kind == "crl":
-        return [data]
-    raise CertificateLoadError(f"{name}: DER data that is not a CRL ({kind})")
