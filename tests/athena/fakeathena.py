@@ -16,6 +16,7 @@ import duckdb
 from mtls_doctor.athena import ddl
 from mtls_doctor.athena.dialect import to_duckdb
 from mtls_doctor.athena.target import QueryResult
+from mtls_doctor.aws.athena import convert
 
 LOCATION = "s3://logs-bucket/AWSLogs/123456789012/elasticloadbalancing/us-east-1/"
 TABLE = '"mtls_doctor"."alb_connection_logs"'
@@ -85,7 +86,13 @@ class DuckRunner:
 
     def run(self, sql: str) -> QueryResult:
         self.sqls.append(sql)
-        rows = self.con.execute(to_duckdb(sql)).fetchall()
+        cursor = self.con.execute(to_duckdb(sql))
+        # Athena sends a json column as its text, which the runner decodes (aws.athena.convert).
+        kinds = ["json" if str(d[1]) == "JSON" else "" for d in cursor.description or []]
+        rows = [
+            tuple(convert(v, k) if k else v for v, k in zip(row, kinds, strict=True))
+            for row in cursor.fetchall()
+        ]
         return QueryResult(rows, self.scanned, f"q{len(self.sqls)}")
 
     def run_many(self, sqls: Sequence[str]) -> list[QueryResult]:

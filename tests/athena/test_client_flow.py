@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from mtls_doctor.athena.dialect import render
 from mtls_doctor.aws.athena import AthenaQueryError, AthenaRunner, convert, table_location
 
 SQL = "SELECT 1"
@@ -151,6 +152,25 @@ def test_convert_by_column_type() -> None:
     assert convert("true", "boolean") is True and convert(None, "bigint") is None
     # Near miss: a varchar that looks like a number stays text.
     assert convert("42", "varchar") == "42"
+
+
+def test_array_columns_travel_as_json() -> None:
+    """GetQueryResults writes an array as "[a, b]"; render() casts result arrays to JSON."""
+    sql = render(
+        "SELECT client_ip, list(DISTINCT error_code ORDER BY error_code) AS codes FROM t "
+        "WHERE list_contains($ips, client_ip) GROUP BY client_ip",
+        {"ips": ["203.0.113.1"]},
+    )
+    assert 'CAST(ARRAY_AGG(DISTINCT "error_code" ORDER BY "error_code") AS JSON) AS "codes"' in sql
+    # Near miss: an array inside the query (the IPv6 candidates) stays an array.
+    assert "CONTAINS(ARRAY['203.0.113.1'], \"client_ip\")" in sql
+    assert convert('["ClientCertExpired", "odd, code"]', "json") == [
+        "ClientCertExpired",
+        "odd, code",
+    ]
+    assert convert("[ClientCertExpired, odd, code]", "array(varchar)") == (
+        "[ClientCertExpired, odd, code]"
+    )
 
 
 def test_table_location_from_metadata(athena: Any) -> None:

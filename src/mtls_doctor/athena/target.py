@@ -5,6 +5,9 @@ and hands it to a :class:`QueryRunner` (the boto3 flow in :mod:`mtls_doctor.aws.
 local stand-in in tests). Diagnose asks its questions one by one; :func:`prefetch_diagnosis`
 asks the same questions ahead of it, in three waves of parallel queries, so that diagnose
 then reads every answer from the cache. A query it did not foresee still runs, just alone.
+The report's overview joins the first wave (:func:`planned_queries` records its text), and
+``logs query`` runs one query (:func:`select_rows` or :func:`count_rows`) built from the
+local engine's ``rows_sql``/``count_sql``.
 
 Every Athena query reads the whole of its partitions (text logs have no column pruning), so
 the cost is (bytes under the day folders) x (number of queries); :class:`ScanBudget` refuses
@@ -13,16 +16,16 @@ a query that would take the estimate past ``--max-scan-gb``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from mtls_doctor.athena.dialect import DayRange, relation_sql, render, stats_sql
+from mtls_doctor.athena.dialect import DERIVED, DayRange, relation_sql, render, stats_sql
 from mtls_doctor.diagnose import queries as q
 from mtls_doctor.errors import UsageError
-from mtls_doctor.logs.api import ReadStats
-from mtls_doctor.logs.query import Filters
+from mtls_doctor.logs.api import Counts, ReadStats, export_row
+from mtls_doctor.logs.query import Filters, check_columns, count_sql, rows_sql
 from mtls_doctor.timeutil import to_naive_utc
 
 # Published on-demand price per TB scanned (https://aws.amazon.com/athena/pricing/), with
@@ -35,6 +38,10 @@ GB = 2**30
 # Queries diagnose runs before the per-code evidence: stats, summary, by-status, expiring,
 # then top clients, top certificates, two timelines and the per-code counts.
 FIXED_SCANS = 9
+# `logs query` rows: Athena returns ties in any order, so they are broken down to the file.
+ROW_ORDER = "timestamp, conn_trace_id, source_file"
+
+Query = tuple[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -162,18 +169,29 @@ def resolve_candidates(target: AthenaTarget, filters: Filters) -> Filters:
     return filters.with_candidates([str(r[0]) for r in rows])
 
 
-def prefetch_diagnosis(target: AthenaTarget, filters: Filters, *, now: Any, warn_days: int) -> None:
-    """Ask diagnose's questions ahead of it: three waves of parallel Athena queries."""
+def prefetch_diagnosis(
+    target: AthenaTarget,
+    filters: Filters,
+    *,
+    now: Any,
+    warn_days: int,
+    also: Sequence[Query] = (),
+) -> None:
+    """Ask diagnose's questions ahead of it: three waves of parallel Athena queries.
+
+    ``also`` (e.g. the report's overview, from :func:`planned_queries`) joins the first wave.
+    """
     plan = _Plan(target, filters)
     horizon = to_naive_utc(now) + timedelta(days=warn_days)
     summary_q = plan.query(q.SUMMARY)
-    target.budget.check(FIXED_SCANS)
+    target.budget.check(FIXED_SCANS + len(also))
     target.prefetch(
         [
             (stats_sql(target.table, target.days), {}),
             summary_q,
             plan.query(q.BY_STATUS),
             plan.query(q.EXPIRING, {"horizon": horizon}),
+            *also,
         ]
     )
     target.read_stats()
@@ -194,3 +212,44 @@ def prefetch_diagnosis(target: AthenaTarget, filters: Filters, *, now: Any, warn
     )
     codes = [row[0] for row in target.fetch(*per_code_q)]
     target.prefetch([plan.query(q.CODE_CERTIFICATES, {"code": code}) for code in codes])
+
+
+class _Recorder:
+    """A query target that answers every question with no rows and notes the question."""
+
+    def __init__(self, relation: str, stats: ReadStats) -> None:
+        self.relation = relation
+        self.stats = stats
+        self.asked: list[Query] = []
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        self.asked.append((sql, dict(params or {})))
+        return []
+
+
+def planned_queries(target: AthenaTarget, ask: Callable[[Any], object]) -> list[Query]:
+    """The queries ``ask(some_target)`` sends, without running them, so that they can join a
+    parallel wave. Only for askers whose questions do not depend on earlier answers (the
+    report's overview): the text then is exactly what they will ask later."""
+    recorder = _Recorder(target.relation, target.stats)
+    ask(recorder)
+    return recorder.asked
+
+
+def select_rows(
+    target: AthenaTarget, filters: Filters, *, limit: int | None
+) -> list[dict[str, Any]]:
+    """``logs query`` rows, oldest first, in the output contract (``source_file`` is the
+    object's s3:// URI)."""
+    where, params = filters.where()
+    rows = target.fetch(rows_sql(target.relation, where, limit=limit, order=ROW_ORDER), params)
+    # The relation's columns are DERIVED's, in order (relation_sql).
+    return [export_row(dict(zip(DERIVED, row, strict=True))) for row in rows]
+
+
+def count_rows(target: AthenaTarget, filters: Filters, columns: Sequence[str]) -> Counts:
+    """``logs query --count-by``: counts per value of ``columns``, most frequent first."""
+    cols = check_columns(columns)  # they are written into the SQL text
+    where, params = filters.where()
+    rows = target.fetch(count_sql(target.relation, where, cols), params)
+    return Counts(cols, tuple(tuple(r) for r in rows))

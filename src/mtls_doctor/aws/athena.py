@@ -10,6 +10,7 @@ day folders (S3 ListObjectsV2): a text table is read whole by every query.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -67,6 +68,8 @@ def convert(value: str | None, kind: str) -> Any:
         return datetime.fromisoformat(value.strip())
     if base == "date":
         return date.fromisoformat(value)
+    if base == "json":  # arrays are cast to JSON by dialect.render (see _json_arrays there)
+        return json.loads(value)
     return value
 
 

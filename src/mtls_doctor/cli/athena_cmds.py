@@ -245,42 +245,79 @@ def _estimate(settings: AthenaSettings, runner: Any, days: Any, today: date) -> 
 
 
 @contextmanager
-def athena_target(
-    settings: AthenaSettings, filters: Any, now: datetime, warn_days: int
-) -> Iterator[Any]:
-    """An AthenaTarget with diagnose's queries already run (partitions and cost on stderr)."""
+def _session(settings: AthenaSettings, filters: Any, now: datetime) -> Iterator[Any]:
+    """An AthenaTarget over the days of ``filters``, and the scan estimate; the cost after."""
     from mtls_doctor.athena.dialect import DayRange
-    from mtls_doctor.athena.target import (
-        FIXED_SCANS,
-        GB,
-        AthenaTarget,
-        ScanBudget,
-        cost_usd,
-        prefetch_diagnosis,
-        resolve_candidates,
-    )
+    from mtls_doctor.athena.target import GB, AthenaTarget, ScanBudget, cost_usd
 
     runner = _make_runner(settings)
     days = DayRange.around(filters.since, filters.until)
     estimate = _estimate(settings, runner, days, now.astimezone(UTC).date())
+    limit = int(settings.max_scan_gb * GB) if settings.max_scan_gb is not None else None
+    table = f'"{settings.database}"."{settings.table}"'
+    target = AthenaTarget(runner, table, days, ScanBudget(estimate.bytes, limit))
+    try:
+        yield target, estimate
+    finally:
+        # Also after a failed or interrupted run: the queries that ran are billed.
+        if target.results:
+            scanned = [r.scanned_bytes for r in target.results]
+            info(
+                f"athena: {len(scanned)} queries scanned {sum(scanned) / GB:.3f} GB, about "
+                f"${cost_usd(scanned, settings.price_per_tb):.4f} at ${settings.price_per_tb:g}/TB"
+            )
+
+
+def _announce(settings: AthenaSettings, target: Any, estimate: Any, plan: str, n: int) -> None:
+    """The partitions, the estimate per query, and the plan; refuse it if over the limit."""
+    from mtls_doctor.athena.target import GB
+
     parts = [d.strftime("%Y/%m/%d") for d in estimate.days]
     shown = ", ".join(parts) if len(parts) <= 6 else f"{parts[0]} .. {parts[-1]}"
     info(
         f"athena: {settings.database}.{settings.table}: {len(parts)} partition(s) [{shown}], "
-        f"{estimate.objects} object(s), {estimate.bytes / GB:.3f} GB per query; "
-        f"{FIXED_SCANS} queries plus one per failure code"
+        f"{estimate.objects} object(s), {estimate.bytes / GB:.3f} GB per query; {plan}"
     )
-    limit = int(settings.max_scan_gb * GB) if settings.max_scan_gb is not None else None
-    table = f'"{settings.database}"."{settings.table}"'
-    target = AthenaTarget(runner, table, days, ScanBudget(estimate.bytes, limit))
-    yield_filters = resolve_candidates(target, filters)
-    prefetch_diagnosis(target, yield_filters, now=now, warn_days=warn_days)
-    yield target, yield_filters
-    scanned = [r.scanned_bytes for r in target.results]
-    info(
-        f"athena: {len(scanned)} queries scanned {sum(scanned) / GB:.3f} GB, about "
-        f"${cost_usd(scanned, settings.price_per_tb):.4f} at ${settings.price_per_tb:g}/TB"
+    target.budget.check(n)
+
+
+@contextmanager
+def athena_target(
+    settings: AthenaSettings,
+    filters: Any,
+    now: datetime,
+    warn_days: int,
+    also: Callable[[Any, Any], object] | None = None,
+) -> Iterator[Any]:
+    """An AthenaTarget with diagnose's queries already run (partitions and cost on stderr).
+
+    ``also(target, filters)`` asks more questions whose text does not depend on earlier
+    answers (the report's overview); they run in the first wave.
+    """
+    from mtls_doctor.athena.target import (
+        FIXED_SCANS,
+        planned_queries,
+        prefetch_diagnosis,
+        resolve_candidates,
     )
+
+    with _session(settings, filters, now) as (target, estimate):
+        ask = also or (lambda t, f: None)
+        fixed = FIXED_SCANS + len(planned_queries(target, lambda t: ask(t, filters)))
+        fixed += 1 if filters.needs_candidates() else 0
+        _announce(settings, target, estimate, f"{fixed} queries plus one per failure code", fixed)
+        selected = resolve_candidates(target, filters)
+        extra = planned_queries(target, lambda t: ask(t, selected))
+        prefetch_diagnosis(target, selected, now=now, warn_days=warn_days, also=extra)
+        yield target, selected
+
+
+def _no_paths(paths: tuple[str, ...], db: Any = None) -> None:
+    if paths or db is not None:
+        raise UsageError(
+            "--engine athena reads the Athena table, not PATHS or --db",
+            hint="Drop the PATHS (or --db), or drop --engine athena to read them here.",
+        )
 
 
 def athena_diagnose(
@@ -290,11 +327,55 @@ def athena_diagnose(
     from mtls_doctor.cli.logs_cmds import report_stats
     from mtls_doctor.diagnose.engine import diagnose
 
-    if paths:
-        raise UsageError(
-            "--engine athena reads the Athena table, not PATHS",
-            hint="Drop the PATHS, or drop --engine athena to read them here.",
-        )
+    _no_paths(paths)
     with athena_target(settings, filters, options.now, options.warn_days) as (target, selected):
         report_stats(target.stats)
         return diagnose(target, selected, options)
+
+
+def athena_report(
+    settings: AthenaSettings, paths: tuple[str, ...], filters: Any, options: Any, db: Any = None
+) -> tuple[Any, Any]:
+    """``report --engine athena``: the Diagnosis and the overview, from the Athena table."""
+    from mtls_doctor.cli.logs_cmds import report_stats
+    from mtls_doctor.diagnose.engine import diagnose
+    from mtls_doctor.web.queries import overview
+
+    _no_paths(paths, db)
+    now, warn_days = options.now, options.warn_days
+    with athena_target(settings, filters, now, warn_days, also=overview) as (target, selected):
+        report_stats(target.stats)
+        return diagnose(target, selected, options), overview(target, selected)
+
+
+def athena_logs_query(
+    settings: AthenaSettings,
+    paths: tuple[str, ...],
+    filters: Any,
+    *,
+    limit: int | None,
+    count_by: tuple[str, ...] | None,
+    fmt: str,
+    now: datetime,
+    db: Any = None,
+) -> None:
+    """``logs query --engine athena``: one query (rows, or counts), rendered to Trino."""
+    from mtls_doctor.athena.target import count_rows, resolve_candidates, select_rows
+    from mtls_doctor.cli.logs_cmds import TABLE_COLUMNS, emit
+    from mtls_doctor.logs.fields import OUTPUT_COLUMNS
+    from mtls_doctor.logs.query import check_columns
+
+    _no_paths(paths, db)
+    columns = check_columns(count_by) if count_by else None  # before anything is billed
+    with _session(settings, filters, now) as (target, estimate):
+        n = 2 if filters.needs_candidates() else 1
+        _announce(settings, target, estimate, f"{n} quer{'ies' if n > 1 else 'y'}", n)
+        if limit is None and not count_by:
+            info("athena: rows come back 1000 per GetQueryResults call; --limit keeps it short")
+        selected = resolve_candidates(target, filters)
+        if columns:
+            counts = count_rows(target, selected, columns)
+            emit(counts.to_dicts(), (*counts.columns, "count"), fmt)
+        else:
+            rows = select_rows(target, selected, limit=limit)
+            emit(rows, OUTPUT_COLUMNS if fmt != "table" else TABLE_COLUMNS, fmt)

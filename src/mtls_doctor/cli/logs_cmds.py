@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 from mtls_doctor.cli._aws_options import remote_options, s3_ingest_options
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_logs_query, athena_options
 from mtls_doctor.errors import ExitCode, LogFormatError
 from mtls_doctor.logs.api import ReadStats, export_row, open_selection
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
@@ -132,6 +134,7 @@ def logs() -> None:
 
 
 @logs.command("query")
+@athena_options
 @input_options
 @filter_options
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many rows.")
@@ -156,7 +159,22 @@ def logs_query(
       mtls-doctor logs query logs/ --client-ip 203.0.113.9 --status failed
       mtls-doctor logs query logs/ --count-by tls_verify_status
       mtls-doctor logs query --db incident.duckdb --since 2h --status ClientCertExpired
+      mtls-doctor logs query --engine athena --since 7d --count-by client_ip --max-scan-gb 20
     """
+    engine, athena = AthenaSettings.pop(filters)
+    if engine == "athena":
+        now = datetime.now(UTC)
+        athena_logs_query(
+            athena,
+            paths,
+            build_filters(filters, now),
+            limit=limit,
+            count_by=tuple(count_by.split(",")) if count_by else None,
+            fmt=fmt,
+            now=now,
+            db=db,
+        )
+        finish(ExitCode.OK)
     store = resolve_db(paths, db)
     selected = build_filters(filters)
     remote = remote_options(selected)  # for s3:// PATHS

@@ -15,6 +15,7 @@ import click
 
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_options, athena_report
 from mtls_doctor.cli.diagnose_cmds import pki_options
 from mtls_doctor.cli.logs_cmds import report_stats
 from mtls_doctor.diagnose.correlate import Correlator
@@ -35,6 +36,7 @@ def _correlator(
 
 
 @cli.command("report")
+@athena_options
 @input_options
 @filter_options
 @pki_options
@@ -69,22 +71,29 @@ def report_cmd(
     Examples:
       mtls-doctor report logs/ -o report.html
       mtls-doctor report --db incident.duckdb --since 6h --trust-store bundle.pem -o out.html
+      mtls-doctor report --engine athena --since 30d --max-scan-gb 50 -o month.html
     """
     now = datetime.now(UTC)
+    engine, athena = AthenaSettings.pop(filters)
     selected = build_filters(filters, now)
     correlator = _correlator(trust_store, crls, certs, ignore_expiry)
-    with open_target(
-        list(paths), db=resolve_db(paths, db), stdin=sys.stdin.buffer, strict=strict
-    ) as target:
-        report_stats(target.stats)
-        if paths and not target.fetch(f"SELECT count(*) FROM {target.relation}")[0][0]:
-            raise InputError(
-                "no connection-log line could be read from the inputs",
-                hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
-            )
-        selected = resolve(target, selected)
-        result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
-        page = render_html(result, overview(target, selected), title=title)
+    if engine == "athena":
+        options = DiagnoseOptions(now, warn_days, correlator)
+        result, top = athena_report(athena, paths, selected, options, db=db)
+        page = render_html(result, top, title=title)
+    else:
+        with open_target(
+            list(paths), db=resolve_db(paths, db), stdin=sys.stdin.buffer, strict=strict
+        ) as target:
+            report_stats(target.stats)
+            if paths and not target.fetch(f"SELECT count(*) FROM {target.relation}")[0][0]:
+                raise InputError(
+                    "no connection-log line could be read from the inputs",
+                    hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
+                )
+            selected = resolve(target, selected)
+            result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
+            page = render_html(result, overview(target, selected), title=title)
     if output == "-":
         click.echo(page, nl=False)
     else:
