@@ -321,13 +321,17 @@ def _no_paths(paths: tuple[str, ...], db: Any = None) -> None:
 
 
 def athena_diagnose(
-    settings: AthenaSettings, paths: tuple[str, ...], filters: Any, options: Any
+    settings: AthenaSettings,
+    paths: tuple[str, ...],
+    filters: Any,
+    options: Any,
+    db: Any = None,
 ) -> Any:
     """``diagnose --engine athena``: the same Diagnosis, from the Athena table."""
     from mtls_doctor.cli.logs_cmds import report_stats
     from mtls_doctor.diagnose.engine import diagnose
 
-    _no_paths(paths)
+    _no_paths(paths, db)
     with athena_target(settings, filters, options.now, options.warn_days) as (target, selected):
         report_stats(target.stats)
         return diagnose(target, selected, options)

@@ -103,7 +103,7 @@ def diagnose_cmd(
     correlator = aws_correlator(correlator, bool(trust_store or crls), certs, ignore_expiry)
     if engine == "athena":
         options = DiagnoseOptions(now, warn_days, correlator)
-        result = athena_diagnose(athena, paths, selected, options)
+        result = athena_diagnose(athena, paths, selected, options, db=db)
     else:
         with open_target(
             list(paths),
