@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from mtls_doctor.errors import InputError
+from mtls_doctor.errors import UsageError
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -18,20 +18,20 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     """
     value = text.strip()
     match = _RELATIVE.match(value)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return now.astimezone(UTC) - timedelta(**{_UNITS[unit]: amount})
     try:
+        if match:
+            amount, unit = int(match.group(1)), match.group(2)
+            return now.astimezone(UTC) - timedelta(**{_UNITS[unit]: amount})
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InputError(
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise UsageError(
             f"{text!r} is not a time",
             hint="Use ISO 8601 (2024-04-05T18:00:00Z, 2024-04-05) or a duration back from now "
             "(30m, 2h, 7d).",
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def to_naive_utc(value: datetime) -> datetime:

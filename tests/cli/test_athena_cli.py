@@ -237,7 +237,7 @@ def test_logs_query_max_scan_gb(fake_athena: DuckRunner) -> None:
 
 def test_logs_query_bad_field_on_athena_runs_nothing(fake_athena: DuckRunner) -> None:
     code, out, err = invoke("logs", "query", "--engine", "athena", "--count-by", "nope")
-    assert code == 3 and out == "" and "unknown field 'nope'" in err
+    assert code == 2 and out == "" and "unknown field 'nope'" in err
     assert fake_athena.sqls == [] and "partition" not in err
 
 

@@ -117,7 +117,7 @@ def test_count_by(corpus: Path) -> None:
         ("not_tls", 80): 1,
     }
     code, _, err = run("logs", "query", str(corpus), "--count-by", "nope")
-    assert code == 3 and "unknown field 'nope'" in err
+    assert code == 2 and "unknown field 'nope'" in err
 
 
 def test_stdin(corpus: Path) -> None:
@@ -152,8 +152,10 @@ def test_truncated_gzip_reported_and_others_read(logdir: Path) -> None:
         (["logs", "query", "--db", "{tmp}/garbage.duckdb"], 3, "garbage.duckdb"),
         (["logs", "query", "--db", "{tmp}"], 2, "is a directory"),
         (["sql", "SELECT 1", "--db", "{tmp}/missing.duckdb"], 3, "no store here"),
-        (["logs", "query", "x", "--client-ip", "nope"], 3, "'nope' is not an IP"),
-        (["logs", "query", "x", "--since", "yesterday"], 3, "'yesterday' is not a time"),
+        (["logs", "query", "x", "--client-ip", "nope"], 2, "'nope' is not an IP"),
+        (["logs", "query", "x", "--since", "yesterday"], 2, "'yesterday' is not a time"),
+        (["logs", "query", "x", "--since", "99999999999d"], 2, "is not a time"),
+        (["logs", "query", "x", "--client-ip", ""], 2, "is not an IP"),
     ],
 )
 def test_bad_input_is_one_clear_line(
@@ -221,3 +223,49 @@ def test_article_recipe_vs_awk(logdir: Path) -> None:
     rows = jsonl(out)
     assert code == 0
     assert [r["error_code"] for r in rows] == ["ClientCertExpired", "ClientCertUntrusted"]
+
+
+def test_ingest_json_lists_each_file(tmp_path: Path) -> None:
+    from tests.diagnose.corpus import write_corpus
+
+    corpus = write_corpus(tmp_path / "logs")
+    db = tmp_path / "s.duckdb"
+    code, out, _ = run("ingest", str(corpus), "--db", str(db), "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["files_read"] == 1
+    assert [f["status"] for f in data["files"]] == ["added"]
+    code, out, _ = run("ingest", str(corpus), "--db", str(db), "--format", "json")
+    assert [f["status"] for f in json.loads(out)["files"]] == ["unchanged"]
+
+
+def test_over_long_line_is_malformed_and_the_rest_is_read(tmp_path: Path) -> None:
+    from tests.diagnose.corpus import T0, entry
+
+    good = entry(T0, "198.51.100.1", "Success")
+    (tmp_path / "conn_log_big.log").write_text(f"{good}\n{'A' * 3_000_000}\n{good}\n")
+    (tmp_path / "conn_log_ok.log").write_text(f"{good}\n")
+    code, out, err = run(
+        "logs", "query", str(tmp_path), "--count-by", "verify_result", "--format", "json"
+    )
+    assert code == 0 and json.loads(out) == [{"verify_result": "success", "count": 3}]
+    assert "conn_log_big.log:2: malformed line skipped" in err
+    assert "longer than" in err
+
+
+def test_ipv6_address_matches_any_spelling(tmp_path: Path) -> None:
+    from tests.diagnose.corpus import T0, entry
+
+    lines = [
+        entry(T0, "2001:DB8:0:0::1", "Failed:ClientCertExpired"),
+        entry(T0, "2001:db8::2", "Success"),
+    ]
+    (tmp_path / "conn_log_v6.log").write_text("\n".join(lines) + "\n")
+    code, out, _ = run(
+        "logs", "query", str(tmp_path), "--client-ip", "2001:db8::1", "--format", "json"
+    )
+    rows = json.loads(out)
+    assert code == 0 and [r["client_ip"] for r in rows] == ["2001:DB8:0:0::1"]
+    code, out, _ = run(
+        "logs", "query", str(tmp_path), "--client-ip", "2001:db8::3", "--format", "json"
+    )
+    assert json.loads(out) == []

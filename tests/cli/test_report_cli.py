@@ -43,8 +43,8 @@ def test_report_from_files_to_stdout(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--status", "Failed:<x>"], 3, "is not a status"),
-        (["--since", "yesterday"], 3, "is not a time"),
+        (["--status", "Failed:<x>"], 2, "is not a status"),
+        (["--since", "yesterday"], 2, "is not a time"),
         (["--db", "/nonexistent/x.duckdb"], 3, "no store here"),
     ],
 )

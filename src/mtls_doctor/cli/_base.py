@@ -68,6 +68,9 @@ class DoctorGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except duckdb_errors() as error:
+            if _is_interrupt(error):
+                click.echo("interrupted", err=True)
+                raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
             if _debug_enabled(ctx):
                 raise
             raise DoctorError(
@@ -86,6 +89,9 @@ class DoctorGroup(click.Group):
                 )
             ) from None
         except Exception as error:  # a bug: say so in one line, keep the trace for --debug
+            if _is_interrupt(error):
+                click.echo("interrupted", err=True)
+                raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
             if _debug_enabled(ctx):
                 raise
             internal = MtlsDoctorError(
@@ -94,6 +100,15 @@ class DoctorGroup(click.Group):
             )
             internal.exit_code = ExitCode.INTERNAL
             raise DoctorError(internal) from None
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    # DuckDB turns Ctrl-C during a query into its own exception, not KeyboardInterrupt.
+    import duckdb
+
+    return isinstance(error, duckdb.InterruptException) or (
+        isinstance(error, RuntimeError) and "Query interrupted" in str(error)
+    )
 
 
 def duckdb_errors() -> tuple[type[BaseException], ...]:

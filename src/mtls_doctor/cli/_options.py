@@ -61,10 +61,14 @@ def build_filters(options: dict[str, Any], now: datetime | None = None) -> Filte
     """Filters from the values of :func:`filter_options`."""
     moment = now or datetime.now(UTC)
     return Filters(
-        client=parse_client(options["client_ip"]) if options.get("client_ip") else None,
-        since=parse_time(options["since"], now=moment) if options.get("since") else None,
-        until=parse_time(options["until"], now=moment) if options.get("until") else None,
-        status=parse_status(options["status"]) if options.get("status") else None,
+        client=parse_client(options["client_ip"]) if options.get("client_ip") is not None else None,
+        since=parse_time(options["since"], now=moment)
+        if options.get("since") is not None
+        else None,
+        until=parse_time(options["until"], now=moment)
+        if options.get("until") is not None
+        else None,
+        status=parse_status(options["status"]) if options.get("status") is not None else None,
         subject=options.get("subject"),
         serial=options.get("serial"),
         listener_port=options.get("listener_port"),

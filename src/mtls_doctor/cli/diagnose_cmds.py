@@ -28,19 +28,19 @@ def pki_options(func: Any) -> Any:
         (
             click.option(
                 "--trust-store",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                type=click.Path(path_type=Path),
                 help="CA bundle the trust store holds (PEM), for correlation.",
             ),
             click.option(
                 "--crl",
                 "crls",
                 multiple=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                type=click.Path(path_type=Path),
                 help="A CRL of the trust store (repeatable).",
             ),
             click.option(
                 "--certs",
-                type=click.Path(exists=True, file_okay=False, path_type=Path),
+                type=click.Path(path_type=Path),
                 help="Folder of client certificates to match to log rows by serial.",
             ),
             click.option(

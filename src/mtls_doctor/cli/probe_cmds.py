@@ -21,7 +21,8 @@ from mtls_doctor.probe import KeyPasswordRequired, ProbeOptions, key_needs_passw
 from mtls_doctor.report.probe_text import render_text, render_trace
 
 F = TypeVar("F", bound=Callable[..., Any])
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+# Missing or unreadable files are reported by the loaders (exit 3), not by click (exit 2).
+_FILE = click.Path(path_type=Path)
 
 
 def identity_options(func: F) -> F:

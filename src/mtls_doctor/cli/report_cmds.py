@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -104,6 +105,10 @@ def report_cmd(
     finish(ExitCode.FINDINGS if result.has_failures else ExitCode.OK)
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @cli.command("serve")
 @click.option(
     "--db",
@@ -151,11 +156,14 @@ def serve_cmd(
         url = dashboard.start()
         click.echo(url)
         info("dashboard running; Ctrl-C stops it")
+        # SIGTERM stops it like Ctrl-C, so that the snapshot copies are removed either way.
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
             info("stopping")
         finally:
+            signal.signal(signal.SIGTERM, previous)
             dashboard.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

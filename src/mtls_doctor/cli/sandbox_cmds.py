@@ -165,14 +165,14 @@ def pki_issue(
 @cli.command("sandbox")
 @click.option(
     "--trust-store",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=click.Path(path_type=Path),
     help="CA bundle (PEM); required in verify mode.",
 )
 @click.option(
     "--crl",
     "crls",
     multiple=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=click.Path(path_type=Path),
     help="CRL file (PEM); repeatable.",
 )
 @click.option(
@@ -190,12 +190,12 @@ def pki_issue(
 )
 @click.option(
     "--server-cert",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Server certificate (PEM, then its chain) [default: a temporary one].",
 )
 @click.option(
     "--server-key",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Server private key (PEM).",
 )
 @click.option("--mode", default="verify", show_default=True, type=click.Choice(MODES))

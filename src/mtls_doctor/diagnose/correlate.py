@@ -17,7 +17,7 @@ from typing import Any
 from cryptography import x509
 
 from mtls_doctor.diagnose.model import DiagnosisWarning
-from mtls_doctor.errors import CertificateLoadError
+from mtls_doctor.errors import CertificateLoadError, InputError
 from mtls_doctor.pki.load import LoadedCrl, load_certificates, load_crls
 from mtls_doctor.pki.verdict import TrustStore, check_chain
 
@@ -51,6 +51,11 @@ class ClientCertIndex:
 
     @classmethod
     def from_folder(cls, folder: Path) -> ClientCertIndex:
+        if not folder.is_dir():
+            raise InputError(
+                f"{folder}: not a folder of client certificates",
+                hint="--certs takes a folder of PEM/DER certificate files.",
+            )
         index = cls()
         for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in CERT_SUFFIXES):
             try:

@@ -125,7 +125,9 @@ def open_target(
     try:
         scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
-        target = FilesTarget(FileSet(scan.sources, workdir), stats, workdir, strict)
+        target = FilesTarget(
+            FileSet(scan.sources, workdir, scan.unreadable), stats, workdir, strict
+        )
         try:
             yield target
         finally:

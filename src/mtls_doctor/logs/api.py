@@ -255,7 +255,7 @@ def open_selection(
     workdir = make_workdir()
     try:
         scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote)
-        fileset = FileSet(scan.sources, workdir)
+        fileset = FileSet(scan.sources, workdir, scan.unreadable)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         selection = Selection(fileset=fileset, stats=stats, strict=strict)
         try:

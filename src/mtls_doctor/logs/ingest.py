@@ -50,8 +50,9 @@ class IngestResult:
             "added_rows": self.added_rows,
             "added_files": self.added_files,
             "unchanged_files": self.unchanged_files,
+            **{k: v for k, v in self.stats.to_dict().items() if k != "files"},
+            "files_read": self.stats.files,
             "files": [f.to_dict() for f in self.files],
-            **self.stats.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -83,6 +84,8 @@ def ingest_inputs(
         sources = scan.sources if scan else ()
         stats.files = len(sources)
         stats.skipped_unknown = scan.skipped_unknown if scan else ()
+        for name, reason in scan.unreadable if scan else ():
+            stats.faults.append(FileFault(name, f"cannot read: {reason}", 0))
 
         def record(item: IngestedFile) -> None:
             done.append(item)

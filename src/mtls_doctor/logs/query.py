@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mtls_doctor.errors import InputError
+from mtls_doctor.errors import UsageError
 from mtls_doctor.knowledge.codes import NOT_TLS, SUCCESS, normalize_code
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.parse import PARSED_COLUMNS
@@ -39,7 +39,7 @@ def normalize_serial(text: str) -> str:
     if value.startswith("0X"):
         value = value[2:]
     if not value or any(c not in "0123456789ABCDEF" for c in value):
-        raise InputError(
+        raise UsageError(
             f"serial {text!r} is not hexadecimal", hint="e.g. --serial FEF257372D5C14D4"
         )
     return value.lstrip("0") or "0"
@@ -50,7 +50,7 @@ def parse_client(text: str) -> IpNetwork:
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
-        raise InputError(
+        raise UsageError(
             f"{text!r} is not an IP address or CIDR block",
             hint="e.g. --client-ip 203.0.113.9 or --client-ip 203.0.113.0/24",
         ) from None
@@ -67,7 +67,7 @@ def parse_status(text: str) -> tuple[str, str]:
     raw = text.strip()
     raw = raw[len("Failed:") :] if raw.lower().startswith("failed:") else raw
     if code is None and (not raw or not raw.isalnum()):
-        raise InputError(
+        raise UsageError(
             f"--status {text!r} is not a status",
             hint="Use success, failed, not-tls, or a code such as ClientCertExpired.",
         )
@@ -80,13 +80,13 @@ def check_columns(names: Sequence[str]) -> tuple[str, ...]:
     for name in names:
         clean = name.strip()
         if clean not in GROUPABLE:
-            raise InputError(
+            raise UsageError(
                 f"unknown field {clean!r}",
                 hint="Fields: " + ", ".join(GROUPABLE),
             )
         out.append(clean)
     if not out:
-        raise InputError("no field given", hint="e.g. --count-by tls_verify_status")
+        raise UsageError("no field given", hint="e.g. --count-by tls_verify_status")
     return tuple(out)
 
 
@@ -106,8 +106,9 @@ class Filters:
     client_candidates: tuple[str, ...] = field(default=())
 
     def needs_candidates(self) -> bool:
-        """A v6 block is matched in Python against the distinct addresses of the data."""
-        return self.client is not None and self.client.version == 6 and self.client.prefixlen < 128
+        """IPv6 is matched in Python against the distinct addresses of the data, since the
+        log's IPv6 spelling (case, zero compression) is not documented (spec §1.7)."""
+        return self.client is not None and self.client.version == 6
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """SQL condition (``true`` when empty) and its parameters."""
@@ -142,7 +143,10 @@ class Filters:
         net = self.client
         if net is None:
             return
-        if net.num_addresses == 1:
+        if net.version == 6:
+            conds.append("list_contains($f_ips, client_ip)")
+            params["f_ips"] = list(self.client_candidates)
+        elif net.num_addresses == 1:
             conds.append("client_ip = $f_ip")
             params["f_ip"] = str(net.network_address)
         elif net.version == 4:
@@ -156,9 +160,6 @@ class Filters:
             )
             params["f_lo"] = int(net.network_address)
             params["f_hi"] = int(net.broadcast_address)
-        else:
-            conds.append("list_contains($f_ips, client_ip)")
-            params["f_ips"] = list(self.client_candidates)
 
     def with_candidates(self, addresses: Sequence[str]) -> Filters:
         """A copy whose v6 block is resolved against ``addresses`` seen in the data."""

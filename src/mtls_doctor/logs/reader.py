@@ -72,6 +72,23 @@ def _inflate_partial(path: Path) -> tuple[bytes, str | None]:
     return bytes(out), None
 
 
+# An ALB line is under 1 KiB; DuckDB refuses lines over 2 MiB and then reads nothing of the
+# file. Longer lines are cut here so that they are reported as malformed, and the rest read.
+MAX_LINE_CHARS = 64 * 1024
+
+
+def _shorten_long_lines(text: str) -> tuple[str, int]:
+    if len(text) <= MAX_LINE_CHARS or all(len(x) <= MAX_LINE_CHARS for x in text.split("\n")):
+        return text, 0
+    lines = text.split("\n")
+    cut = 0
+    for index, line in enumerate(lines):
+        if len(line) > MAX_LINE_CHARS:
+            lines[index] = line[:200] + " [cut: the line was longer than the limit]"
+            cut += 1
+    return "\n".join(lines), cut
+
+
 def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, FileFault | None]:
     """A plain, valid-UTF-8 copy of ``source`` holding every complete line it yields."""
     if source.gzip:
@@ -84,6 +101,9 @@ def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, Fi
     complete = fault is None
     if complete and "\ufffd" in text:
         fault = "bytes that are not UTF-8 (shown as U+FFFD)"
+    text, long_lines = _shorten_long_lines(text)
+    if complete and long_lines:
+        fault = f"{long_lines} line(s) longer than {MAX_LINE_CHARS} characters (cut short)"
     target = workdir / f"repaired-{abs(hash(str(source.path)))}-{source.path.name}.log"
     target.write_text(text, encoding="utf-8")
     lines = text.count("\n")
@@ -96,15 +116,28 @@ def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, Fi
 class FileSet:
     """A set of log files, as one parsed relation for DuckDB, with per-file repairs."""
 
-    def __init__(self, sources: Sequence[LogSource], workdir: Path) -> None:
+    def __init__(
+        self,
+        sources: Sequence[LogSource],
+        workdir: Path,
+        unreadable: Sequence[tuple[str, str]] = (),
+    ) -> None:
         if not sources:
+            if unreadable:
+                name, reason = unreadable[0]
+                raise InputError(
+                    f"no connection-log file could be read ({name}: {reason})",
+                    hint="Check the files' permissions.",
+                )
             raise InputError(
                 "no connection-log files to read",
                 hint="Connection-log objects are named conn_log_... or conn_log....",
             )
         self.sources = list(sources)
         self.workdir = workdir
-        self.faults: list[FileFault] = []
+        self.faults: list[FileFault] = [
+            FileFault(name, f"cannot read: {reason}", 0) for name, reason in unreadable
+        ]
         self._display = {str(s.path): s.display for s in self.sources}
 
     def display(self, filename: str) -> str:
@@ -135,7 +168,11 @@ class FileSet:
             try:
                 con.execute(query(relation), {**own, **(params or {})})
                 return fetch(con)
-            except (duckdb.IOException, duckdb.InvalidInputException) as error:
+            except (
+                duckdb.IOException,
+                duckdb.InvalidInputException,
+                duckdb.NotImplementedException,
+            ) as error:
                 if not self._repair_from(str(error)):
                     raise InputError(f"cannot read the logs: {error}") from error
         raise InputError("cannot read the logs: too many faulty files")

@@ -51,6 +51,8 @@ class SourceScan:
     sources: tuple[LogSource, ...]
     skipped_unknown: tuple[str, ...] = ()
     skipped_silently: int = 0
+    # (name, reason) of files found in a folder or glob that could not be opened.
+    unreadable: tuple[tuple[str, str], ...] = ()
 
 
 # Other schemes (s3://) register an expander here: (input, workdir, remote) -> SourceScan.
@@ -86,6 +88,7 @@ def classify_name(name: str) -> str:
 class _Collector:
     sources: list[LogSource] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
     silent: int = 0
     seen: set[Path] = field(default_factory=set)
 
@@ -97,7 +100,11 @@ class _Collector:
         elif kind == "unknown":
             self.unknown.append(str(path))
         else:
-            self.add_explicit(path)
+            # One unreadable file in a folder must not stop the others (a named one does).
+            try:
+                self.add_explicit(path)
+            except OSError as error:
+                self.unreadable.append((str(path), error.strerror or str(error)))
 
     def add_explicit(self, path: Path, display: str | None = None) -> None:
         resolved = path.resolve()
@@ -154,7 +161,12 @@ def expand_inputs(
             collector.add_explicit(_stdin_copy(stdin, workdir), "<stdin>")
         else:
             _expand_local(item, collector)
-    return SourceScan(tuple(collector.sources), tuple(collector.unknown), collector.silent)
+    return SourceScan(
+        tuple(collector.sources),
+        tuple(collector.unknown),
+        collector.silent,
+        tuple(collector.unreadable),
+    )
 
 
 def _expand_local(item: str, collector: _Collector) -> None:

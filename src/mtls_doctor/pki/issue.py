@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mtls_doctor.errors import CertificateLoadError, InputError
+from mtls_doctor.errors import CertificateLoadError, InputError, UsageError
 from mtls_doctor.pki.inspect import format_serial
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -271,8 +271,13 @@ def issue_client(
     common_name: str = "client",
 ) -> IssueResult:
     """Issue one client certificate under ``ca`` and write cert.pem, key.pem and chain.pem."""
+    if not 1 <= len(common_name) <= 64:  # X.509's upper bound for a common name
+        raise UsageError(f"--cn {common_name!r}: a common name has 1 to 64 characters")
     start = (not_before or at - timedelta(minutes=5)).astimezone(UTC)
-    spec = CertSpec(common_name, start, start + timedelta(days=days), eku=eku)
+    try:
+        spec = CertSpec(common_name, start, start + timedelta(days=days), eku=eku)
+    except OverflowError:
+        raise UsageError(f"--days {days}: the certificate would end after year 9999") from None
     leaf = issue(spec, ca, generate_key(key_type))
     out_dir.mkdir(parents=True, exist_ok=True)
     cert_path = write_certs(out_dir / "cert.pem", [leaf.cert])

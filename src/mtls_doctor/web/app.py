@@ -18,7 +18,7 @@ from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import Diagnosis
 from mtls_doctor.diagnose.target import QueryTarget
-from mtls_doctor.errors import InputError, MtlsDoctorError, StoreError
+from mtls_doctor.errors import InputError, MtlsDoctorError, StoreError, UsageError
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
@@ -101,7 +101,7 @@ class DashboardApp:
             response = self._error("400 Bad Request", error.message, api)
         except StoreError as error:  # the store, not the request, is at fault
             response = self._error("503 Service Unavailable", error.message, api)
-        except InputError as error:
+        except (InputError, UsageError) as error:
             response = self._error("400 Bad Request", error.message, api)
         except MtlsDoctorError as error:
             response = self._error("503 Service Unavailable", error.message, api)
@@ -197,7 +197,7 @@ class DashboardApp:
     def client(self, r: Request, api: bool, ip: str) -> Response:
         try:
             net = parse_client(ip)
-        except InputError as error:
+        except (InputError, UsageError) as error:
             raise BadRequest(error.message) from None
         filters = q.resolve(r.target, replace(r.filters, client=net))
         d = self._diagnose(r, filters)
@@ -213,7 +213,7 @@ class DashboardApp:
     def cert(self, r: Request, api: bool, serial: str) -> Response:
         try:
             key = normalize_serial(serial)
-        except InputError as error:
+        except (InputError, UsageError) as error:
             raise BadRequest(error.message) from None
         filters = replace(r.filters, serial=key)
         d = self._diagnose(r, filters)

@@ -92,6 +92,11 @@ class StoreSource:
         try:
             con = duckdb.connect(str(self.db), read_only=True)
         except duckdb.Error as error:
+            if "lock" not in str(error).lower():  # not busy: not a store at all
+                raise StoreError(
+                    f"{self.db}: not a DuckDB store ({str(error).splitlines()[0]})",
+                    hint="Point --db at a file made by 'mtls-doctor ingest'.",
+                ) from error
             return str(error).splitlines()[0]
         try:
             self._count += 1
