@@ -15,7 +15,6 @@ from mtls_doctor.cli._base import cli, finish, format_option
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
 from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_diagnose, athena_options
 from mtls_doctor.cli.logs_cmds import report_stats
-from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.target import open_target
 from mtls_doctor.errors import ExitCode, InputError
@@ -98,6 +97,8 @@ def diagnose_cmd(
     selected = build_filters(filters, now)
     correlator = None
     if trust_store or crls or certs:
+        from mtls_doctor.diagnose.correlate import Correlator
+
         correlator = Correlator.from_files(trust_store, crls, certs, ignore_expiry)
     # --listener-arn / --trust-store-arn: the bundle, CRLs and expiry setting in effect on AWS
     correlator = aws_correlator(correlator, bool(trust_store or crls), certs, ignore_expiry)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.diagnose import queries as q
-from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.evidence import detect_change, evidence_for, human_delta
 from mtls_doctor.diagnose.model import (
     Diagnosis,
@@ -21,6 +20,9 @@ from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import is_documented
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.timeutil import to_naive_utc
+
+if TYPE_CHECKING:  # the PKI stack loads only when files are correlated
+    from mtls_doctor.diagnose.correlate import Correlator
 
 
 @dataclass(frozen=True)
