@@ -78,15 +78,13 @@ MAX_LINE_CHARS = 64 * 1024
 
 
 def _shorten_long_lines(text: str) -> tuple[str, int]:
-    if len(text) <= MAX_LINE_CHARS or all(len(x) <= MAX_LINE_CHARS for x in text.split("\n")):
+    if len(text) <= MAX_LINE_CHARS:
         return text, 0
     lines = text.split("\n")
-    cut = 0
-    for index, line in enumerate(lines):
-        if len(line) > MAX_LINE_CHARS:
-            lines[index] = line[:200] + " [cut: the line was longer than the limit]"
-            cut += 1
-    return "\n".join(lines), cut
+    long_ones = [i for i, line in enumerate(lines) if len(line) > MAX_LINE_CHARS]
+    for index in long_ones:
+        lines[index] = lines[index][:200] + " [cut: the line was longer than the limit]"
+    return ("\n".join(lines) if long_ones else text), len(long_ones)
 
 
 def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, FileFault | None]:
