@@ -63,6 +63,12 @@ PARSED_COLUMNS: tuple[str, ...] = (
 )
 
 
+# The raw text of fields 1-15 of a line certified by the compiled scanner (native.py), NULL
+# for every other line. A source without the scanner selects NULLs (see NULL_RAW_COLUMNS).
+RAW_COLUMNS: tuple[str, ...] = tuple(f"c{i}" for i in range(1, len(FIELD_NAMES) + 1))
+NULL_RAW_COLUMNS = ", ".join(f"NULL::VARCHAR AS {c}" for c in RAW_COLUMNS) + ", NULL::INTEGER AS nf"
+
+
 def _lit(pattern: str) -> str:
     return "'" + pattern.replace("'", "''") + "'"
 
@@ -115,6 +121,7 @@ def _fields_sql() -> str:
     # Fields 1-7 never hold a space, so they are items 1-7 of the line split on spaces in any
     # line. The rest come from the text after the subject ("tail", starting with a space).
     # One list per line: each split_part() call would split the whole string again.
+    # Lines certified by the compiled scanner arrive split (c1..c15) and skip all of this.
     tail = (
         "CASE WHEN contains(line, '\"') THEN split_part(line, '\"', 3) "
         "ELSE ' ' || array_to_string(string_split(line, ' ')[9:], ' ') END"
@@ -123,47 +130,66 @@ def _fields_sql() -> str:
         "CASE WHEN contains(line, '\"') THEN split_part(line, '\"', 2) "
         "ELSE split_part(line, ' ', 8) END"
     )
-    return f"""string_split(line, ' ') AS ls, string_split({tail}, ' ') AS tl,
-      {subject} AS subject_raw"""
+    return f"""CASE WHEN c1 IS NULL THEN string_split(line, ' ') END AS ls,
+      CASE WHEN c1 IS NULL THEN string_split({tail}, ' ') END AS tl,
+      coalesce(c8, CASE WHEN c1 IS NULL THEN {subject} END) AS subject_raw"""
+
+
+def _raw(position: int) -> str:
+    """The text of field ``position`` (1-based), from the scanner or from the split line."""
+    if position <= 7:
+        return f"coalesce(c{position}, ls[{position}])"
+    if position == 8:
+        return "subject_raw"
+    return f"coalesce(c{position}, tl[{position - 7}])"  # field 8 + k is item k + 1 of tl
 
 
 def _typed_sql() -> str:
-    def after(k: int) -> str:  # field 8 + k: item k + 1 of the tail (item 1 is empty)
-        return f"nullif(tl[{k + 1}], '-')"
+    def after(k: int) -> str:  # field 8 + k
+        return f"nullif({_raw(8 + k)}, '-')"
 
+    latency = _raw(7)
     return f"""
-    try_cast(ls[1] AS TIMESTAMP) AS timestamp,
-    ls[2] AS client_ip,
-    try_cast(ls[3] AS INTEGER) AS client_port,
-    try_cast(ls[4] AS INTEGER) AS listener_port,
-    nullif(ls[5], '-') AS tls_protocol,
-    nullif(ls[6], '-') AS tls_cipher,
-    CASE WHEN ls[7] = '-' THEN NULL ELSE try_cast(ls[7] AS DOUBLE) END AS tls_handshake_latency,
+    try_cast({_raw(1)} AS TIMESTAMP) AS timestamp,
+    {_raw(2)} AS client_ip,
+    try_cast({_raw(3)} AS INTEGER) AS client_port,
+    try_cast({_raw(4)} AS INTEGER) AS listener_port,
+    nullif({_raw(5)}, '-') AS tls_protocol,
+    nullif({_raw(6)}, '-') AS tls_cipher,
+    CASE WHEN {latency} = '-' THEN NULL ELSE try_cast({latency} AS DOUBLE) END
+      AS tls_handshake_latency,
     nullif(nullif(subject_raw, '-'), '') AS leaf_client_cert_subject,
     {after(1)} AS leaf_client_cert_validity,
     upper({after(2)}) AS leaf_client_cert_serial_number,
-    coalesce(tl[4], '') AS tls_verify_status,
+    coalesce({_raw(11)}, '') AS tls_verify_status,
     {after(4)} AS conn_trace_id,
     nullif({after(5)}, '') AS tls_keyexchange,
     nullif({after(6)}, '') AS elb,
     nullif({after(7)}, '') AS ip_address,
-    7 + len(tl) AS field_count"""
+    coalesce(nf, 7 + len(tl)) AS field_count"""
+
+
+def _date_sql(validity: str, part: int) -> str:
+    return f"try_cast(split_part(split_part({validity}, ';', {part}), '=', 2) AS TIMESTAMP)"
 
 
 def _dates_sql() -> str:
-    return """
-    try_cast(split_part(split_part(leaf_client_cert_validity, ';', 1), '=', 2) AS TIMESTAMP)
-      AS not_before,
-    try_cast(split_part(split_part(leaf_client_cert_validity, ';', 2), '=', 2) AS TIMESTAMP)
-      AS not_after"""
+    return f"""
+    {_date_sql("leaf_client_cert_validity", 1)} AS not_before,
+    {_date_sql("leaf_client_cert_validity", 2)} AS not_after"""
 
 
 def _error_sql() -> str:
+    # A certified line (c1 set) is good by construction. For the others, the checks read the
+    # raw fields rather than the typed columns, so that nothing here is computed for a
+    # certified line (DuckDB evaluates a CASE branch only for the rows that reach it).
+    validity = f"nullif({_raw(9)}, '-')"
     return f"""CASE
+      WHEN c1 IS NOT NULL THEN NULL
       WHEN rest IS NOT NULL THEN 'control character U+0001 in the line'
-      WHEN regexp_full_match(line, {_lit(LINE_RE)}) AND timestamp IS NOT NULL
-           AND (leaf_client_cert_validity IS NULL
-                OR (not_before IS NOT NULL AND not_after IS NOT NULL))
+      WHEN regexp_full_match(line, {_lit(LINE_RE)}) AND try_cast(ls[1] AS TIMESTAMP) IS NOT NULL
+           AND ({validity} IS NULL OR ({_date_sql(validity, 1)} IS NOT NULL
+                                       AND {_date_sql(validity, 2)} IS NOT NULL))
         THEN NULL
       ELSE {_reason_sql()} END"""
 
@@ -185,12 +211,13 @@ def parse_sql(source: str, passthrough: str = "") -> str:
     example ``filename,``). The result has those columns, ``line``, every column of
     :data:`PARSED_COLUMNS`, ``has_extra_fields``, ``unknown_code`` and ``error``.
     """
+    raw = ", ".join(RAW_COLUMNS)
     return f"""
-WITH r AS (SELECT {passthrough} {_trimmed("line")}
-    || CASE WHEN rest IS NULL THEN '' ELSE chr(1) END AS line, rest FROM {source}),
-n AS (SELECT * FROM r WHERE line <> ''),
+WITH r AS (SELECT {passthrough} CASE WHEN c1 IS NULL THEN {_trimmed("line")}
+    || CASE WHEN rest IS NULL THEN '' ELSE chr(1) END END AS line, rest, {raw}, nf FROM {source}),
+n AS (SELECT * FROM r WHERE c1 IS NOT NULL OR line <> ''),
 s AS (SELECT *, {_fields_sql()} FROM n),
-t AS (SELECT {passthrough} line, rest, {_typed_sql()} FROM s),
+t AS (SELECT {passthrough} line, rest, ls, tl, subject_raw, {raw}, nf, {_typed_sql()} FROM s),
 d AS (SELECT *, {_dates_sql()} FROM t),
 v AS (SELECT *, {_error_sql()} AS error FROM d)
 SELECT {passthrough} line,

@@ -9,6 +9,7 @@ number of complete lines the file gave before it.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ from typing import Any, TypeVar
 import duckdb
 
 from mtls_doctor.errors import InputError
-from mtls_doctor.logs.parse import parse_sql, read_csv_sql
+from mtls_doctor.logs.parse import NULL_RAW_COLUMNS, RAW_COLUMNS, parse_sql, read_csv_sql
 from mtls_doctor.logs.sources import LogSource, is_gzip
 
 T = TypeVar("T")
+_STREAMS = itertools.count()
 _CHUNK = 1024 * 1024
 
 
@@ -56,7 +58,12 @@ class ParseIssue:
         return {"file": self.file, "line": self.line, "message": self.message}
 
 
-def _inflate_partial(path: Path) -> tuple[bytes, str | None]:
+CORRUPT_GZIP = "corrupt gzip data ({})"
+TRUNCATED_GZIP = "truncated gzip stream (the file ends early)"
+NOT_UTF8 = "bytes that are not UTF-8 (shown as U+FFFD)"
+
+
+def inflate_partial(path: Path) -> tuple[bytes, str | None]:
     """Inflate as much of a gzip file as possible (all members); return data and fault."""
     out = bytearray()
     data = path.read_bytes()
@@ -65,9 +72,9 @@ def _inflate_partial(path: Path) -> tuple[bytes, str | None]:
         try:
             out += inflater.decompress(data)
         except zlib.error as error:
-            return bytes(out), f"corrupt gzip data ({error})"
+            return bytes(out), CORRUPT_GZIP.format(error)
         if not inflater.eof:
-            return bytes(out), "truncated gzip stream (the file ends early)"
+            return bytes(out), TRUNCATED_GZIP
         data = inflater.unused_data
     return bytes(out), None
 
@@ -77,20 +84,25 @@ def _inflate_partial(path: Path) -> tuple[bytes, str | None]:
 MAX_LINE_CHARS = 64 * 1024
 
 
+def cut_long_line(line: str) -> str:
+    """What is left of a line over :data:`MAX_LINE_CHARS`: enough to recognise it."""
+    return line[:200] + " [cut: the line was longer than the limit]"
+
+
 def _shorten_long_lines(text: str) -> tuple[str, int]:
     if len(text) <= MAX_LINE_CHARS:
         return text, 0
     lines = text.split("\n")
     long_ones = [i for i, line in enumerate(lines) if len(line) > MAX_LINE_CHARS]
     for index in long_ones:
-        lines[index] = lines[index][:200] + " [cut: the line was longer than the limit]"
+        lines[index] = cut_long_line(lines[index])
     return ("\n".join(lines) if long_ones else text), len(long_ones)
 
 
 def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, FileFault | None]:
     """A plain, valid-UTF-8 copy of ``source`` holding every complete line it yields."""
     if source.gzip:
-        raw, fault = _inflate_partial(source.path)
+        raw, fault = inflate_partial(source.path)
     else:
         raw, fault = source.path.read_bytes(), None
     if fault is not None and not raw.endswith(b"\n"):
@@ -98,7 +110,7 @@ def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, Fi
     text = raw.decode("utf-8", errors="replace")
     complete = fault is None
     if complete and "\ufffd" in text:
-        fault = "bytes that are not UTF-8 (shown as U+FFFD)"
+        fault = NOT_UTF8
     text, long_lines = _shorten_long_lines(text)
     if complete and long_lines:
         fault = f"{long_lines} line(s) longer than {MAX_LINE_CHARS} characters (cut short)"
@@ -149,7 +161,10 @@ class FileSet:
             paths = [str(s.path) for s in self.sources if s.gzip is flag]
             if paths:
                 params[key] = paths
-                parts.append(f"SELECT filename, line, rest FROM {read_csv_sql('$' + key, flag)}")
+                parts.append(
+                    f"SELECT filename, line, rest, {NULL_RAW_COLUMNS} "
+                    f"FROM {read_csv_sql('$' + key, flag)}"
+                )
         source = "(" + " UNION ALL ".join(parts) + ")"
         return f"({parse_sql(source, 'filename,')})", params
 
@@ -161,6 +176,10 @@ class FileSet:
         params: dict[str, Any] | None = None,
     ) -> T:
         """Run ``query(relation)`` and ``fetch`` its result, repairing files that fail."""
+        from mtls_doctor.logs import native  # imports this module
+
+        if native.available():
+            return self._run_native(con, query, fetch, params)
         for _ in range(len(self.sources) + 1):
             relation, own = self.relation()
             try:
@@ -174,6 +193,25 @@ class FileSet:
                 if not self._repair_from(str(error)):
                     raise InputError(f"cannot read the logs: {error}") from error
         raise InputError("cannot read the logs: too many faulty files")
+
+    def _run_native(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        query: Callable[[str], str],
+        fetch: Callable[[duckdb.DuckDBPyConnection], T],
+        params: dict[str, Any] | None,
+    ) -> T:
+        from mtls_doctor.logs.native import NativeReader
+
+        # The stream is read once, possibly after this returns (fetch may hand back a cursor),
+        # so faults land in self.faults as each file is finished.
+        reader = NativeReader(self.sources, faults=self.faults)
+        name = f"mtls_doctor_lines_{next(_STREAMS)}"
+        con.register(name, reader.reader())
+        raw = ", ".join(RAW_COLUMNS)
+        source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw}, nf FROM {name})"
+        con.execute(query(f"({parse_sql(source, 'filename,')})"), params or {})
+        return fetch(con)
 
     def _repair_from(self, message: str) -> bool:
         for index, source in enumerate(self.sources):
@@ -210,18 +248,30 @@ def locate_lines(
     return issues[:limit]
 
 
-def duckdb_view(physical: str, first: bool) -> list[str]:
-    """The lines DuckDB makes of one physical line, as the parser sees them.
+def duckdb_parts(physical: str, first: bool) -> list[tuple[str, str | None]]:
+    """The ``(line, rest)`` rows ``read_csv`` makes of one physical line (no newline).
 
-    ``read_csv`` also ends a line at a lone CR, drops a UTF-8 BOM, keeps only what comes
-    before a U+0001 in ``line`` (the parser marks such a line with one U+0001 at its end),
-    and the parser trims trailing spaces.
+    ``read_csv`` also ends a line at a lone CR, drops a UTF-8 BOM at the start of a file,
+    and puts whatever follows a U+0001 (our delimiter) in ``rest``.
     """
     if first and physical.startswith("\ufeff"):
         physical = physical[1:]
+    rows: list[tuple[str, str | None]] = []
+    for part in physical.split("\r"):
+        head, sep, tail = part.partition("\x01")
+        rows.append((head, tail.split("\x01")[0] if sep else None))
+    return rows
+
+
+def duckdb_view(physical: str, first: bool) -> list[str]:
+    """The lines DuckDB makes of one physical line, as the parser sees them.
+
+    The parser trims trailing spaces and marks a line that had a U+0001 with one U+0001
+    at its end (see :func:`duckdb_parts` and ``parse.parse_sql``).
+    """
     return [
-        part.split("\x01")[0].rstrip(" ") + ("\x01" if "\x01" in part else "")
-        for part in physical.split("\r")
+        head.rstrip(" ") + ("" if rest is None else "\x01")
+        for head, rest in duckdb_parts(physical, first)
     ]
 
 
@@ -234,6 +284,8 @@ def _scan_file(path: Path, display: str, lines: dict[str, str], limit: int) -> l
         with opener(path, "rb") as handle:  # type: ignore[operator]
             for number, raw in enumerate(handle, start=1):
                 text = raw.decode("utf-8", errors="replace").rstrip("\n")
+                if len(text) > MAX_LINE_CHARS:  # as the readers cut it
+                    text = cut_long_line(text)
                 for key in duckdb_view(text, number == 1):
                     if key in lines:
                         found.append(ParseIssue(display, number, lines[key], key))

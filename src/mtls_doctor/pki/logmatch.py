@@ -15,7 +15,7 @@ import duckdb
 
 from mtls_doctor.errors import InputError
 from mtls_doctor.knowledge.codes import SUCCESS
-from mtls_doctor.logs.parse import parse_sql
+from mtls_doctor.logs.parse import NULL_RAW_COLUMNS, parse_sql
 from mtls_doctor.pki.inspect import format_time
 
 
@@ -36,7 +36,7 @@ def parse_log_line(line: str) -> LoggedConnection:
         InputError: the line is not in the ALB format (the parser's reason is given).
     """
     # ``rest`` is what read_csv would find after a U+0001 byte: nothing, for a pasted line.
-    sql = parse_sql("(SELECT ?::VARCHAR AS line, NULL::VARCHAR AS rest)")
+    sql = parse_sql(f"(SELECT ?::VARCHAR AS line, NULL::VARCHAR AS rest, {NULL_RAW_COLUMNS})")
     columns = (
         "timestamp, tls_verify_status, error_code, leaf_client_cert_serial_number, "
         "leaf_client_cert_subject, error"

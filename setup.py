@@ -1,0 +1,14 @@
+"""Builds the optional C line scanner; without a C compiler the install goes on without it."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "mtls_doctor.logs._linescan",
+            ["src/mtls_doctor/logs/_linescan.c"],
+            extra_compile_args=["-O2"],
+            optional=True,  # pure fallback: logs are then read by DuckDB (slower, same results)
+        )
+    ]
+)

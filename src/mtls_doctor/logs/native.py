@@ -1,0 +1,314 @@
+"""The fast reader: ISA-L inflate and the compiled line scanner, on all cores, as Arrow batches.
+
+DuckDB's own gzip reader and SQL string splitting cost several times what inflating the
+files does. When the optional C extension ``_linescan`` was built at install time (and
+``pyarrow`` is there), files are instead read by a pool of threads: each inflates its file
+with ISA-L and hands chunks of lines to the scanner, which certifies each line and splits it
+into its 15 fields without holding the GIL. DuckDB then reads the batches as an Arrow stream
+and only types the columns a query uses.
+
+Lines the scanner does not certify are handed to the SQL parser as text, exactly as DuckDB's
+``read_csv`` would have seen them (:func:`mtls_doctor.logs.reader.duckdb_view`), so malformed
+lines are found and explained by one parser whichever reader ran. Faults are those of the
+repair path in ``reader.py``: a corrupt or truncated gzip keeps the complete lines before the
+fault, and bytes that are not UTF-8 are replaced and reported.
+
+Set ``MTLS_DOCTOR_PURE=1`` to use DuckDB's reader even when the extension is there.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mtls_doctor.logs.parse import RAW_COLUMNS
+from mtls_doctor.logs.reader import (
+    MAX_LINE_CHARS,
+    NOT_UTF8,
+    TRUNCATED_GZIP,
+    FileFault,
+    cut_long_line,
+    duckdb_parts,
+    inflate_partial,
+)
+from mtls_doctor.logs.sources import LogSource
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+try:
+    from mtls_doctor.logs import _linescan
+except ImportError:  # built only where a C compiler was present at install time
+    _linescan = None  # type: ignore[assignment]
+
+CHUNK_BYTES = 8 * 1024 * 1024  # lines scanned per batch: bounds memory per thread
+_READ_BYTES = 1024 * 1024
+_AHEAD = 2  # batches a thread may hold before the reader takes them
+
+
+def available() -> bool:
+    """True when the compiled scanner and pyarrow can be used (and are not switched off)."""
+    if _linescan is None or os.environ.get("MTLS_DOCTOR_PURE"):
+        return False
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class _FileState:
+    """What reading one file found besides its rows."""
+
+    lines: int = 0  # physical lines seen so far (the number of the next line, minus one)
+    bad_bytes: bool = False
+    long_lines: int = 0
+    faults: list[FileFault] = field(default_factory=list)
+
+
+def _schema() -> pa.Schema:
+    import pyarrow as pa
+
+    text = [(name, pa.string()) for name in ("line", "rest", *RAW_COLUMNS)]
+    filename = ("filename", pa.dictionary(pa.int32(), pa.string()))
+    return pa.schema([filename, *text, ("nf", pa.int32())])
+
+
+class _Batcher:
+    """Turns the scanner's output for one chunk into Arrow record batches."""
+
+    def __init__(self, source: LogSource, state: _FileState) -> None:
+        import pyarrow as pa
+
+        self.pa = pa
+        self.schema = _schema()
+        self.name = pa.array([str(source.path)], pa.string())
+        self.state = state
+
+    def _filenames(self, rows: int) -> pa.Array:
+        pa = self.pa
+        zeros = pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(bytes(4 * rows))])
+        return pa.DictionaryArray.from_arrays(zeros, self.name)
+
+    def certified(self, rows: int, columns: list[tuple[Any, Any]], counts: Any) -> pa.RecordBatch:
+        pa = self.pa
+        arrays = [self._filenames(rows), pa.nulls(rows, pa.string()), pa.nulls(rows, pa.string())]
+        for offsets, data in columns:
+            arrays.append(
+                pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data))
+            )
+        arrays.append(pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(counts)]))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def declined(self, first_line: int, items: list[tuple[int, bytes]]) -> pa.RecordBatch | None:
+        lines: list[str] = []
+        rests: list[str | None] = []
+        for index, raw in items:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("utf-8", errors="replace")
+                self.state.bad_bytes = True
+            if len(text) > MAX_LINE_CHARS:
+                text = cut_long_line(text)
+                self.state.long_lines += 1
+            for head, rest in duckdb_parts(text, first_line + index == 0):
+                lines.append(head)
+                rests.append(rest)
+        if not lines:
+            return None
+        pa = self.pa
+        rows = len(lines)
+        arrays = [self._filenames(rows), pa.array(lines, pa.string()), pa.array(rests, pa.string())]
+        arrays += [pa.nulls(rows, pa.string()) for _ in RAW_COLUMNS]
+        arrays.append(pa.nulls(rows, pa.int32()))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+def _chunks(source: LogSource, state: _FileState) -> Iterator[bytes | memoryview]:
+    """The file's bytes, inflated, in pieces that end at a line end (the last may not)."""
+    carry = b""
+    for piece in _inflated(source, state):
+        data = carry + piece if carry else piece
+        cut = data.rfind(b"\n") + 1
+        carry = data[cut:]
+        if cut:
+            yield memoryview(data)[:cut]
+    if carry and not state.faults:  # a line cut off by a gzip fault is not a line
+        yield carry
+
+
+def _inflated(source: LogSource, state: _FileState) -> Iterator[bytes]:
+    with open(source.path, "rb") as handle:
+        if not source.gzip:
+            while piece := handle.read(CHUNK_BYTES):
+                yield piece
+            return
+        yield from _gunzip(handle, source, state)
+
+
+def _gunzip(handle: Any, source: LogSource, state: _FileState) -> Iterator[bytes]:
+    from isal import isal_zlib
+
+    inflater, fed = isal_zlib.decompressobj(wbits=31), False
+    while data := handle.read(_READ_BYTES):
+        while data:
+            try:
+                # Bounded output: a tiny input may inflate to a huge one.
+                piece = inflater.decompress(data, CHUNK_BYTES)
+            except Exception:  # isal_zlib.error, whose stub mypy does not take as a class
+                state.faults.append(_gzip_fault(source))
+                return
+            fed = True
+            if piece:
+                yield piece
+            data = inflater.unconsumed_tail
+            if inflater.eof:  # a gzip file may hold several members, one after another
+                data = inflater.unused_data
+                inflater, fed = isal_zlib.decompressobj(wbits=31), False
+    if fed and not inflater.eof:
+        state.faults.append(_gzip_fault(source))
+
+
+def _gzip_fault(source: LogSource) -> FileFault:
+    # zlib words the fault as the DuckDB path reports it (ISA-L may see garbage as a short
+    # stream); this reads the damaged file once more, which is rare and small.
+    _, message = inflate_partial(source.path)
+    return FileFault(source.display, message or TRUNCATED_GZIP, 0)
+
+
+def _hand_over(out: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.05)
+            return
+        except queue.Full:
+            continue
+
+
+def _read_file(source: LogSource, out: queue.Queue[Any], stop: threading.Event) -> None:
+    """Scan one file into ``out``: record batches, then its :class:`_FileState`."""
+    assert _linescan is not None
+    state = _FileState()
+    try:
+        batcher = _Batcher(source, state)
+        for chunk in _chunks(source, state):
+            if stop.is_set():
+                return
+            rows, columns, counts, lines, declined = _linescan.scan(chunk, MAX_LINE_CHARS)
+            if rows:
+                _hand_over(out, batcher.certified(rows, columns, counts), stop)
+            batch = batcher.declined(state.lines, declined)
+            if batch is not None:
+                _hand_over(out, batch, stop)
+            state.lines += lines
+    except OSError as error:
+        state.faults.append(FileFault(source.display, f"cannot read: {error.strerror}", 0))
+    except BaseException as error:  # handed to the reading thread, which raises it
+        _hand_over(out, error, stop)
+    finally:
+        _hand_over(out, state, stop)
+
+
+@dataclass
+class _Workers:
+    """The reading threads of one stream and what they share with it."""
+
+    out: list[queue.Queue[Any]]  # per file: batches, then its _FileState
+    files: queue.Queue[int | None] = field(default_factory=queue.Queue)
+    stop: threading.Event = field(default_factory=threading.Event)
+    done: list[threading.Event] = field(default_factory=list)
+    alive: Callable[[], object] = lambda: True  # the stream's generator, while it exists
+
+
+class NativeReader:
+    """Every file's rows as one Arrow stream, files in the order given, read in parallel."""
+
+    def __init__(
+        self,
+        sources: Sequence[LogSource],
+        faults: list[FileFault] | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self.sources = list(sources)
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.faults: list[FileFault] = faults if faults is not None else []
+
+    def reader(self) -> pa.RecordBatchReader:
+        """The stream; its threads start now, in the calling thread (see :meth:`_batches`)."""
+        import pyarrow as pa
+
+        assert _linescan is not None
+        _linescan.keep_freed_memory()
+        workers = self._start()
+        batches = self._batches(workers)
+        # A stream that DuckDB never starts never runs its `finally`: the workers then stop
+        # when the generator is gone.
+        workers.alive = weakref.ref(batches)
+        return pa.RecordBatchReader.from_batches(_schema(), batches)
+
+    def _start(self) -> _Workers:
+        workers = _Workers([queue.Queue(_AHEAD) for _ in self.sources])
+        for _ in range(min(self.workers, len(self.sources))):
+            done = threading.Event()
+            thread = threading.Thread(
+                target=self._work, args=(workers, done), name="mtls-doctor-read", daemon=True
+            )
+            thread.start()
+            workers.done.append(done)
+        return workers
+
+    def _work(self, workers: _Workers, done: threading.Event) -> None:
+        try:
+            while not workers.stop.is_set():
+                try:
+                    index = workers.files.get(timeout=0.5)
+                except queue.Empty:
+                    if workers.alive() is None:
+                        return
+                    continue
+                if index is None:
+                    return
+                _read_file(self.sources[index], workers.out[index], workers.stop)
+        finally:
+            done.set()
+
+    def _batches(self, workers: _Workers) -> Iterator[pa.RecordBatch]:
+        # DuckDB pulls this generator from its own threads. Nothing here may create a thread
+        # or call threading.current_thread() (which would leave a _DummyThread behind), so
+        # the workers were started by reader() and are told what to read through a queue.
+        # At most `len(done)` files are in flight: memory does not grow with the input.
+        try:
+            for index in range(len(workers.done)):
+                workers.files.put(index)
+            for index, source in enumerate(self.sources):
+                while not isinstance(item := workers.out[index].get(), _FileState):
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+                self._finish(source, item)
+                workers.out[index] = queue.Queue()  # let its memory go
+                if index + len(workers.done) < len(self.sources):
+                    workers.files.put(index + len(workers.done))
+        finally:
+            workers.stop.set()  # threads still reading notice within one chunk
+            for _ in workers.done:
+                workers.files.put(None)
+            for done in workers.done:
+                done.wait()
+
+    def _finish(self, source: LogSource, state: _FileState) -> None:
+        for fault in state.faults:
+            self.faults.append(FileFault(fault.file, fault.message, state.lines))
+        if not state.faults and state.bad_bytes:
+            self.faults.append(FileFault(source.display, NOT_UTF8, state.lines, complete=True))
+        elif not state.faults and state.long_lines:
+            message = f"{state.long_lines} line(s) longer than {MAX_LINE_CHARS} characters"
+            message += " (cut short)"
+            self.faults.append(FileFault(source.display, message, state.lines, complete=True))
