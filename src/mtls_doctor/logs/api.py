@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import duckdb
 
 from mtls_doctor.errors import LogFormatError
+from mtls_doctor.logs.parse import unknown_code_sql
 from mtls_doctor.logs.query import Filters, count_sql, output_row, rows_sql
 from mtls_doctor.logs.reader import FileFault, FileSet, ParseIssue, locate_lines
 from mtls_doctor.logs.sources import expand_inputs, make_workdir
@@ -132,12 +133,18 @@ class Selection:
 
     def _count_files(self, where: str, params: dict[str, Any], cols: tuple[str, ...]) -> Counts:
         # One pass: good rows are grouped by the user's fields; malformed rows by their text.
+        # Whether a code is unknown depends on tls_verify_status alone, so it is worked out
+        # per group rather than per row (a third of this query's time on 2M rows).
         keys = ", ".join(f"CASE WHEN error IS NULL THEN {c} END AS {c}" for c in cols)
+        names = ", ".join(cols)
         sql = (
-            "SELECT {keys}, CASE WHEN error IS NOT NULL THEN filename END AS bad_file, "
+            "WITH g AS (SELECT {keys}, tls_verify_status AS status_, "
+            "CASE WHEN error IS NOT NULL THEN filename END AS bad_file, "
             "CASE WHEN error IS NOT NULL THEN line END AS bad_line, error, has_extra_fields, "
-            "unknown_code, count(*) FROM (SELECT *, filename AS source_file FROM {rel}) "
-            "WHERE error IS NOT NULL OR ({where}) GROUP BY ALL"
+            "count(*) AS n FROM (SELECT *, filename AS source_file FROM {rel}) "
+            "WHERE error IS NOT NULL OR ({where}) GROUP BY ALL) "
+            f"SELECT {names}, bad_file, bad_line, error, has_extra_fields, "
+            f"{unknown_code_sql('status_')}, sum(n) FROM g GROUP BY ALL"
         )
         raw = self._run(
             lambda rel: sql.format(keys=keys, rel=rel, where=where),

@@ -69,6 +69,11 @@ RAW_COLUMNS: tuple[str, ...] = tuple(f"c{i}" for i in range(1, len(FIELD_NAMES) 
 NULL_RAW_COLUMNS = ", ".join(f"NULL::VARCHAR AS {c}" for c in RAW_COLUMNS) + ", NULL::INTEGER AS nf"
 
 
+def unknown_code_sql(status: str) -> str:
+    """True when ``status`` is ``Failed:<code>`` with a code AWS does not document."""
+    return f"(starts_with({status}, 'Failed:') AND {status}[8:] NOT IN ({_KNOWN}))"
+
+
 def _lit(pattern: str) -> str:
     return "'" + pattern.replace("'", "''") + "'"
 
@@ -230,8 +235,7 @@ SELECT {passthrough} line,
     AS error_code,
   field_count,
   field_count > {len(FIELD_NAMES)} AS has_extra_fields,
-  starts_with(tls_verify_status, 'Failed:') AND tls_verify_status[8:] NOT IN ({_KNOWN})
-    AS unknown_code,
+  {unknown_code_sql("tls_verify_status")} AS unknown_code,
   error
 FROM v"""
 
