@@ -69,8 +69,20 @@ static int days_in_month(int year, int month)
     return month == 2 && leap ? 29 : days[month - 1];
 }
 
-/* YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z with a date that exists (parse.TIME_RE + the cast). */
-static int check_time(const unsigned char *p, Py_ssize_t n)
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z with a date that exists (parse.TIME_RE + the cast). Sets
+ * *micros to the instant as microseconds since the epoch, the value DuckDB's cast gives. */
+static int check_time(const unsigned char *p, Py_ssize_t n, int64_t *micros)
 {
     if (n < 20 || n > 27 || p[n - 1] != 'Z')
         return 0;
@@ -81,9 +93,20 @@ static int check_time(const unsigned char *p, Py_ssize_t n)
     if (n > 20 && (p[19] != '.' || n == 21 || !digits(p + 20, n - 21)))
         return 0;
     int year = num(p, 4), month = num(p + 5, 2), day = num(p + 8, 2);
-    if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month))
+    int hour = num(p + 11, 2), minute = num(p + 14, 2), second = num(p + 17, 2);
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+        hour > 23 || minute > 59 || second > 59)
         return 0;
-    return num(p + 11, 2) <= 23 && num(p + 14, 2) <= 59 && num(p + 17, 2) <= 59;
+    int64_t fraction = 0;
+    if (n > 20) {
+        int places = (int)(n - 21);
+        fraction = num(p + 20, places);
+        for (int k = places; k < 6; k++)
+            fraction *= 10;
+    }
+    int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    *micros = seconds * 1000000 + fraction;
+    return 1;
 }
 
 static int check_ipv4(const unsigned char *p, Py_ssize_t n)
@@ -172,8 +195,10 @@ static int check_latency(Span s)
     return s.p[i] == '.' && i + 1 < s.n && digits(s.p + i + 1, s.n - i - 1);
 }
 
-static int check_validity(Span s)
+/* NotBefore=TIME;NotAfter=TIME, or "-" (then *present is 0). */
+static int check_validity(Span s, int64_t *not_before, int64_t *not_after, int *present)
 {
+    *present = 0;
     if (is_dash(s))
         return 1;
     if (s.n < 10 + 20 + 10 + 20 || memcmp(s.p, "NotBefore=", 10) != 0)
@@ -183,8 +208,9 @@ static int check_validity(Span s)
         return 0;
     Py_ssize_t first = semi - (s.p + 10);
     Py_ssize_t rest = s.n - 10 - first - 1;
-    return check_time(s.p + 10, first) && rest > 9 && memcmp(semi + 1, "NotAfter=", 9) == 0 &&
-           check_time(semi + 10, rest - 9);
+    *present = 1;
+    return check_time(s.p + 10, first, not_before) && rest > 9 &&
+           memcmp(semi + 1, "NotAfter=", 9) == 0 && check_time(semi + 10, rest - 9, not_after);
 }
 
 static int check_serial(Span s)
@@ -283,8 +309,13 @@ static int check_subject_text(const unsigned char *p, Py_ssize_t n)
 }
 
 /* A field outside the subject: printable ASCII, no space, no double quote. */
+typedef struct {
+    int64_t at, not_before, not_after;
+    int has_validity;
+} Times;
+
 /* Split and certify one line (no newline, trailing spaces removed). */
-static int certify(const unsigned char *p, Py_ssize_t n, Span *f, int *nfields)
+static int certify(const unsigned char *p, Py_ssize_t n, Span *f, int *nfields, Times *t)
 {
     Py_ssize_t i = 0;
     int k = 0;
@@ -318,10 +349,11 @@ static int certify(const unsigned char *p, Py_ssize_t n, Span *f, int *nfields)
     *nfields = k;
     if (k < NCOLS)
         return 0;
-    return check_time(f[0].p, f[0].n) &&
+    return check_time(f[0].p, f[0].n, &t->at) &&
            (check_ipv4(f[1].p, f[1].n) || check_ipv6(f[1].p, f[1].n)) &&
            check_port(f[2].p, f[2].n) && check_port(f[3].p, f[3].n) && check_latency(f[6]) &&
-           check_validity(f[8]) && check_serial(f[9]) && check_status(f[10]);
+           check_validity(f[8], &t->not_before, &t->not_after, &t->has_validity) &&
+           check_serial(f[9]) && check_status(f[10]);
 }
 
 typedef struct {
@@ -333,9 +365,15 @@ typedef struct {
 } Cut;
 
 /* Pass 1, without the GIL: certify every line, note where its fields are. */
+typedef struct {
+    int64_t *at, *not_before, *not_after;
+    uint8_t *validity; /* Arrow validity bitmap of not_before/not_after */
+} TimeColumns;
+
 static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t max_line,
-                        Cut *cuts, int32_t *field_counts, Py_ssize_t *sizes, Pending *pending,
-                        Py_ssize_t *rows_out, Py_ssize_t *npending_out, Py_ssize_t *lines_out)
+                        Cut *cuts, int32_t *field_counts, Py_ssize_t *sizes, TimeColumns tc,
+                        Pending *pending, Py_ssize_t *rows_out, Py_ssize_t *npending_out,
+                        Py_ssize_t *lines_out)
 {
     Py_ssize_t pos = 0, rows = 0, npending = 0, index = 0;
     while (pos < size) {
@@ -348,11 +386,17 @@ static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t ma
             n--;
         Span f[NCOLS];
         int nf = 0;
-        if (n > 0 && n <= max_line && certify(p, n, f, &nf)) {
+        Times t;
+        if (n > 0 && n <= max_line && certify(p, n, f, &nf, &t)) {
             for (int c = 0; c < NCOLS; c++) {
                 cuts[rows * NCOLS + c] = (Cut){(int32_t)(f[c].p - buf), (int32_t)f[c].n};
                 sizes[c] += f[c].n;
             }
+            tc.at[rows] = t.at;
+            tc.not_before[rows] = t.has_validity ? t.not_before : 0;
+            tc.not_after[rows] = t.has_validity ? t.not_after : 0;
+            if (t.has_validity)
+                tc.validity[rows / 8] |= (uint8_t)(1u << (rows % 8));
             field_counts[rows++] = nf;
         } else if (n > 0) {
             pending[npending++] = (Pending){index, pos, end - pos};
@@ -426,6 +470,7 @@ static PyObject *scan(PyObject *self, PyObject *args)
     Py_ssize_t size = view.len, lines = 1, rows = 0, npending = 0, seen = 0;
     Py_ssize_t sizes[NCOLS] = {0};
     PyObject *result = NULL, *columns = NULL, *counts = NULL, *declined = NULL;
+    PyObject *at = NULL, *not_before = NULL, *not_after = NULL, *validity = NULL;
     Cut *cuts = NULL;
     Pending *pending = NULL;
     if (size > INT32_MAX) {
@@ -437,13 +482,23 @@ static PyObject *scan(PyObject *self, PyObject *args)
     cuts = PyMem_RawMalloc(sizeof(Cut) * NCOLS * (size_t)lines);
     pending = PyMem_RawMalloc(sizeof(Pending) * (size_t)lines);
     counts = PyByteArray_FromStringAndSize(NULL, lines * 4);
-    if (!cuts || !pending || !counts) {
+    at = PyByteArray_FromStringAndSize(NULL, lines * 8);
+    not_before = PyByteArray_FromStringAndSize(NULL, lines * 8);
+    not_after = PyByteArray_FromStringAndSize(NULL, lines * 8);
+    validity = PyByteArray_FromStringAndSize(NULL, (lines + 7) / 8);
+    if (!cuts || !pending || !counts || !at || !not_before || !not_after || !validity) {
         PyErr_NoMemory();
         goto done;
     }
+    memset(PyByteArray_AS_STRING(validity), 0, (size_t)((lines + 7) / 8));
     int32_t *field_counts = (int32_t *)PyByteArray_AS_STRING(counts);
+    TimeColumns tc = {(int64_t *)PyByteArray_AS_STRING(at),
+                      (int64_t *)PyByteArray_AS_STRING(not_before),
+                      (int64_t *)PyByteArray_AS_STRING(not_after),
+                      (uint8_t *)PyByteArray_AS_STRING(validity)};
     Py_BEGIN_ALLOW_THREADS
-    find_fields(buf, size, max_line, cuts, field_counts, sizes, pending, &rows, &npending, &seen);
+    find_fields(buf, size, max_line, cuts, field_counts, sizes, tc, pending, &rows, &npending,
+                &seen);
     Py_END_ALLOW_THREADS
 
     /* Columns of exactly the right size: memory handed to Arrow is all used. */
@@ -473,16 +528,24 @@ static PyObject *scan(PyObject *self, PyObject *args)
         if (PyByteArray_Resize(d, sizes[c]) < 0) /* a minor downsize: no copy */
             goto done;
     }
-    if (PyByteArray_Resize(counts, rows * 4) < 0)
+    if (PyByteArray_Resize(counts, rows * 4) < 0 || PyByteArray_Resize(at, rows * 8) < 0 ||
+        PyByteArray_Resize(not_before, rows * 8) < 0 ||
+        PyByteArray_Resize(not_after, rows * 8) < 0 ||
+        PyByteArray_Resize(validity, (rows + 7) / 8) < 0)
         goto done;
     declined = declined_list(buf, pending, npending);
     if (!declined)
         goto done;
-    result = Py_BuildValue("(nOOnO)", rows, columns, counts, seen, declined);
+    result = Py_BuildValue("(nOOnO(OOOO))", rows, columns, counts, seen, declined, at, not_before,
+                           not_after, validity);
 done:
     Py_XDECREF(columns);
     Py_XDECREF(counts);
     Py_XDECREF(declined);
+    Py_XDECREF(at);
+    Py_XDECREF(not_before);
+    Py_XDECREF(not_after);
+    Py_XDECREF(validity);
     PyMem_RawFree(cuts);
     PyMem_RawFree(pending);
     PyBuffer_Release(&view);
@@ -509,7 +572,7 @@ static PyMethodDef methods[] = {
      "Let the C allocator keep freed memory for reuse (glibc only; a no-op elsewhere)."},
     {"scan", scan, METH_VARARGS,
      "scan(data, max_line) -> (rows, [(offsets, data)] * 15, field_counts, lines, "
-     "[(line_index, line)])"},
+     "[(line_index, line)], (timestamp, not_before, not_after, validity_bitmap))"},
     {NULL, NULL, 0, NULL},
 };
 

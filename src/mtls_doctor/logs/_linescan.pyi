@@ -1,5 +1,15 @@
 # The compiled line scanner (_linescan.c); see native.py for how its output is used.
+# scan() -> (rows, 15 x (int32 offsets, bytes), int32 field counts, lines seen,
+#            [(line index, raw line)] not certified,
+#            (int64 timestamp us, int64 not_before us, int64 not_after us, validity bitmap))
 def scan(
     data: bytes | memoryview, max_line: int, /
-) -> tuple[int, list[tuple[bytearray, bytearray]], bytearray, int, list[tuple[int, bytes]]]: ...
+) -> tuple[
+    int,
+    list[tuple[bytearray, bytearray]],
+    bytearray,
+    int,
+    list[tuple[int, bytes]],
+    tuple[bytearray, bytearray, bytearray, bytearray],
+]: ...
 def keep_freed_memory() -> None: ...

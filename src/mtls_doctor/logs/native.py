@@ -77,7 +77,8 @@ def _schema() -> pa.Schema:
 
     text = [(name, pa.string()) for name in ("line", "rest", *RAW_COLUMNS)]
     filename = ("filename", pa.dictionary(pa.int32(), pa.string()))
-    return pa.schema([filename, *text, ("nf", pa.int32())])
+    times = [(name, pa.timestamp("us")) for name in ("ts", "nb", "na")]
+    return pa.schema([filename, *text, ("nf", pa.int32()), *times])
 
 
 class _Batcher:
@@ -96,14 +97,20 @@ class _Batcher:
         zeros = pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(bytes(4 * rows))])
         return pa.DictionaryArray.from_arrays(zeros, self.name)
 
-    def certified(self, rows: int, columns: list[tuple[Any, Any]], counts: Any) -> pa.RecordBatch:
+    def certified(self, rows: int, scanned: Any) -> pa.RecordBatch:
         pa = self.pa
+        _, columns, counts, _, _, (at, not_before, not_after, validity) = scanned
         arrays = [self._filenames(rows), pa.nulls(rows, pa.string()), pa.nulls(rows, pa.string())]
         for offsets, data in columns:
             arrays.append(
                 pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data))
             )
         arrays.append(pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(counts)]))
+        micros = pa.timestamp("us")
+        arrays.append(pa.Array.from_buffers(micros, rows, [None, pa.py_buffer(at)]))
+        present = pa.py_buffer(validity)
+        for values in (not_before, not_after):
+            arrays.append(pa.Array.from_buffers(micros, rows, [present, pa.py_buffer(values)]))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def declined(self, first_line: int, items: list[tuple[int, bytes]]) -> pa.RecordBatch | None:
@@ -128,6 +135,7 @@ class _Batcher:
         arrays = [self._filenames(rows), pa.array(lines, pa.string()), pa.array(rests, pa.string())]
         arrays += [pa.nulls(rows, pa.string()) for _ in RAW_COLUMNS]
         arrays.append(pa.nulls(rows, pa.int32()))
+        arrays += [pa.nulls(rows, pa.timestamp("us")) for _ in range(3)]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
@@ -201,9 +209,10 @@ def _read_file(source: LogSource, out: queue.Queue[Any], stop: threading.Event) 
         for chunk in _chunks(source, state):
             if stop.is_set():
                 return
-            rows, columns, counts, lines, declined = _linescan.scan(chunk, MAX_LINE_CHARS)
+            scanned = _linescan.scan(chunk, MAX_LINE_CHARS)
+            rows, _, _, lines, declined, _ = scanned
             if rows:
-                _hand_over(out, batcher.certified(rows, columns, counts), stop)
+                _hand_over(out, batcher.certified(rows, scanned), stop)
             batch = batcher.declined(state.lines, declined)
             if batch is not None:
                 _hand_over(out, batch, stop)

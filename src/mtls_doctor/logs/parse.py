@@ -65,8 +65,15 @@ PARSED_COLUMNS: tuple[str, ...] = (
 
 # The raw text of fields 1-15 of a line certified by the compiled scanner (native.py), NULL
 # for every other line. A source without the scanner selects NULLs (see NULL_RAW_COLUMNS).
+# It also gives the field count (nf) and, already converted, the timestamp and the validity
+# dates (ts, nb, na), so that DuckDB does not cast them again.
 RAW_COLUMNS: tuple[str, ...] = tuple(f"c{i}" for i in range(1, len(FIELD_NAMES) + 1))
-NULL_RAW_COLUMNS = ", ".join(f"NULL::VARCHAR AS {c}" for c in RAW_COLUMNS) + ", NULL::INTEGER AS nf"
+SCANNER_COLUMNS: tuple[str, ...] = (*RAW_COLUMNS, "nf", "ts", "nb", "na")
+NULL_RAW_COLUMNS = ", ".join(
+    [f"NULL::VARCHAR AS {c}" for c in RAW_COLUMNS]
+    + ["NULL::INTEGER AS nf", "NULL::TIMESTAMP AS ts", "NULL::TIMESTAMP AS nb"]
+    + ["NULL::TIMESTAMP AS na"]
+)
 
 
 def unknown_code_sql(status: str) -> str:
@@ -155,7 +162,7 @@ def _typed_sql() -> str:
 
     latency = _raw(7)
     return f"""
-    try_cast({_raw(1)} AS TIMESTAMP) AS timestamp,
+    coalesce(ts, try_cast({_raw(1)} AS TIMESTAMP)) AS timestamp,
     {_raw(2)} AS client_ip,
     try_cast({_raw(3)} AS INTEGER) AS client_port,
     try_cast({_raw(4)} AS INTEGER) AS listener_port,
@@ -180,8 +187,8 @@ def _date_sql(validity: str, part: int) -> str:
 
 def _dates_sql() -> str:
     return f"""
-    {_date_sql("leaf_client_cert_validity", 1)} AS not_before,
-    {_date_sql("leaf_client_cert_validity", 2)} AS not_after"""
+    coalesce(nb, {_date_sql("leaf_client_cert_validity", 1)}) AS not_before,
+    coalesce(na, {_date_sql("leaf_client_cert_validity", 2)}) AS not_after"""
 
 
 def _error_sql() -> str:
@@ -216,13 +223,13 @@ def parse_sql(source: str, passthrough: str = "") -> str:
     example ``filename,``). The result has those columns, ``line``, every column of
     :data:`PARSED_COLUMNS`, ``has_extra_fields``, ``unknown_code`` and ``error``.
     """
-    raw = ", ".join(RAW_COLUMNS)
+    raw = ", ".join(SCANNER_COLUMNS)
     return f"""
 WITH r AS (SELECT {passthrough} CASE WHEN c1 IS NULL THEN {_trimmed("line")}
-    || CASE WHEN rest IS NULL THEN '' ELSE chr(1) END END AS line, rest, {raw}, nf FROM {source}),
+    || CASE WHEN rest IS NULL THEN '' ELSE chr(1) END END AS line, rest, {raw} FROM {source}),
 n AS (SELECT * FROM r WHERE c1 IS NOT NULL OR line <> ''),
 s AS (SELECT *, {_fields_sql()} FROM n),
-t AS (SELECT {passthrough} line, rest, ls, tl, subject_raw, {raw}, nf, {_typed_sql()} FROM s),
+t AS (SELECT {passthrough} line, rest, ls, tl, subject_raw, {raw}, {_typed_sql()} FROM s),
 d AS (SELECT *, {_dates_sql()} FROM t),
 v AS (SELECT *, {_error_sql()} AS error FROM d)
 SELECT {passthrough} line,

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from mtls_doctor.errors import InputError
-from mtls_doctor.logs.parse import NULL_RAW_COLUMNS, RAW_COLUMNS, parse_sql, read_csv_sql
+from mtls_doctor.logs.parse import NULL_RAW_COLUMNS, SCANNER_COLUMNS, parse_sql, read_csv_sql
 from mtls_doctor.logs.sources import LogSource, is_gzip
 
 T = TypeVar("T")
@@ -208,8 +208,8 @@ class FileSet:
         reader = NativeReader(self.sources, faults=self.faults)
         name = f"mtls_doctor_lines_{next(_STREAMS)}"
         con.register(name, reader.reader())
-        raw = ", ".join(RAW_COLUMNS)
-        source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw}, nf FROM {name})"
+        raw = ", ".join(SCANNER_COLUMNS)
+        source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw} FROM {name})"
         con.execute(query(f"({parse_sql(source, 'filename,')})"), params or {})
         return fetch(con)
 
