@@ -17,6 +17,7 @@ import duckdb
 
 from mtls_doctor.errors import LogFormatError, StoreError
 from mtls_doctor.logs.api import ReadStats, store_stats
+from mtls_doctor.logs.parse import PARSED_COLUMNS
 from mtls_doctor.logs.reader import FileSet, locate_lines
 from mtls_doctor.logs.sources import expand_inputs, make_workdir
 from mtls_doctor.logs.store import Store
@@ -26,6 +27,26 @@ if TYPE_CHECKING:
 
 
 MEMORY_LIMIT = "1GB"
+# What diagnose, report and the support bundle read of a row from files. The other fields
+# (trace ids, ELB names, ciphers, the validity text, ...) are most of a row's size and
+# none of them reads them; a store keeps every field.
+_UNREAD = {
+    "client_port",
+    "tls_cipher",
+    "tls_handshake_latency",
+    "leaf_client_cert_validity",
+    "conn_trace_id",
+    "tls_keyexchange",
+    "elb",
+    "ip_address",
+    "field_count",
+}
+KEPT_COLUMNS: tuple[str, ...] = (
+    *(c for c in PARSED_COLUMNS if c not in _UNREAD),
+    "has_extra_fields",
+    "unknown_code",
+    "error",
+)
 
 
 class QueryTarget(Protocol):
@@ -63,12 +84,16 @@ class FilesTarget:
         # A month of logs does not fit in memory: past this limit DuckDB spills to disk.
         self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
         self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        # A file's name is stored once, not per row: an ENUM of every name a row may carry.
+        names = sorted({n for s in fileset.sources for n in (str(s.path), s.display)})
+        self.con.execute("CREATE TYPE source_files AS ENUM (SELECT unnest($n))", {"n": names})
         fileset.run(
             self.con,
-            # The raw line is kept for malformed rows only: it is most of a row's size.
             lambda rel: (
-                "CREATE TEMP TABLE parsed AS SELECT * REPLACE (CASE WHEN error IS NOT "
-                f"NULL THEN line END AS line), filename AS source_file FROM {rel}"
+                f"CREATE TEMP TABLE parsed AS SELECT {', '.join(KEPT_COLUMNS)}, "
+                # The raw line is kept for malformed rows only: it is most of a row's size.
+                "CASE WHEN error IS NOT NULL THEN line END AS line, "
+                f"filename::source_files AS source_file FROM {rel}"
             ),
             lambda con: None,
         )
@@ -85,7 +110,8 @@ class FilesTarget:
         self.stats.faults = list(fileset.faults)
         if self.stats.malformed:
             bad = self.con.execute(
-                "SELECT filename, line, error FROM parsed WHERE error IS NOT NULL LIMIT 10000"
+                "SELECT source_file::VARCHAR, line, error FROM parsed WHERE error IS NOT NULL "
+                "LIMIT 10000"
             ).fetchall()
             self.stats.issues = locate_lines(fileset, bad)
         if strict and self.stats.issues:
