@@ -11,6 +11,7 @@ Usage: python benchmarks/bench_logs.py [--lines 2000000] [--files 20] [--big 400
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -43,13 +44,15 @@ def corpus(lines: int, files: int) -> list[Path]:
     return found
 
 
-def timed(cmd: list[str] | str, shell: bool = False) -> tuple[float, str]:
+def timed(
+    cmd: list[str] | str, shell: bool = False, ok: tuple[int, ...] = (0,)
+) -> tuple[float, str]:
     """Wall seconds (process start-up included) and stdout."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, shell=shell, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = proc.communicate()
     wall = time.perf_counter() - start
-    if proc.returncode:
+    if proc.returncode not in ok:
         raise SystemExit(f"failed ({proc.returncode}): {cmd}\n{err.decode()}")
     return wall, out.decode()
 
@@ -62,22 +65,46 @@ def ours_rss(files: list[Path]) -> int:
     return int(usage.ru_maxrss // 1024)
 
 
-def best(repeat: int, cmd: list[str] | str, shell: bool = False) -> tuple[float, str]:
-    runs = [timed(cmd, shell) for _ in range(repeat)]
+def best(
+    repeat: int, cmd: list[str] | str, shell: bool = False, ok: tuple[int, ...] = (0,)
+) -> tuple[float, str]:
+    runs = [timed(cmd, shell, ok) for _ in range(repeat)]
     return min(r[0] for r in runs), runs[-1][1]
 
 
-def compare(files: list[Path], repeat: int) -> tuple[float, float]:
+def pure(cmd: list[str]) -> str:
+    """``cmd`` with the compiled line scanner switched off (DuckDB's reader and SQL parser)."""
+    return "MTLS_DOCTOR_PURE=1 " + " ".join(cmd)
+
+
+def compare(files: list[Path], repeat: int) -> tuple[float, float, float]:
+    """Best wall times of awk, of ours, and of ours without the compiled scanner."""
     names = " ".join(map(str, files))
     awk_s, awk_out = best(repeat, AWK.format(files=names), shell=True)
     ours_cmd = [str(BIN), "logs", "query", *map(str, files), "--count-by", "tls_verify_status"]
     ours_s, ours_out = best(repeat, [*ours_cmd, "--format", "csv"])
+    pure_s, pure_out = best(repeat, pure([*ours_cmd, "--format", "csv"]), shell=True)
     awk_counts = Counter({k: int(v) for k, v in (x.rsplit(" ", 1) for x in awk_out.splitlines())})
-    rows = [x.rsplit(",", 1) for x in ours_out.splitlines()[1:]]
-    ours_counts = Counter({k: int(v) for k, v in rows})
-    if awk_counts != ours_counts:
-        raise SystemExit(f"counts differ:\nawk  {awk_counts}\nours {ours_counts}")
-    return awk_s, ours_s
+    for label, out in (("ours", ours_out), ("pure", pure_out)):
+        rows = [x.rsplit(",", 1) for x in out.splitlines()[1:]]
+        counts = Counter({k: int(v) for k, v in rows})
+        if awk_counts != counts:
+            raise SystemExit(f"counts differ:\nawk  {awk_counts}\n{label} {counts}")
+    return awk_s, ours_s, pure_s
+
+
+def diagnose_figures(files: list[Path], db: Path, repeat: int) -> tuple[float, float, float]:
+    """``diagnose FILES`` (compiled and pure) and ``diagnose --db`` wall times, same JSON."""
+    cmd = [str(BIN), "diagnose", *map(str, files), "--format", "json"]
+    files_s, files_out = best(repeat, cmd, ok=(0, 1))
+    pure_s, pure_out = best(1, pure(cmd), shell=True, ok=(0, 1))
+    db_s, _ = best(repeat, [str(BIN), "diagnose", "--db", str(db), "--format", "json"], ok=(0, 1))
+    a, b = json.loads(files_out), json.loads(pure_out)
+    a.pop("generated_at", None)
+    b.pop("generated_at", None)
+    if a != b:
+        raise SystemExit("diagnose FILES differs between the compiled and the pure reader")
+    return files_s, pure_s, db_s
 
 
 def store_figures(files: list[Path], repeat: int) -> tuple[float, float, float]:
@@ -138,9 +165,10 @@ def main() -> int:
     print(
         f"- start-up: `mtls-doctor --version` {start_s:.2f} s, `logs query --help` {query_s:.2f} s"
     )
-    awk_s, ours_s = compare(files, args.repeat)
+    awk_s, ours_s, pure_s = compare(files, args.repeat)
     print(f"- {args.lines} lines / {len(files)} files, count by tls_verify_status (same counts):")
     print(f"  awk {awk_s:.2f} s, ours {ours_s:.2f} s, ratio ours/awk = {ours_s / awk_s:.2f}")
+    print(f"  without the compiled scanner {pure_s:.2f} s, ratio {pure_s / awk_s:.2f}")
     print(f"- peak RSS of `logs query`, {args.lines} lines: {ours_rss(files)} MB")
     if args.big:
         big = corpus(args.big, args.files * args.big // args.lines)
@@ -150,6 +178,11 @@ def main() -> int:
     print(
         f"- store: failures per code for one client: library {lib_s * 1000:.0f} ms, "
         f"CLI wall {cli_s * 1000:.0f} ms"
+    )
+    files_s, dpure_s, db_s = diagnose_figures(files, DATA / "bench.duckdb", args.repeat)
+    print(
+        f"- `diagnose FILES` {files_s:.2f} s (ratio to awk {files_s / awk_s:.2f}; without the "
+        f"compiled scanner {dpure_s:.2f} s), `diagnose --db` (2M rows) CLI wall {db_s:.2f} s"
     )
     return 0
 
