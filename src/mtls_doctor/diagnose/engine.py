@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,9 +49,17 @@ def resolution_lines(code: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
+# What the per-code queries read of a failed row (see _Run.failures).
+_FAILURE_COLUMNS = (
+    "error_code, client_ip, timestamp, serial_key, leaf_client_cert_serial_number, "
+    "leaf_client_cert_subject, not_before, not_after, verify_result"
+)
+
+
 class _Run:
     def __init__(self, target: QueryTarget, filters: Filters) -> None:
         self.target = target
+        self.relation = target.relation
         if filters.needs_candidates():
             # An IPv6 block is matched in Python against the addresses the data holds.
             seen = target.fetch(
@@ -60,13 +69,34 @@ class _Run:
         where, self.params = filters.where()
         self.where = where
 
+    def failures(self) -> _Run:
+        """The same questions over the selection's failed rows, copied once when possible.
+
+        A dozen queries look at failures only (a tenth of the rows, typically); over a store
+        each would decompress every row again. A target that can hold a temporary table
+        (``stage``) gets one; others (Athena) are asked as before.
+        """
+        stage = getattr(self.target, "stage", None)
+        if stage is None:
+            return self
+        select = (
+            f"SELECT {_FAILURE_COLUMNS} FROM {self.relation} "
+            f"WHERE {self.where} AND verify_result = 'failed'"
+        )
+        staged = copy.copy(self)
+        staged.relation = stage("diagnose_failures", select, self._bind(select, None))
+        staged.where, staged.params = "true", {}
+        return staged
+
+    def _bind(self, sql: str, extra: dict[str, Any] | None) -> dict[str, Any]:
+        # Only bind what the text uses: DuckDB refuses unused named parameters.
+        return {k: v for k, v in {**self.params, **(extra or {})}.items() if f"${k}" in sql}
+
     def fetch(
         self, template: str, extra: dict[str, Any] | None = None, **fmt: str
     ) -> list[tuple[Any, ...]]:
-        sql = template.format(rel=self.target.relation, where=self.where, **fmt)
-        # Only bind what the text uses: DuckDB refuses unused named parameters.
-        params = {k: v for k, v in {**self.params, **(extra or {})}.items() if f"${k}" in sql}
-        return self.target.fetch(sql, params)
+        sql = template.format(rel=self.relation, where=self.where, **fmt)
+        return self.target.fetch(sql, self._bind(sql, extra))
 
 
 def diagnose(target: QueryTarget, filters: Filters, options: DiagnoseOptions) -> Diagnosis:
@@ -112,6 +142,8 @@ def _failure_groups(
         else 0.0
     )
     unit = q.timeline_unit(span)
+    tls = [(b, int(n)) for b, n in run.fetch(q.TLS_TIMELINE, unit=unit)]
+    run = run.failures()
     clients: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for code, ip, n, first, last in run.fetch(q.TOP_CLIENTS):
         clients[code].append({"client_ip": ip, "count": n, "first_seen": first, "last_seen": last})
@@ -132,7 +164,6 @@ def _failure_groups(
     timeline: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for code, bucket, n in run.fetch(q.TIMELINE, unit=unit):
         timeline[code].append((bucket, int(n)))
-    tls = [(b, int(n)) for b, n in run.fetch(q.TLS_TIMELINE, unit=unit)]
     groups = []
     for code, n, ncl, ncert, first, last in run.fetch(q.PER_CODE):
         cert_rows = run.fetch(q.CODE_CERTIFICATES, {"code": code})

@@ -73,6 +73,11 @@ class StoreTarget:
         except duckdb.Error as error:
             raise StoreError(f"{self.store.path}: query failed: {error}") from error
 
+    def stage(self, name: str, select: str, params: dict[str, Any]) -> str:
+        """Keep the rows of ``select`` in a temporary table (in memory; the store is read-only)."""
+        self.fetch(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}", params)
+        return name
+
 
 class FilesTarget:
     """Rows of log files, parsed once into a temporary table."""
@@ -127,6 +132,11 @@ class FilesTarget:
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or {}).fetchall()
+
+    def stage(self, name: str, select: str, params: dict[str, Any]) -> str:
+        """Keep the rows of ``select`` in a temporary table."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}", params)
+        return name
 
 
 @contextmanager
