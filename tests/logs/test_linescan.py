@@ -355,9 +355,12 @@ def test_check_fires_on_a_wrong_certificate(
         check_lines(con, [shown.encode()], lie)
 
 
-def test_max_line_is_a_limit_on_the_trimmed_line() -> None:
+def test_max_line_limits_the_line_as_read_csv_measures_it() -> None:
+    # read_csv's max_line_size counts trailing spaces but not the CR of a CRLF.
     good = line().encode()
-    assert _linescan.scan(good + b"  \n", len(good))[0] == 1
+    assert _linescan.scan(good + b"\r\n", len(good))[0] == 1
+    assert _linescan.scan(good + b"  \n", len(good) + 2)[0] == 1
+    assert _linescan.scan(good + b"  \n", len(good) + 1)[0] == 0
     assert _linescan.scan(good + b"\n", len(good) - 1)[0] == 0
 
 
@@ -522,18 +525,14 @@ def test_many_files_read_the_same_and_the_comparison_sees_everything(
     assert all(isinstance(i[1], int) for i in stats["issues"])  # every bad line is numbered
 
 
-# --- Known differences between the two paths (bugs: see each reason) ------------------------
+# --- Lines over the limit, U+0002, a last line without a newline, lone CRs ---------------
+# (each once a difference between the two paths; now the same)
 
 
 def _xfail(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
 
 
-@_xfail(
-    "over-long lines: the fast path cuts every line over MAX_LINE_CHARS (64 KiB) and reports "
-    "a fault, but DuckDB's read_csv reads lines whole up to its own 2 MiB limit, so the "
-    "DuckDB path keeps a long good line and gives a long bad line no line number"
-)
 @pytest.mark.parametrize("long", ['"' + "a" * 70_000 + '"', "x" * 70_000])
 def test_line_between_64k_and_2mib(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, long: str
@@ -543,10 +542,6 @@ def test_line_between_64k_and_2mib(
     _same([path], monkeypatch)
 
 
-@_xfail(
-    "read_csv's nullstr=chr(2) on the DuckDB path: a line that is just U+0002 vanishes, and "
-    "a U+0001 followed by U+0002 is not reported; the fast path reports both lines"
-)
 @pytest.mark.parametrize("text", ["\x02", line() + "\x01\x02"])
 def test_u0002(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     path = tmp_path / "conn_log_u2.log"
@@ -554,24 +549,19 @@ def test_u0002(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> No
     _same([path], monkeypatch)
 
 
-@_xfail(
-    "bytes that are not UTF-8 in a file whose last line has no newline: the DuckDB path's "
-    "repair counts newlines (lines_read 1), the fast path counts lines (lines_read 2)"
-)
 def test_not_utf8_without_final_newline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "conn_log_noeol.log"
     path.write_bytes(line().encode() + b"\n" + line().replace("CN=", "CN=\xff").encode("latin-1"))
     _same([path], monkeypatch)
 
 
-@_xfail(
-    "a file with lone-CR line ends longer than 64 KiB: the fast path sees one physical line, "
-    "cuts it before splitting it at CR as read_csv does, and loses every row"
-)
 def test_cr_only_file_over_64k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "conn_log_cr.log"
     path.write_bytes("".join(line(port=str(i)) + "\r" for i in range(1, 400)).encode())
     _same([path], monkeypatch)
+
+
+# --- Known differences: DuckDB's own gzip reader (the pure path) is wrong on these ---------
 
 
 @_xfail(
@@ -603,18 +593,13 @@ def test_small_chunks_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     names += ["conn_log_bom.log", "conn_log_crlf.log", "conn_log_utf8.log", "conn_log_cr.log"]
     paths = _write(tmp_path, names)
     monkeypatch.setattr(native, "CHUNK_BYTES", 200)
-    monkeypatch.setattr(native, "_READ_BYTES", 97)
+    monkeypatch.setattr(native, "FEED_BYTES", 97)
     result = _same(paths, monkeypatch)
     lines = sorted(i[1] for i in result["stats"]["issues"] if i[0].endswith("plain.log"))
     expected = [n for n, x in enumerate(_BODY.decode().split("\n"), 1) if x.strip() in _BAD]
     assert lines == expected and len(lines) > 20
 
 
-@_xfail(
-    "a truncated gzip read in chunks under ~64 KiB: ISA-L takes in all the input while it "
-    "still holds inflated output, and _gunzip stops when the input ends without draining it, "
-    "so the fast path loses up to ~64 KiB of lines that zlib (the DuckDB path's repair) keeps"
-)
 def test_small_chunks_truncated_gzip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(native, "CHUNK_BYTES", 200)
     _same(_write(tmp_path, ["conn_log_trunc.log.gz"]), monkeypatch)

@@ -382,12 +382,13 @@ static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t ma
         const unsigned char *p = buf + pos;
         if (n > 0 && p[n - 1] == '\r') /* CRLF: read_csv ends the line at the CR */
             n--;
+        Py_ssize_t untrimmed = n; /* what read_csv measures against its max_line_size */
         while (n > 0 && p[n - 1] == ' ') /* the parser trims trailing spaces */
             n--;
         Span f[NCOLS];
         int nf = 0;
         Times t;
-        if (n > 0 && n <= max_line && certify(p, n, f, &nf, &t)) {
+        if (n > 0 && untrimmed <= max_line && certify(p, n, f, &nf, &t)) {
             for (int c = 0; c < NCOLS; c++) {
                 cuts[rows * NCOLS + c] = (Cut){(int32_t)(f[c].p - buf), (int32_t)f[c].n};
                 sizes[c] += f[c].n;

@@ -18,6 +18,7 @@ Set ``MTLS_DOCTOR_PURE=1`` to use DuckDB's reader even when the extension is the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -26,15 +27,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mtls_doctor.logs.parse import RAW_COLUMNS
+from mtls_doctor.logs.parse import MAX_LINE_BYTES, RAW_COLUMNS
 from mtls_doctor.logs.reader import (
-    MAX_LINE_CHARS,
+    FEED_BYTES,
     NOT_UTF8,
     TRUNCATED_GZIP,
     FileFault,
-    cut_long_line,
     duckdb_parts,
     inflate_partial,
+    long_lines_fault,
+    too_long,
 )
 from mtls_doctor.logs.sources import LogSource
 
@@ -47,7 +49,6 @@ except ImportError:  # built only where a C compiler was present at install time
     _linescan = None  # type: ignore[assignment]
 
 CHUNK_BYTES = 8 * 1024 * 1024  # lines scanned per batch: bounds memory per thread
-_READ_BYTES = 1024 * 1024
 _AHEAD = 2  # batches a thread may hold before the reader takes them
 
 
@@ -122,9 +123,7 @@ class _Batcher:
             except UnicodeDecodeError:
                 text = raw.decode("utf-8", errors="replace")
                 self.state.bad_bytes = True
-            if len(text) > MAX_LINE_CHARS:
-                text = cut_long_line(text)
-                self.state.long_lines += 1
+            self.state.long_lines += sum(too_long(part) for part in text.split("\r"))
             for head, rest in duckdb_parts(text, first_line + index == 0):
                 lines.append(head)
                 rests.append(rest)
@@ -140,16 +139,24 @@ class _Batcher:
 
 
 def _chunks(source: LogSource, state: _FileState) -> Iterator[bytes | memoryview]:
-    """The file's bytes, inflated, in pieces that end at a line end (the last may not)."""
-    carry = b""
+    """The file's bytes, inflated, in pieces of about CHUNK_BYTES that end at a line end
+    (the last one may not)."""
+    pieces: list[bytes] = []
+    size = 0
     for piece in _inflated(source, state):
-        data = carry + piece if carry else piece
-        cut = data.rfind(b"\n") + 1
-        carry = data[cut:]
-        if cut:
-            yield memoryview(data)[:cut]
-    if carry and not state.faults:  # a line cut off by a gzip fault is not a line
-        yield carry
+        pieces.append(piece)
+        size += len(piece)
+        if size >= CHUNK_BYTES:
+            data = b"".join(pieces)
+            cut = data.rfind(b"\n") + 1
+            pieces, size = [data[cut:]], len(data) - cut
+            if cut:
+                yield memoryview(data)[:cut]
+    data = b"".join(pieces)
+    if state.faults:  # a line cut off by a gzip fault is not a line
+        data = data[: data.rfind(b"\n") + 1]
+    if data:
+        yield data
 
 
 def _inflated(source: LogSource, state: _FileState) -> Iterator[bytes]:
@@ -165,11 +172,12 @@ def _gunzip(handle: Any, source: LogSource, state: _FileState) -> Iterator[bytes
     from isal import isal_zlib
 
     inflater, fed = isal_zlib.decompressobj(wbits=31), False
-    while data := handle.read(_READ_BYTES):
+    # Small pieces of input: an inflater keeps nothing of a piece that holds a fault, so the
+    # lines before a corrupt spot are kept (as reader.inflate_partial keeps them).
+    while data := handle.read(FEED_BYTES):
         while data:
             try:
-                # Bounded output: a tiny input may inflate to a huge one.
-                piece = inflater.decompress(data, CHUNK_BYTES)
+                piece = inflater.decompress(data, CHUNK_BYTES)  # bounded: beware gzip bombs
             except Exception:  # isal_zlib.error, whose stub mypy does not take as a class
                 state.faults.append(_gzip_fault(source))
                 return
@@ -181,7 +189,15 @@ def _gunzip(handle: Any, source: LogSource, state: _FileState) -> Iterator[bytes
                 data = inflater.unused_data
                 inflater, fed = isal_zlib.decompressobj(wbits=31), False
     if fed and not inflater.eof:
-        state.faults.append(_gzip_fault(source))
+        # ISA-L may have taken in all the input and still hold inflated output: drain it.
+        with contextlib.suppress(Exception):
+            while piece := inflater.decompress(b"", CHUNK_BYTES):
+                yield piece
+        with contextlib.suppress(Exception):
+            if piece := inflater.flush():
+                yield piece
+        if not inflater.eof:
+            state.faults.append(_gzip_fault(source))
 
 
 def _gzip_fault(source: LogSource) -> FileFault:
@@ -209,7 +225,7 @@ def _read_file(source: LogSource, out: queue.Queue[Any], stop: threading.Event) 
         for chunk in _chunks(source, state):
             if stop.is_set():
                 return
-            scanned = _linescan.scan(chunk, MAX_LINE_CHARS)
+            scanned = _linescan.scan(chunk, MAX_LINE_BYTES)
             rows, _, _, lines, declined, _ = scanned
             if rows:
                 _hand_over(out, batcher.certified(rows, scanned), stop)
@@ -318,6 +334,5 @@ class NativeReader:
         if not state.faults and state.bad_bytes:
             self.faults.append(FileFault(source.display, NOT_UTF8, state.lines, complete=True))
         elif not state.faults and state.long_lines:
-            message = f"{state.long_lines} line(s) longer than {MAX_LINE_CHARS} characters"
-            message += " (cut short)"
+            message = long_lines_fault(state.long_lines)
             self.faults.append(FileFault(source.display, message, state.lines, complete=True))

@@ -247,6 +247,14 @@ SELECT {passthrough} line,
 FROM v"""
 
 
+# A line longer than this (in UTF-8 bytes, line end excluded) is cut short and reported as
+# malformed by both readers: an ALB line is under 1 KiB, and DuckDB would otherwise hold lines
+# of up to 2 MiB and give up on a file with a longer one.
+MAX_LINE_BYTES = 64 * 1024
+# read_csv turns a field equal to its nullstr into NULL; this one no log line holds.
+_NO_NULL = "'\x02mtls-doctor: never null\x03'"
+
+
 def read_csv_sql(paths_param: str, gzip: bool) -> str:
     """A ``read_csv`` call that yields each physical line as one ``line`` column.
 
@@ -259,6 +267,7 @@ def read_csv_sql(paths_param: str, gzip: bool) -> str:
     return (
         f"read_csv({paths_param}, columns={{'line': 'VARCHAR', 'rest': 'VARCHAR'}}, "
         f"delim=chr(1), quote='', escape='', header=false, auto_detect=false, "
-        f"strict_mode=false, null_padding=true, nullstr=chr(2), "
+        f"strict_mode=false, null_padding=true, nullstr={_NO_NULL}, "
+        f"max_line_size={MAX_LINE_BYTES}, "
         f"compression='{compression}', filename=true)"
     )

@@ -10,6 +10,7 @@ number of complete lines the file gave before it.
 from __future__ import annotations
 
 import itertools
+import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,13 @@ from typing import Any, TypeVar
 import duckdb
 
 from mtls_doctor.errors import InputError
-from mtls_doctor.logs.parse import NULL_RAW_COLUMNS, SCANNER_COLUMNS, parse_sql, read_csv_sql
+from mtls_doctor.logs.parse import (
+    MAX_LINE_BYTES,
+    NULL_RAW_COLUMNS,
+    SCANNER_COLUMNS,
+    parse_sql,
+    read_csv_sql,
+)
 from mtls_doctor.logs.sources import LogSource, is_gzip
 
 T = TypeVar("T")
@@ -58,45 +65,59 @@ class ParseIssue:
         return {"file": self.file, "line": self.line, "message": self.message}
 
 
+FEED_BYTES = 256 * 1024  # gzip input per inflate call: what a fault can take with it
 CORRUPT_GZIP = "corrupt gzip data ({})"
 TRUNCATED_GZIP = "truncated gzip stream (the file ends early)"
 NOT_UTF8 = "bytes that are not UTF-8 (shown as U+FFFD)"
 
 
 def inflate_partial(path: Path) -> tuple[bytes, str | None]:
-    """Inflate as much of a gzip file as possible (all members); return data and fault."""
+    """Inflate as much of a gzip file as possible (all members); return data and fault.
+
+    The input goes in small pieces: zlib keeps nothing of a piece that holds a fault, so the
+    lines before a corrupt spot are kept.
+    """
     out = bytearray()
     data = path.read_bytes()
     while data:
         inflater = zlib.decompressobj(wbits=31)
-        try:
-            out += inflater.decompress(data)
-        except zlib.error as error:
-            return bytes(out), CORRUPT_GZIP.format(error)
+        for start in range(0, len(data), FEED_BYTES):
+            try:
+                out += inflater.decompress(data[start : start + FEED_BYTES])
+            except zlib.error as error:
+                return bytes(out), CORRUPT_GZIP.format(error)
+            if inflater.eof:
+                break
         if not inflater.eof:
             return bytes(out), TRUNCATED_GZIP
-        data = inflater.unused_data
+        data = inflater.unused_data + data[start + FEED_BYTES :]
     return bytes(out), None
 
 
-# An ALB line is under 1 KiB; DuckDB refuses lines over 2 MiB and then reads nothing of the
-# file. Longer lines are cut here so that they are reported as malformed, and the rest read.
-MAX_LINE_CHARS = 64 * 1024
+_LINE_END = re.compile(r"(\r\n|\r|\n)")  # where read_csv ends a line
+
+
+def too_long(line: str) -> bool:
+    return len(line) > MAX_LINE_BYTES // 4 and len(line.encode()) > MAX_LINE_BYTES
 
 
 def cut_long_line(line: str) -> str:
-    """What is left of a line over :data:`MAX_LINE_CHARS`: enough to recognise it."""
+    """What is left of a line over :data:`MAX_LINE_BYTES`: enough to recognise it."""
     return line[:200] + " [cut: the line was longer than the limit]"
 
 
 def _shorten_long_lines(text: str) -> tuple[str, int]:
-    if len(text) <= MAX_LINE_CHARS:
+    if not too_long(text):
         return text, 0
-    lines = text.split("\n")
-    long_ones = [i for i, line in enumerate(lines) if len(line) > MAX_LINE_CHARS]
+    parts = _LINE_END.split(text)  # lines at even indices, their line ends between
+    long_ones = [i for i in range(0, len(parts), 2) if too_long(parts[i])]
     for index in long_ones:
-        lines[index] = cut_long_line(lines[index])
-    return ("\n".join(lines) if long_ones else text), len(long_ones)
+        parts[index] = cut_long_line(parts[index])
+    return ("".join(parts) if long_ones else text), len(long_ones)
+
+
+def long_lines_fault(count: int) -> str:
+    return f"{count} line(s) longer than {MAX_LINE_BYTES} bytes (cut short)"
 
 
 def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, FileFault | None]:
@@ -113,10 +134,10 @@ def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, Fi
         fault = NOT_UTF8
     text, long_lines = _shorten_long_lines(text)
     if complete and long_lines:
-        fault = f"{long_lines} line(s) longer than {MAX_LINE_CHARS} characters (cut short)"
+        fault = long_lines_fault(long_lines)
     target = workdir / f"repaired-{abs(hash(str(source.path)))}-{source.path.name}.log"
     target.write_text(text, encoding="utf-8")
-    lines = text.count("\n")
+    lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
     fixed = LogSource(source.display, target, gzip=False, size=len(raw))
     if fault is None:
         fault = reason
@@ -252,12 +273,15 @@ def duckdb_parts(physical: str, first: bool) -> list[tuple[str, str | None]]:
     """The ``(line, rest)`` rows ``read_csv`` makes of one physical line (no newline).
 
     ``read_csv`` also ends a line at a lone CR, drops a UTF-8 BOM at the start of a file,
-    and puts whatever follows a U+0001 (our delimiter) in ``rest``.
+    and puts whatever follows a U+0001 (our delimiter) in ``rest``; a line over
+    :data:`MAX_LINE_BYTES` is cut short, as both readers do.
     """
     if first and physical.startswith("\ufeff"):
         physical = physical[1:]
     rows: list[tuple[str, str | None]] = []
     for part in physical.split("\r"):
+        if too_long(part):  # as both readers cut it (see MAX_LINE_BYTES)
+            part = cut_long_line(part)
         head, sep, tail = part.partition("\x01")
         rows.append((head, tail.split("\x01")[0] if sep else None))
     return rows
@@ -284,8 +308,6 @@ def _scan_file(path: Path, display: str, lines: dict[str, str], limit: int) -> l
         with opener(path, "rb") as handle:  # type: ignore[operator]
             for number, raw in enumerate(handle, start=1):
                 text = raw.decode("utf-8", errors="replace").rstrip("\n")
-                if len(text) > MAX_LINE_CHARS:  # as the readers cut it
-                    text = cut_long_line(text)
                 for key in duckdb_view(text, number == 1):
                     if key in lines:
                         found.append(ParseIssue(display, number, lines[key], key))
