@@ -3,7 +3,10 @@
 Python never touches individual lines on the hot path: a relation with one ``line`` column
 (from ``read_csv`` over the log files) is turned into typed columns plus an ``error`` column
 that holds the reason a line is malformed (NULL for a good line). The same SQL serves the
-store's ingest and direct queries over files, so there is one parser.
+store's ingest and direct queries over files, so there is one parser. When the compiled
+scanner (``native.py``) has already certified and split a line, its fields arrive in the
+``c1``..``c15`` columns and only the typing below is done; the scanner may only certify
+lines this SQL accepts, so the definition of a good line stays here.
 
 Layout rules (spec §1.4-1.7): fields are separated by single spaces; only field 8, the leaf
 certificate subject, is quoted and may contain spaces; ``-`` (and ``"-"`` for the subject) is
@@ -64,9 +67,10 @@ PARSED_COLUMNS: tuple[str, ...] = (
 
 
 # The raw text of fields 1-15 of a line certified by the compiled scanner (native.py), NULL
-# for every other line. A source without the scanner selects NULLs (see NULL_RAW_COLUMNS).
-# It also gives the field count (nf) and, already converted, the timestamp and the validity
-# dates (ts, nb, na), so that DuckDB does not cast them again.
+# for every other line. The scanner also gives the field count (nf, set exactly for the
+# certified lines) and, already converted, the timestamp and the validity dates (ts, nb, na),
+# so that DuckDB does not cast them again. A source without the scanner selects NULLs
+# (NULL_RAW_COLUMNS).
 RAW_COLUMNS: tuple[str, ...] = tuple(f"c{i}" for i in range(1, len(FIELD_NAMES) + 1))
 SCANNER_COLUMNS: tuple[str, ...] = (*RAW_COLUMNS, "nf", "ts", "nb", "na")
 NULL_RAW_COLUMNS = ", ".join(
@@ -142,18 +146,23 @@ def _fields_sql() -> str:
         "CASE WHEN contains(line, '\"') THEN split_part(line, '\"', 2) "
         "ELSE split_part(line, ' ', 8) END"
     )
-    return f"""CASE WHEN c1 IS NULL THEN string_split(line, ' ') END AS ls,
-      CASE WHEN c1 IS NULL THEN string_split({tail}, ' ') END AS tl,
-      coalesce(c8, CASE WHEN c1 IS NULL THEN {subject} END) AS subject_raw"""
+    return f"""CASE WHEN nf IS NULL THEN string_split(line, ' ') END AS ls,
+      CASE WHEN nf IS NULL THEN string_split({tail}, ' ') END AS tl,
+      coalesce(c8, CASE WHEN nf IS NULL THEN {subject} END) AS subject_raw"""
+
+
+def _split(position: int) -> str:
+    """The text of field ``position`` (1-based) from the split line (NULL for a scanned one)."""
+    if position <= 7:
+        return f"ls[{position}]"
+    if position == 8:
+        return "subject_raw"
+    return f"tl[{position - 7}]"  # field 8 + k is item k + 1 of tl
 
 
 def _raw(position: int) -> str:
-    """The text of field ``position`` (1-based), from the scanner or from the split line."""
-    if position <= 7:
-        return f"coalesce(c{position}, ls[{position}])"
-    if position == 8:
-        return "subject_raw"
-    return f"coalesce(c{position}, tl[{position - 7}])"  # field 8 + k is item k + 1 of tl
+    """The text of field ``position``, from the scanner or from the split line."""
+    return _split(position) if position == 8 else f"coalesce(c{position}, {_split(position)})"
 
 
 def _typed_sql() -> str:
@@ -192,12 +201,12 @@ def _dates_sql() -> str:
 
 
 def _error_sql() -> str:
-    # A certified line (c1 set) is good by construction. For the others, the checks read the
-    # raw fields rather than the typed columns, so that nothing here is computed for a
-    # certified line (DuckDB evaluates a CASE branch only for the rows that reach it).
-    validity = f"nullif({_raw(9)}, '-')"
+    # A certified line (nf set) is good by construction. The others were not scanned, so the
+    # checks read the split line alone: neither the typed columns nor c1..c15 need be read
+    # or computed for a certified line.
+    validity = f"nullif({_split(9)}, '-')"
     return f"""CASE
-      WHEN c1 IS NOT NULL THEN NULL
+      WHEN nf IS NOT NULL THEN NULL
       WHEN rest IS NOT NULL THEN 'control character U+0001 in the line'
       WHEN regexp_full_match(line, {_lit(LINE_RE)}) AND try_cast(ls[1] AS TIMESTAMP) IS NOT NULL
            AND ({validity} IS NULL OR ({_date_sql(validity, 1)} IS NOT NULL
@@ -225,9 +234,9 @@ def parse_sql(source: str, passthrough: str = "") -> str:
     """
     raw = ", ".join(SCANNER_COLUMNS)
     return f"""
-WITH r AS (SELECT {passthrough} CASE WHEN c1 IS NULL THEN {_trimmed("line")}
+WITH r AS (SELECT {passthrough} CASE WHEN nf IS NULL THEN {_trimmed("line")}
     || CASE WHEN rest IS NULL THEN '' ELSE chr(1) END END AS line, rest, {raw} FROM {source}),
-n AS (SELECT * FROM r WHERE c1 IS NOT NULL OR line <> ''),
+n AS (SELECT * FROM r WHERE nf IS NOT NULL OR line <> ''),
 s AS (SELECT *, {_fields_sql()} FROM n),
 t AS (SELECT {passthrough} line, rest, ls, tl, subject_raw, {raw}, {_typed_sql()} FROM s),
 d AS (SELECT *, {_dates_sql()} FROM t),

@@ -1,10 +1,12 @@
-"""Read log files through DuckDB, and survive the files that are not what they claim.
+"""Read log files, and survive the files that are not what they claim.
 
-The fast path hands every file to one ``read_csv`` call, so DuckDB inflates and parses them
-in parallel. When DuckDB gives up on a file (truncated or corrupt gzip, bytes that are not
-UTF-8), that file alone is repaired: inflated by Python as far as it goes, decoded with
-replacement characters, and read again from a plain copy. The fault is reported with the
-number of complete lines the file gave before it.
+:meth:`FileSet.run` reads with the compiled scanner (``native.py``) when it was built. The
+other way, used without it, hands every file to one DuckDB ``read_csv`` call, so DuckDB
+inflates and splits them in parallel; when it gives up on a file (truncated or corrupt gzip,
+bytes that are not UTF-8, a line over :data:`MAX_LINE_BYTES`), that file alone is repaired:
+inflated by Python as far as it goes, decoded with replacement characters, long lines cut,
+and read again from a plain copy. Either way a fault is reported with the number of lines
+the file gave before it, and both ways give the same rows (tests/logs/test_linescan.py).
 """
 
 from __future__ import annotations
