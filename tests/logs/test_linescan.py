@@ -574,15 +574,19 @@ def test_gzip_with_zero_padding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     _same([path], monkeypatch)
 
 
-@_xfail(
-    "corrupt deflate data mid-file: DuckDB's gzip reader reads on without a fault and yields "
-    "garbage lines; the fast path (ISA-L, like zlib in the repair) reports the fault"
-)
-def test_gzip_corrupt_in_the_middle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gzip_corrupt_in_the_middle_is_a_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The compiled reader stops at the corrupt spot and says so. DuckDB's own gzip reader
+    # (the pure path) sometimes reads on through the garbage instead, depending on what the
+    # damage inflates to, so the two are not compared here (see the closing note).
     data = _gz(_BODY)
     path = tmp_path / "conn_log_bad.log.gz"
     path.write_bytes(data[:300] + bytes(b ^ 0x55 for b in data[300:340]) + data[340:])
-    _same([path], monkeypatch)
+    fast = _read([path], monkeypatch, pure=False)
+    (fault,) = fast["stats"]["faults"]
+    assert fault[0] == str(path) and fault[1].startswith("corrupt gzip data")
+    assert fast["stats"]["malformed"] == 0  # no garbage line was read
 
 
 # --- C. Small chunks: lines straddle chunk (and gzip read) boundaries ------------------------
@@ -609,7 +613,7 @@ def test_chunks_end_at_line_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(native, "CHUNK_BYTES", 200)
     (path,) = _write(tmp_path, ["conn_log_multi.log.gz"])
     source = LogSource(str(path), path, True, path.stat().st_size)
-    chunks = [bytes(c) for c in native._chunks(source, native._FileState())]
+    chunks = [bytes(c) for c in native._chunks(source, native._FileState(), threading.Event())]
     assert len(chunks) > 50 and all(c.endswith(b"\n") for c in chunks)
     assert b"".join(chunks) == _BODY
 

@@ -372,11 +372,11 @@ typedef struct {
 
 static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t max_line,
                         Cut *cuts, int32_t *field_counts, Py_ssize_t *sizes, TimeColumns tc,
-                        Pending *pending, Py_ssize_t *rows_out, Py_ssize_t *npending_out,
-                        Py_ssize_t *lines_out)
+                        Pending *pending, Py_ssize_t max_lines, Py_ssize_t *rows_out,
+                        Py_ssize_t *npending_out, Py_ssize_t *lines_out, Py_ssize_t *consumed)
 {
     Py_ssize_t pos = 0, rows = 0, npending = 0, index = 0;
-    while (pos < size) {
+    while (pos < size && index < max_lines) {
         const unsigned char *nl = memchr(buf + pos, '\n', (size_t)(size - pos));
         Py_ssize_t end = nl ? nl - buf : size, n = end - pos;
         const unsigned char *p = buf + pos;
@@ -408,6 +408,7 @@ static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t ma
     *rows_out = rows;
     *npending_out = npending;
     *lines_out = index;
+    *consumed = pos < size ? pos : size;
 }
 
 #define SLACK 32 /* bytes past each column's end, for the fixed-size copies below */
@@ -434,7 +435,8 @@ static void fill_columns(const unsigned char *buf, Py_ssize_t size, const Cut *c
         offsets[c][0] = 0;
     for (Py_ssize_t r = 0; r < rows; r++) {
         const Cut *cut = cuts + r * NCOLS;
-        int safe = cut[NCOLS - 1].start + SLACK <= size; /* reading 32 bytes stays inside */
+        /* reading 32 bytes stays inside */
+        int safe = (Py_ssize_t)cut[NCOLS - 1].start + SLACK <= size;
         for (int c = 0; c < NCOLS; c++) {
             copy_field(data[c] + used[c], buf + cut[c].start, cut[c].len, safe);
             used[c] += cut[c].len;
@@ -464,22 +466,27 @@ static PyObject *scan(PyObject *self, PyObject *args)
 {
     (void)self;
     Py_buffer view;
-    Py_ssize_t max_line;
-    if (!PyArg_ParseTuple(args, "y*n", &view, &max_line))
+    Py_ssize_t max_line, max_lines = 1024 * 1024;
+    if (!PyArg_ParseTuple(args, "y*n|n", &view, &max_line, &max_lines))
         return NULL;
     const unsigned char *buf = view.buf;
-    Py_ssize_t size = view.len, lines = 1, rows = 0, npending = 0, seen = 0;
+    Py_ssize_t size = view.len, lines = 1, rows = 0, npending = 0, seen = 0, consumed = 0;
     Py_ssize_t sizes[NCOLS] = {0};
     PyObject *result = NULL, *columns = NULL, *counts = NULL, *declined = NULL;
     PyObject *at = NULL, *not_before = NULL, *not_after = NULL, *validity = NULL;
     Cut *cuts = NULL;
     Pending *pending = NULL;
-    if (size > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "chunk larger than 2 GiB");
+    if (size > INT32_MAX - SLACK || max_lines < 1 || max_lines > 16 * 1024 * 1024) {
+        PyErr_SetString(PyExc_ValueError, "chunk over 2 GiB, or max_lines out of range");
         goto done;
     }
-    for (const unsigned char *q = buf; (q = memchr(q, '\n', (size_t)(buf + size - q))); q++)
+    /* At most max_lines lines per call: what is allocated per line (and the Python objects
+     * made of declined lines) stays bounded however short the lines are. */
+    const unsigned char *q = buf;
+    while (lines < max_lines && (q = memchr(q, '\n', (size_t)(buf + size - q)))) {
         lines++;
+        q++;
+    }
     cuts = PyMem_RawMalloc(sizeof(Cut) * NCOLS * (size_t)lines);
     pending = PyMem_RawMalloc(sizeof(Pending) * (size_t)lines);
     counts = PyByteArray_FromStringAndSize(NULL, lines * 4);
@@ -498,8 +505,8 @@ static PyObject *scan(PyObject *self, PyObject *args)
                       (int64_t *)PyByteArray_AS_STRING(not_after),
                       (uint8_t *)PyByteArray_AS_STRING(validity)};
     Py_BEGIN_ALLOW_THREADS
-    find_fields(buf, size, max_line, cuts, field_counts, sizes, tc, pending, &rows, &npending,
-                &seen);
+    find_fields(buf, size, max_line, cuts, field_counts, sizes, tc, pending, lines, &rows,
+                &npending, &seen, &consumed);
     Py_END_ALLOW_THREADS
 
     /* Columns of exactly the right size: memory handed to Arrow is all used. */
@@ -537,8 +544,8 @@ static PyObject *scan(PyObject *self, PyObject *args)
     declined = declined_list(buf, pending, npending);
     if (!declined)
         goto done;
-    result = Py_BuildValue("(nOOnO(OOOO))", rows, columns, counts, seen, declined, at, not_before,
-                           not_after, validity);
+    result = Py_BuildValue("(nOOnO(OOOO)n)", rows, columns, counts, seen, declined, at,
+                           not_before, not_after, validity, consumed);
 done:
     Py_XDECREF(columns);
     Py_XDECREF(counts);
@@ -572,8 +579,9 @@ static PyMethodDef methods[] = {
     {"keep_freed_memory", keep_freed_memory, METH_NOARGS,
      "Let the C allocator keep freed memory for reuse (glibc only; a no-op elsewhere)."},
     {"scan", scan, METH_VARARGS,
-     "scan(data, max_line) -> (rows, [(offsets, data)] * 15, field_counts, lines, "
-     "[(line_index, line)], (timestamp, not_before, not_after, validity_bitmap))"},
+     "scan(data, max_line, max_lines=2**20) -> (rows, [(offsets, data)] * 15, field_counts, lines, "
+     "[(line_index, line)], (timestamp, not_before, not_after, validity_bitmap), "
+     "bytes_consumed)"},
     {NULL, NULL, 0, NULL},
 };
 

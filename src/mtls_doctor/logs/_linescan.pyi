@@ -1,9 +1,10 @@
 # The compiled line scanner (_linescan.c); see native.py for how its output is used.
 # scan() -> (rows, 15 x (int32 offsets, bytes), int32 field counts, lines seen,
 #            [(line index, raw line)] not certified,
-#            (int64 timestamp us, int64 not_before us, int64 not_after us, validity bitmap))
+#            (int64 timestamp us, int64 not_before us, int64 not_after us, validity bitmap),
+#            bytes consumed: at most max_lines lines are read per call)
 def scan(
-    data: bytes | memoryview, max_line: int, /
+    data: bytes | memoryview, max_line: int, max_lines: int = ..., /
 ) -> tuple[
     int,
     list[tuple[bytearray, bytearray]],
@@ -11,5 +12,6 @@ def scan(
     int,
     list[tuple[int, bytes]],
     tuple[bytearray, bytearray, bytearray, bytearray],
+    int,
 ]: ...
 def keep_freed_memory() -> None: ...

@@ -19,6 +19,7 @@ Set ``MTLS_DOCTOR_PURE=1`` to use DuckDB's reader even when the extension is the
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import queue
 import threading
@@ -34,7 +35,7 @@ from mtls_doctor.logs.reader import (
     TRUNCATED_GZIP,
     FileFault,
     duckdb_parts,
-    inflate_partial,
+    gzip_fault,
     long_lines_fault,
     too_long,
 )
@@ -48,7 +49,8 @@ try:
 except ImportError:  # built only where a C compiler was present at install time
     _linescan = None  # type: ignore[assignment]
 
-CHUNK_BYTES = 8 * 1024 * 1024  # lines scanned per batch: bounds memory per thread
+CHUNK_BYTES = 8 * 1024 * 1024  # bytes of lines scanned per batch: bounds memory per thread
+MAX_LINES = 64 * 1024  # lines per scan call: bounds it too when lines are short
 _AHEAD = 2  # batches a thread may hold before the reader takes them
 
 
@@ -61,6 +63,12 @@ def available() -> bool:
     except ImportError:
         return False
     return True
+
+
+@functools.cache
+def _tune_allocator() -> None:
+    assert _linescan is not None
+    _linescan.keep_freed_memory()  # once per process: see _linescan.c
 
 
 @dataclass
@@ -100,7 +108,7 @@ class _Batcher:
 
     def certified(self, rows: int, scanned: Any) -> pa.RecordBatch:
         pa = self.pa
-        _, columns, counts, _, _, (at, not_before, not_after, validity) = scanned
+        _, columns, counts, _, _, (at, not_before, not_after, validity), _ = scanned
         arrays = [self._filenames(rows), pa.nulls(rows, pa.string()), pa.nulls(rows, pa.string())]
         for offsets, data in columns:
             arrays.append(
@@ -138,17 +146,32 @@ class _Batcher:
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
-def _chunks(source: LogSource, state: _FileState) -> Iterator[bytes | memoryview]:
+def _chunks(
+    source: LogSource, state: _FileState, stop: threading.Event
+) -> Iterator[bytes | memoryview]:
     """The file's bytes, inflated, in pieces of about CHUNK_BYTES that end at a line end
-    (the last one may not)."""
+    (the last one may not). Memory stays bounded whatever the input: a piece ends at the last
+    LF, else at the last CR (read_csv ends lines there too), and a line longer than a whole
+    piece keeps only its head, enough to be reported, while the rest is skipped."""
     pieces: list[bytes] = []
-    size = 0
+    size, skipping = 0, False
     for piece in _inflated(source, state):
+        if stop.is_set():
+            return
+        if skipping:  # inside an over-long line: drop bytes up to its end
+            end = _line_end(piece)
+            if end < 0:
+                continue
+            piece, skipping = piece[end:], False
         pieces.append(piece)
         size += len(piece)
         if size >= CHUNK_BYTES:
             data = b"".join(pieces)
             cut = data.rfind(b"\n") + 1
+            if not cut and len(data) > MAX_LINE_BYTES:  # no LF in a line's worth of bytes
+                cut = data.rfind(b"\r") + 1
+                if not cut:
+                    data, skipping = _head(data), True
             pieces, size = [data[cut:]], len(data) - cut
             if cut:
                 yield memoryview(data)[:cut]
@@ -157,6 +180,19 @@ def _chunks(source: LogSource, state: _FileState) -> Iterator[bytes | memoryview
         data = data[: data.rfind(b"\n") + 1]
     if data:
         yield data
+
+
+def _line_end(data: bytes) -> int:
+    ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    return min(ends) if ends else -1
+
+
+def _head(line: bytes) -> bytes:
+    """The start of an over-long line: still over the limit, cut at a character boundary."""
+    head = line[: MAX_LINE_BYTES + 4]
+    while head and head[-1] & 0xC0 == 0x80:  # UTF-8 continuation bytes
+        head = head[:-1]
+    return head[:-1] if head and head[-1] >= 0xC0 else head
 
 
 def _inflated(source: LogSource, state: _FileState) -> Iterator[bytes]:
@@ -202,9 +238,8 @@ def _gunzip(handle: Any, source: LogSource, state: _FileState) -> Iterator[bytes
 
 def _gzip_fault(source: LogSource) -> FileFault:
     # zlib words the fault as the DuckDB path reports it (ISA-L may see garbage as a short
-    # stream); this reads the damaged file once more, which is rare and small.
-    _, message = inflate_partial(source.path)
-    return FileFault(source.display, message or TRUNCATED_GZIP, 0)
+    # stream); this reads the damaged file once more, in bounded memory.
+    return FileFault(source.display, gzip_fault(source.path) or TRUNCATED_GZIP, 0)
 
 
 def _hand_over(out: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
@@ -222,17 +257,22 @@ def _read_file(source: LogSource, out: queue.Queue[Any], stop: threading.Event) 
     state = _FileState()
     try:
         batcher = _Batcher(source, state)
-        for chunk in _chunks(source, state):
-            if stop.is_set():
-                return
-            scanned = _linescan.scan(chunk, MAX_LINE_BYTES)
-            rows, _, _, lines, declined, _ = scanned
-            if rows:
-                _hand_over(out, batcher.certified(rows, scanned), stop)
-            batch = batcher.declined(state.lines, declined)
-            if batch is not None:
-                _hand_over(out, batch, stop)
-            state.lines += lines
+        for chunk in _chunks(source, state, stop):
+            view = memoryview(chunk)
+            while view and not stop.is_set():
+                try:
+                    scanned = _linescan.scan(view, MAX_LINE_BYTES, MAX_LINES)
+                except (ValueError, MemoryError) as error:  # the scanner's limits
+                    state.faults.append(FileFault(source.display, f"cannot read: {error}", 0))
+                    return
+                rows, _, _, lines, declined, _, consumed = scanned
+                if rows:
+                    _hand_over(out, batcher.certified(rows, scanned), stop)
+                batch = batcher.declined(state.lines, declined)
+                if batch is not None:
+                    _hand_over(out, batch, stop)
+                state.lines += lines
+                view = view[consumed:]
     except OSError as error:
         state.faults.append(FileFault(source.display, f"cannot read: {error.strerror}", 0))
     except BaseException as error:  # handed to the reading thread, which raises it
@@ -269,8 +309,7 @@ class NativeReader:
         """The stream; its threads start now, in the calling thread (see :meth:`_batches`)."""
         import pyarrow as pa
 
-        assert _linescan is not None
-        _linescan.keep_freed_memory()
+        _tune_allocator()
         workers = self._start()
         batches = self._batches(workers)
         # A stream that DuckDB never starts never runs its `finally`: the workers then stop

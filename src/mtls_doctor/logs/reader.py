@@ -11,6 +11,7 @@ the file gave before it, and both ways give the same rows (tests/logs/test_lines
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import zlib
@@ -94,6 +95,30 @@ def inflate_partial(path: Path) -> tuple[bytes, str | None]:
             return bytes(out), TRUNCATED_GZIP
         data = inflater.unused_data + data[start + FEED_BYTES :]
     return bytes(out), None
+
+
+def _forget(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a registered stream; its reading threads stop once it is gone."""
+    with contextlib.suppress(duckdb.Error):  # still in use by a pending result: later, then
+        con.unregister(name)
+
+
+def gzip_fault(path: Path) -> str | None:
+    """How zlib words the fault of a gzip file, reading it in bounded memory (output dropped)."""
+    with path.open("rb") as handle:
+        inflater, fed = zlib.decompressobj(wbits=31), False
+        while data := handle.read(FEED_BYTES):
+            while data:
+                try:
+                    inflater.decompress(data, FEED_BYTES * 16)
+                except zlib.error as error:
+                    return CORRUPT_GZIP.format(error)
+                fed = True
+                data = inflater.unconsumed_tail
+                if inflater.eof:
+                    data = inflater.unused_data
+                    inflater, fed = zlib.decompressobj(wbits=31), False
+    return TRUNCATED_GZIP if fed else None
 
 
 _LINE_END = re.compile(r"(\r\n|\r|\n)")  # where read_csv ends a line
@@ -233,11 +258,22 @@ class FileSet:
         con.register(name, reader.reader())
         raw = ", ".join(SCANNER_COLUMNS)
         source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw} FROM {name})"
-        con.execute(query(f"({parse_sql(source, 'filename,')})"), params or {})
-        return fetch(con)
+        try:
+            con.execute(query(f"({parse_sql(source, 'filename,')})"), params or {})
+            result = fetch(con)
+        except duckdb.Error as error:
+            _forget(con, name)
+            if name in str(error):  # raised while reading, in a reading thread
+                raise InputError(f"cannot read the logs: {error}") from error
+            raise
+        if result is not con:  # fetched: let the stream go
+            _forget(con, name)
+        return result
 
     def _repair_from(self, message: str) -> bool:
-        for index, source in enumerate(self.sources):
+        # Longest paths first: "a.log" is part of "a.log.gz", and only one of them failed.
+        by_length = sorted(enumerate(self.sources), key=lambda item: -len(str(item[1].path)))
+        for index, source in by_length:
             if str(source.path) in message:
                 first_line = message.strip().splitlines()[0]
                 fixed, fault = repair(source, self.workdir, first_line)
