@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from mtls_doctor.logs import reader
 from mtls_doctor.logs.api import open_selection
 from mtls_doctor.logs.parse import MAX_LINE_BYTES
 from mtls_doctor.logs.query import Filters
@@ -54,7 +55,7 @@ def test_a_line_with_no_end_is_cut_and_memory_stays_bounded(
     state = native._FileState()
     source = LogSource(str(path), path, gzip=True, size=0)
     sizes = [len(c) for c in native._chunks(source, state, threading.Event())]
-    assert max(sizes) <= 256 * 1024 + MAX_LINE_BYTES + native.FEED_BYTES * 8
+    assert max(sizes) <= 256 * 1024 + MAX_LINE_BYTES + reader.FEED_BYTES * 8
     assert sum(sizes) < len(body) // 2  # the bulk of the long line was skipped
     result = _same([path], monkeypatch)  # and the reading agrees with DuckDB's, line cut
     assert len(result["rows"]) == 2 and result["stats"]["malformed"] == 1

@@ -8,7 +8,7 @@ into its 15 fields without holding the GIL. DuckDB then reads the batches as an 
 and only types the columns a query uses.
 
 Lines the scanner does not certify are handed to the SQL parser as text, exactly as DuckDB's
-``read_csv`` would have seen them (:func:`mtls_doctor.logs.reader.duckdb_view`), so malformed
+``read_csv`` would have seen them (:func:`mtls_doctor.logs.reader.duckdb_parts`), so malformed
 lines are found and explained by one parser whichever reader ran. Faults are those of the
 repair path in ``reader.py``: a corrupt or truncated gzip keeps the complete lines before the
 fault, and bytes that are not UTF-8 are replaced and reported.
@@ -18,7 +18,6 @@ Set ``MTLS_DOCTOR_PURE=1`` to use DuckDB's reader even when the extension is the
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import queue
@@ -30,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.logs.parse import MAX_LINE_BYTES, RAW_COLUMNS
 from mtls_doctor.logs.reader import (
-    FEED_BYTES,
     NOT_UTF8,
     TRUNCATED_GZIP,
     FileFault,
     duckdb_parts,
     gzip_fault,
+    inflate_pieces,
     long_lines_fault,
     too_long,
 )
@@ -207,33 +206,8 @@ def _inflated(source: LogSource, state: _FileState) -> Iterator[bytes]:
 def _gunzip(handle: Any, source: LogSource, state: _FileState) -> Iterator[bytes]:
     from isal import isal_zlib
 
-    inflater, fed = isal_zlib.decompressobj(wbits=31), False
-    # Small pieces of input: an inflater keeps nothing of a piece that holds a fault, so the
-    # lines before a corrupt spot are kept (as reader.inflate_partial keeps them).
-    while data := handle.read(FEED_BYTES):
-        while data:
-            try:
-                piece = inflater.decompress(data, CHUNK_BYTES)  # bounded: beware gzip bombs
-            except Exception:  # isal_zlib.error, whose stub mypy does not take as a class
-                state.faults.append(_gzip_fault(source))
-                return
-            fed = True
-            if piece:
-                yield piece
-            data = inflater.unconsumed_tail
-            if inflater.eof:  # a gzip file may hold several members, one after another
-                data = inflater.unused_data
-                inflater, fed = isal_zlib.decompressobj(wbits=31), False
-    if fed and not inflater.eof:
-        # ISA-L may have taken in all the input and still hold inflated output: drain it.
-        with contextlib.suppress(Exception):
-            while piece := inflater.decompress(b"", CHUNK_BYTES):
-                yield piece
-        with contextlib.suppress(Exception):
-            if piece := inflater.flush():
-                yield piece
-        if not inflater.eof:
-            state.faults.append(_gzip_fault(source))
+    if (yield from inflate_pieces(handle, isal_zlib, CHUNK_BYTES)) is not None:
+        state.faults.append(_gzip_fault(source))
 
 
 def _gzip_fault(source: LogSource) -> FileFault:

@@ -15,10 +15,10 @@ import contextlib
 import itertools
 import re
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import duckdb
 
@@ -74,27 +74,57 @@ TRUNCATED_GZIP = "truncated gzip stream (the file ends early)"
 NOT_UTF8 = "bytes that are not UTF-8 (shown as U+FFFD)"
 
 
-def inflate_partial(path: Path) -> tuple[bytes, str | None]:
-    """Inflate as much of a gzip file as possible (all members); return data and fault.
+def inflate_pieces(
+    handle: BinaryIO, module: Any = zlib, max_piece: int = 8 * 1024 * 1024
+) -> Generator[bytes, None, str | None]:
+    """Inflate a gzip stream (every member) in pieces of at most ``max_piece`` bytes (a small
+    input may inflate to a huge one); return its fault, if any.
 
-    The input goes in small pieces: zlib keeps nothing of a piece that holds a fault, so the
-    lines before a corrupt spot are kept.
+    ``module`` is ``zlib`` or ISA-L's ``isal_zlib``. The input goes in FEED_BYTES pieces: an
+    inflater keeps nothing of a piece that holds a fault, so what comes before it is kept.
     """
-    out = bytearray()
-    data = path.read_bytes()
-    while data:
-        inflater = zlib.decompressobj(wbits=31)
-        for start in range(0, len(data), FEED_BYTES):
+    inflater, fed = module.decompressobj(wbits=31), False
+    while data := handle.read(FEED_BYTES):
+        while data:
             try:
-                out += inflater.decompress(data[start : start + FEED_BYTES])
-            except zlib.error as error:
-                return bytes(out), CORRUPT_GZIP.format(error)
-            if inflater.eof:
-                break
+                piece = inflater.decompress(data, max_piece)
+            except Exception as error:  # module.error, which mypy does not take as a class
+                return CORRUPT_GZIP.format(error)
+            fed = True
+            if piece:
+                yield piece
+            data = inflater.unconsumed_tail
+            if inflater.eof:  # a gzip file may hold several members, one after another
+                data = inflater.unused_data
+                inflater, fed = module.decompressobj(wbits=31), False
+    if fed and not inflater.eof:
+        # ISA-L may have taken in all the input and still hold inflated output: drain it.
+        with contextlib.suppress(Exception):
+            while piece := inflater.decompress(b"", max_piece):
+                yield piece
+            if piece := inflater.flush():
+                yield piece
         if not inflater.eof:
-            return bytes(out), TRUNCATED_GZIP
-        data = inflater.unused_data + data[start + FEED_BYTES :]
-    return bytes(out), None
+            return TRUNCATED_GZIP
+    return None
+
+
+def _inflate_into(path: Path, sink: Callable[[bytes], object]) -> str | None:
+    with path.open("rb") as handle:
+        pieces = inflate_pieces(handle)
+        while True:
+            try:
+                sink(next(pieces))
+            except StopIteration as end:
+                fault: str | None = end.value
+                return fault
+
+
+def inflate_partial(path: Path) -> tuple[bytes, str | None]:
+    """Inflate as much of a gzip file as possible (all members); return data and fault."""
+    out = bytearray()
+    fault = _inflate_into(path, out.extend)
+    return bytes(out), fault
 
 
 def _forget(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -105,20 +135,7 @@ def _forget(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def gzip_fault(path: Path) -> str | None:
     """How zlib words the fault of a gzip file, reading it in bounded memory (output dropped)."""
-    with path.open("rb") as handle:
-        inflater, fed = zlib.decompressobj(wbits=31), False
-        while data := handle.read(FEED_BYTES):
-            while data:
-                try:
-                    inflater.decompress(data, FEED_BYTES * 16)
-                except zlib.error as error:
-                    return CORRUPT_GZIP.format(error)
-                fed = True
-                data = inflater.unconsumed_tail
-                if inflater.eof:
-                    data = inflater.unused_data
-                    inflater, fed = zlib.decompressobj(wbits=31), False
-    return TRUNCATED_GZIP if fed else None
+    return _inflate_into(path, lambda piece: None)
 
 
 _LINE_END = re.compile(r"(\r\n|\r|\n)")  # where read_csv ends a line
