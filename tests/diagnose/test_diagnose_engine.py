@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.logs.ingest import ingest_inputs
 from mtls_doctor.logs.query import Filters, parse_client
 from tests.diagnose.corpus import NOW, write_corpus
@@ -17,9 +17,18 @@ from tests.diagnose.corpus import NOW, write_corpus
 def run(
     inputs: list[str], db: Path | None = None, filters: Filters | None = None, warn_days: int = 30
 ) -> dict[str, Any]:
+    """The diagnosis, from files checked both ways: read for this one diagnosis (one pass,
+    as the CLI does) and read into a table of every row. They must agree to the letter."""
+    filters = filters or Filters()
+    options = DiagnoseOptions(NOW, warn_days)
     with open_target(inputs, db=db) as target:
-        result = diagnose(target, filters or Filters(), DiagnoseOptions(NOW, warn_days))
-    return result.to_dict()
+        every_row = diagnose(target, filters, options).to_dict()
+    if not inputs:
+        return every_row
+    with open_target(inputs, db=None, scope=Scope.of(filters, NOW, warn_days)) as target:
+        one_pass = diagnose(target, filters, options).to_dict()
+    assert one_pass == every_row
+    return one_pass
 
 
 @pytest.fixture(scope="module")

@@ -155,7 +155,7 @@ class _Plan:
     def query(
         self, template: str, extra: dict[str, Any] | None = None, **fmt: str
     ) -> tuple[str, dict[str, Any]]:
-        sql = template.format(rel=self.target.relation, where=self.where, **fmt)
+        sql = template.format(rel=self.target.relation, where=self.where, **q.ROW_SHAPE, **fmt)
         return sql, {**self.params, **(extra or {})}
 
 

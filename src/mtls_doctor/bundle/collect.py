@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import CertificateLoadError, NetworkError
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.query import Filters
@@ -178,7 +178,9 @@ def gather_diagnosis(
     correlator = None
     if trust_store is not None or crls:
         correlator = Correlator.from_files(trust_store, crls, None, ignore)
-    with open_target(list(inputs), db=db, strict=strict) as target:
-        result = diagnose(target, filters, DiagnoseOptions(now, correlator=correlator))
+    settings = DiagnoseOptions(now, correlator=correlator)
+    scope = Scope.of(filters, now, settings.warn_days)
+    with open_target(list(inputs), db=db, strict=strict, scope=scope) as target:
+        result = diagnose(target, filters, settings)
     out.add("diagnosis.md", render_markdown(result), "diagnose report (markdown)")
     out.add("diagnosis.json", _json(result.to_dict()), "diagnose report (JSON)")

@@ -16,7 +16,7 @@ from mtls_doctor.cli._options import build_filters, filter_options, input_option
 from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_diagnose, athena_options
 from mtls_doctor.cli.logs_cmds import report_stats
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import ExitCode, InputError
 from mtls_doctor.report.diagnosis_text import render_markdown, render_text
 
@@ -112,10 +112,10 @@ def diagnose_cmd(
             stdin=sys.stdin.buffer,
             strict=strict,
             remote=remote_options(selected, now),
+            scope=Scope.of(selected, now, warn_days),
         ) as target:
             report_stats(target.stats)
-            readable = target.fetch(f"SELECT count(*) FROM {target.relation}")[0][0]
-            if paths and not readable:
+            if paths and not target.stats.rows:
                 raise InputError(
                     "no connection-log line could be read from the inputs",
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",

@@ -87,7 +87,7 @@ def report_cmd(
             list(paths), db=resolve_db(paths, db), stdin=sys.stdin.buffer, strict=strict
         ) as target:
             report_stats(target.stats)
-            if paths and not target.fetch(f"SELECT count(*) FROM {target.relation}")[0][0]:
+            if paths and not target.stats.rows:
                 raise InputError(
                     "no connection-log line could be read from the inputs",
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",

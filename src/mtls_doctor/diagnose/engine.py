@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.diagnose import queries as q
@@ -16,7 +16,7 @@ from mtls_doctor.diagnose.model import (
     FailureGroup,
     Summary,
 )
-from mtls_doctor.diagnose.target import QueryTarget
+from mtls_doctor.diagnose.target import Prepared, QueryTarget, Scope, expiry_horizon
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import is_documented
 from mtls_doctor.logs.query import Filters
@@ -49,17 +49,18 @@ def resolution_lines(code: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-# What the per-code queries read of a failed row (see _Run.failures).
-_FAILURE_COLUMNS = (
-    "error_code, client_ip, timestamp, serial_key, leaf_client_cert_serial_number, "
-    "leaf_client_cert_subject, not_before, not_after, verify_result"
-)
-
-
 class _Run:
-    def __init__(self, target: QueryTarget, filters: Filters) -> None:
+    def __init__(self, target: QueryTarget, filters: Filters, horizon: datetime) -> None:
         self.target = target
         self.relation = target.relation
+        self.shape = getattr(target, "shape", q.ROW_SHAPE)
+        self.prepared: Prepared | None = getattr(target, "prepared", None)
+        if self.prepared is not None:
+            if self.prepared.scope != Scope(filters, horizon):
+                raise ValueError("this target was read for another selection or horizon")
+            self.where = "true"  # its rows are the selection already
+            self.params: dict[str, Any] = {}
+            return
         if filters.needs_candidates():
             # An IPv6 block is matched in Python against the addresses the data holds.
             seen = target.fetch(
@@ -69,6 +70,12 @@ class _Run:
         where, self.params = filters.where()
         self.where = where
 
+    def _over(self, relation: str) -> _Run:
+        other = copy.copy(self)
+        other.relation, other.shape = relation, q.ROW_SHAPE
+        other.where, other.params = "true", {}
+        return other
+
     def failures(self) -> _Run:
         """The same questions over the selection's failed rows, copied once when possible.
 
@@ -76,17 +83,20 @@ class _Run:
         each would decompress every row again. A target that can hold a temporary table
         (``stage``) gets one; others (Athena) are asked as before.
         """
+        if self.prepared is not None:
+            return self._over(self.prepared.failures)
         stage = getattr(self.target, "stage", None)
         if stage is None:
             return self
         select = (
-            f"SELECT {_FAILURE_COLUMNS} FROM {self.relation} "
+            f"SELECT {q.FAILURE_COLUMNS} FROM {self.relation} "
             f"WHERE {self.where} AND verify_result = 'failed'"
         )
-        staged = copy.copy(self)
-        staged.relation = stage("diagnose_failures", select, self._bind(select, None))
-        staged.where, staged.params = "true", {}
-        return staged
+        return self._over(stage("diagnose_failures", select, self._bind(select, None)))
+
+    def expiring(self) -> _Run:
+        """Where to ask about certificates that worked and expire before the horizon."""
+        return self if self.prepared is None else self._over(self.prepared.expiring)
 
     def _bind(self, sql: str, extra: dict[str, Any] | None) -> dict[str, Any]:
         # Only bind what the text uses: DuckDB refuses unused named parameters.
@@ -95,26 +105,18 @@ class _Run:
     def fetch(
         self, template: str, extra: dict[str, Any] | None = None, **fmt: str
     ) -> list[tuple[Any, ...]]:
-        sql = template.format(rel=self.relation, where=self.where, **fmt)
+        sql = template.format(rel=self.relation, where=self.where, **self.shape, **fmt)
         return self.target.fetch(sql, self._bind(sql, extra))
 
 
 def diagnose(target: QueryTarget, filters: Filters, options: DiagnoseOptions) -> Diagnosis:
     """Summarise the selection, then explain each failure code with its evidence."""
-    run = _Run(target, filters)
+    run = _Run(target, filters, expiry_horizon(options.now, options.warn_days))
     row = run.fetch(q.SUMMARY)[0]
     stats = target.stats
+    n = [int(value or 0) for value in row[:6]]  # a sum over no rows is NULL
     summary = Summary(
-        int(row[0]),
-        int(row[1]),
-        int(row[2]),
-        int(row[3]),
-        int(row[4]),
-        stats.malformed,
-        int(row[5]),
-        stats.files,
-        row[6],
-        row[7],
+        n[0], n[1], n[2], n[3], n[4], stats.malformed, n[5], stats.files, row[6], row[7]
     )
     by_status = tuple((str(s), int(n)) for s, n in run.fetch(q.BY_STATUS))
     failures = _failure_groups(run, summary, options) if summary.failed else ()
@@ -195,8 +197,8 @@ def _failure_groups(
 
 def _expiring(run: _Run, options: DiagnoseOptions) -> tuple[DiagnosisWarning, ...]:
     now = to_naive_utc(options.now)
-    horizon = now + timedelta(days=options.warn_days)
-    rows = run.fetch(q.EXPIRING, {"horizon": horizon})
+    horizon = expiry_horizon(options.now, options.warn_days)
+    rows = run.expiring().fetch(q.EXPIRING, {"horizon": horizon})
     # Accepted after NotAfter: the listener ignores expiry. Otherwise it is a countdown.
     past = [r for r in rows if r[2] < r[4]]
     soon = [r for r in rows if r[2] >= r[4]]

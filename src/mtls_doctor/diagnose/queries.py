@@ -15,19 +15,37 @@ EVIDENCE_ROWS = 50
 _KNOWN = ", ".join(f"'{code}'" for code in DOCUMENTED_CODES)
 UNKNOWN_CODE = f"(verify_result = 'failed' AND coalesce(error_code, '') NOT IN ({_KNOWN}))"
 
+# The questions over every selected row take their counting from a shape: over rows, a row
+# counts once; over pre-counted rows (diagnose of files, see diagnose/stream.py), a row
+# stands for ``n`` connections seen between ``first_seen`` and ``last_seen`` in the minute
+# ``bucket``. Both shapes give the same answers, to the minute that the timelines need.
+ROW_SHAPE = {
+    "n": "count(*)",
+    "first": "min(timestamp)",
+    "last": "max(timestamp)",
+    "at": "timestamp",
+}
+COUNT_SHAPE = {"n": "sum(n)", "first": "min(first_seen)", "last": "max(last_seen)", "at": "bucket"}
+
 SUMMARY = f"""
-SELECT count(*),
-       count(*) FILTER (WHERE verify_result <> 'not_tls'),
-       count(*) FILTER (WHERE verify_result = 'success'),
-       count(*) FILTER (WHERE verify_result = 'failed'),
-       count(*) FILTER (WHERE verify_result = 'not_tls'),
-       count(*) FILTER (WHERE {UNKNOWN_CODE}),
-       min(timestamp), max(timestamp)
+SELECT {{n}},
+       {{n}} FILTER (WHERE verify_result <> 'not_tls'),
+       {{n}} FILTER (WHERE verify_result = 'success'),
+       {{n}} FILTER (WHERE verify_result = 'failed'),
+       {{n}} FILTER (WHERE verify_result = 'not_tls'),
+       {{n}} FILTER (WHERE {UNKNOWN_CODE}),
+       {{first}}, {{last}}
 FROM {{rel}} WHERE {{where}}"""
 
 BY_STATUS = """
-SELECT tls_verify_status, count(*) AS n FROM {rel} WHERE {where}
+SELECT tls_verify_status, {n} AS n FROM {rel} WHERE {where}
 GROUP BY tls_verify_status ORDER BY n DESC, tls_verify_status"""
+
+# What the per-code questions read of a failed row.
+FAILURE_COLUMNS = (
+    "error_code, client_ip, timestamp, serial_key, leaf_client_cert_serial_number, "
+    "leaf_client_cert_subject, not_before, not_after, verify_result"
+)
 
 PER_CODE = """
 SELECT coalesce(error_code, '') AS code, count(*) AS n, count(DISTINCT client_ip),
@@ -73,9 +91,9 @@ FROM {rel} WHERE {where} AND verify_result = 'failed'
 GROUP BY coalesce(error_code, ''), date_trunc('{unit}', timestamp) ORDER BY code, bucket"""
 
 TLS_TIMELINE = """
-SELECT date_trunc('{unit}', timestamp) AS bucket, count(*) FROM {rel}
+SELECT date_trunc('{unit}', {at}) AS bucket, {n} FROM {rel}
 WHERE {where} AND verify_result <> 'not_tls'
-GROUP BY date_trunc('{unit}', timestamp) ORDER BY bucket"""
+GROUP BY date_trunc('{unit}', {at}) ORDER BY bucket"""
 
 # Certificates behind one code, with their validity: the evidence for time-related codes.
 CODE_CERTIFICATES = f"""

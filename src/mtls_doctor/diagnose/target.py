@@ -1,8 +1,10 @@
-"""Where diagnose reads rows from: a store, or log files read once into a temporary table.
+"""Where diagnose reads rows from: a store, or log files.
 
-Diagnose asks a dozen questions of the same rows. Over a store they are cheap; over files
-each would mean inflating every file again, so files are parsed once (one parallel DuckDB
-pass) into an in-memory table, which DuckDB spills to disk when it grows large.
+Diagnose asks a dozen questions of the same rows. Over a store they are cheap. Files are
+read once: for a diagnosis alone (given its :class:`Scope`) into counts and the few rows
+that matter (:mod:`.stream`); for anything else (the report's overview asks its own
+questions) into an in-memory table of every row, which DuckDB spills to disk when it grows
+large.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -18,12 +22,15 @@ import duckdb
 from mtls_doctor.errors import LogFormatError, StoreError
 from mtls_doctor.logs.api import ReadStats, store_stats
 from mtls_doctor.logs.parse import PARSED_COLUMNS
+from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.reader import FileSet, locate_lines
 from mtls_doctor.logs.sources import expand_inputs, make_workdir
 from mtls_doctor.logs.store import Store
+from mtls_doctor.timeutil import to_naive_utc
 
 if TYPE_CHECKING:
     from mtls_doctor.aws.options import RemoteOptions
+    from mtls_doctor.diagnose.stream import StreamTarget
 
 
 MEMORY_LIMIT = "1GB"
@@ -47,6 +54,35 @@ KEPT_COLUMNS: tuple[str, ...] = (
     "unknown_code",
     "error",
 )
+
+
+def expiry_horizon(now: datetime, warn_days: int) -> datetime:
+    """Certificates that worked and expire before this (naive UTC) are warned about."""
+    return to_naive_utc(now) + timedelta(days=warn_days)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one diagnosis will ask, known before the logs are read: the selection and the
+    expiry horizon. Given it, logs are read in one pass that answers just that."""
+
+    filters: Filters
+    horizon: datetime
+
+    @classmethod
+    def of(cls, filters: Filters, now: datetime, warn_days: int) -> Scope:
+        return cls(filters, expiry_horizon(now, warn_days))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A target read for one :class:`Scope`: its ``relation`` holds the selection's rows
+    counted per status and minute (``COUNT_SHAPE``), ``failures`` its failed rows, and
+    ``expiring`` who used each certificate that expires before the horizon."""
+
+    scope: Scope
+    failures: str
+    expiring: str
 
 
 class QueryTarget(Protocol):
@@ -108,10 +144,16 @@ class FilesTarget:
     def _read_stats(self, fileset: FileSet, strict: bool) -> None:
         row = self.con.execute(
             "SELECT count(*) FILTER (error IS NOT NULL), count(*) FILTER (error IS NULL AND "
-            "has_extra_fields), count(*) FILTER (error IS NULL AND unknown_code) FROM parsed"
+            "has_extra_fields), count(*) FILTER (error IS NULL AND unknown_code), "
+            "count(*) FILTER (error IS NULL) FROM parsed"
         ).fetchone()
         assert row is not None
-        self.stats.malformed, self.stats.extra_field_lines, self.stats.unknown_code_lines = row
+        (
+            self.stats.malformed,
+            self.stats.extra_field_lines,
+            self.stats.unknown_code_lines,
+            self.stats.rows,
+        ) = row
         self.stats.faults = list(fileset.faults)
         if self.stats.malformed:
             bad = self.con.execute(
@@ -147,8 +189,13 @@ def open_target(
     stdin: BinaryIO | None = None,
     strict: bool = False,
     remote: RemoteOptions | None = None,
+    scope: Scope | None = None,
 ) -> Iterator[QueryTarget]:
-    """A query target over ``inputs`` or, with no inputs, over the store ``db``."""
+    """A query target over ``inputs`` or, with no inputs, over the store ``db``.
+
+    With a ``scope``, files are read for that one diagnosis only (:mod:`.stream`): in one
+    pass, much faster, but the target then answers diagnose and nothing else.
+    """
     if not inputs:
         assert db is not None
         store = Store.open_read_only(db)
@@ -161,9 +208,14 @@ def open_target(
     try:
         scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
-        target = FilesTarget(
-            FileSet(scan.sources, workdir, scan.unreadable), stats, workdir, strict
-        )
+        fileset = FileSet(scan.sources, workdir, scan.unreadable)
+        target: FilesTarget | StreamTarget
+        if scope is None:
+            target = FilesTarget(fileset, stats, workdir, strict)
+        else:
+            from mtls_doctor.diagnose.stream import StreamTarget
+
+            target = StreamTarget(fileset, stats, workdir, strict, scope)
         try:
             yield target
         finally:

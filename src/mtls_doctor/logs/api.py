@@ -41,6 +41,7 @@ class ReadStats:
     issues: list[ParseIssue] = field(default_factory=list)
     faults: list[FileFault] = field(default_factory=list)
     skipped_unknown: tuple[str, ...] = ()
+    rows: int | None = None  # connection lines read (malformed ones excluded), when counted
 
     def to_dict(self) -> dict[str, Any]:
         return {

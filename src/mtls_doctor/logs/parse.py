@@ -80,6 +80,19 @@ NULL_RAW_COLUMNS = ", ".join(
 )
 
 
+def verify_result_sql(status: str) -> str:
+    """``success``, ``failed`` or ``not_tls``, from the raw ``tls_verify_status``."""
+    return (
+        f"CASE WHEN {status} = 'Success' THEN 'success' "
+        f"WHEN {status} = '-' THEN 'not_tls' ELSE 'failed' END"
+    )
+
+
+def error_code_sql(status: str) -> str:
+    """The code after ``Failed:`` (NULL for any other status)."""
+    return f"CASE WHEN starts_with({status}, 'Failed:') THEN {status}[8:] END"
+
+
 def unknown_code_sql(status: str) -> str:
     """True when ``status`` is ``Failed:<code>`` with a code AWS does not document."""
     return f"(starts_with({status}, 'Failed:') AND {status}[8:] NOT IN ({_KNOWN}))"
@@ -171,7 +184,7 @@ def _typed_sql() -> str:
 
     latency = _raw(7)
     return f"""
-    coalesce(ts, try_cast({_raw(1)} AS TIMESTAMP)) AS timestamp,
+    {_first_of("ts", f"try_cast({_raw(1)} AS TIMESTAMP)")} AS timestamp,
     {_raw(2)} AS client_ip,
     try_cast({_raw(3)} AS INTEGER) AS client_port,
     try_cast({_raw(4)} AS INTEGER) AS listener_port,
@@ -196,8 +209,14 @@ def _date_sql(validity: str, part: int) -> str:
 
 def _dates_sql() -> str:
     return f"""
-    coalesce(nb, {_date_sql("leaf_client_cert_validity", 1)}) AS not_before,
-    coalesce(na, {_date_sql("leaf_client_cert_validity", 2)}) AS not_after"""
+    {_first_of("nb", _date_sql("leaf_client_cert_validity", 1))} AS not_before,
+    {_first_of("na", _date_sql("leaf_client_cert_validity", 2))} AS not_after"""
+
+
+def _first_of(column: str, fallback: str) -> str:
+    # coalesce() would do part of the fallback's work on every row; CASE evaluates it only
+    # where the scanner left the column NULL, which made the dates ~8x cheaper.
+    return f"CASE WHEN {column} IS NOT NULL THEN {column} ELSE {fallback} END"
 
 
 def _error_sql() -> str:
@@ -245,10 +264,8 @@ SELECT {passthrough} line,
   {", ".join(FIELD_NAMES)}, not_before, not_after,
   coalesce(nullif(ltrim(leaf_client_cert_serial_number, '0'), ''),
            CASE WHEN leaf_client_cert_serial_number IS NULL THEN NULL ELSE '0' END) AS serial_key,
-  CASE WHEN tls_verify_status = 'Success' THEN 'success'
-       WHEN tls_verify_status = '-' THEN 'not_tls' ELSE 'failed' END AS verify_result,
-  CASE WHEN starts_with(tls_verify_status, 'Failed:') THEN tls_verify_status[8:] END
-    AS error_code,
+  {verify_result_sql("tls_verify_status")} AS verify_result,
+  {error_code_sql("tls_verify_status")} AS error_code,
   field_count,
   field_count > {len(FIELD_NAMES)} AS has_extra_fields,
   {unknown_code_sql("tls_verify_status")} AS unknown_code,

@@ -127,7 +127,7 @@ def inflate_partial(path: Path) -> tuple[bytes, str | None]:
     return bytes(out), fault
 
 
-def _forget(con: duckdb.DuckDBPyConnection, name: str) -> None:
+def forget_stream(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Drop a registered stream; its reading threads stop once it is gone."""
     with contextlib.suppress(duckdb.Error):  # still in use by a pending result: later, then
         con.unregister(name)
@@ -279,12 +279,12 @@ class FileSet:
             con.execute(query(f"({parse_sql(source, 'filename,')})"), params or {})
             result = fetch(con)
         except duckdb.Error as error:
-            _forget(con, name)
+            forget_stream(con, name)
             if name in str(error):  # raised while reading, in a reading thread
                 raise InputError(f"cannot read the logs: {error}") from error
             raise
         if result is not con:  # fetched: let the stream go
-            _forget(con, name)
+            forget_stream(con, name)
         return result
 
     def _repair_from(self, message: str) -> bool:

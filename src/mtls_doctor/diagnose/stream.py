@@ -1,0 +1,166 @@
+"""Diagnose of log files in one pass: each row counted, the few that matter kept.
+
+Copying every row into a table and then querying it took three times as long as reading
+the logs. A diagnosis needs much less than every row:
+- every row, but only as counts: per status and per minute, for the summary, the statuses
+  and the timelines (``mtls_counts``);
+- the selection's failed rows, in full, for the per-code questions (``mtls_failed``, which
+  also keeps the malformed lines, to report them);
+- which clients used each certificate that worked and expires before the horizon, and
+  when last (``mtls_expiring``).
+
+The user's filters are applied while reading, so these tables hold the selection only.
+:func:`mtls_doctor.logs.split.run_split` fills the three tables in one read of the files.
+The engine asks them the same questions as it asks a store (see ``queries.COUNT_SHAPE``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_COLUMNS
+from mtls_doctor.diagnose.target import MEMORY_LIMIT, Prepared, Scope
+from mtls_doctor.errors import LogFormatError
+from mtls_doctor.logs.api import ReadStats
+from mtls_doctor.logs.parse import error_code_sql, verify_result_sql
+from mtls_doctor.logs.query import Filters
+from mtls_doctor.logs.reader import FileSet, locate_lines
+from mtls_doctor.logs.split import Side, run_split
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_STATUS = "tls_verify_status"
+_MALFORMED_KEPT = 10000  # malformed lines looked up again to be numbered
+
+
+class StreamTarget:
+    """The counts, failed rows and expiring certificates of a scope, from files."""
+
+    shape = COUNT_SHAPE
+    relation = (
+        f"(SELECT *, {verify_result_sql(_STATUS)} AS verify_result, "
+        f"{error_code_sql(_STATUS)} AS error_code FROM mtls_counts WHERE selected)"
+    )
+
+    def __init__(
+        self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool, scope: Scope
+    ) -> None:
+        self.con = duckdb.connect()
+        # A month of failures may not fit in memory: past this limit DuckDB spills to disk.
+        self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
+        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        where, params = self._candidates(fileset, scope.filters).where()
+        params["horizon"] = scope.horizon
+        sides = [
+            Side(lambda rel: _failed_sql(rel, where), _may_have_failed),
+            Side(lambda rel: _expiring_sql(rel, where), _may_expire(scope)),
+        ]
+        run_split(fileset, self.con, lambda rel: _counts_sql(rel, where), sides, params)
+        self.prepared = Prepared(
+            scope,
+            failures="(SELECT * FROM mtls_failed WHERE error IS NULL)",
+            expiring="(SELECT *, 'success' AS verify_result FROM mtls_expiring)",
+        )
+        self.stats = stats
+        self._read_stats(fileset, strict)
+
+    def _candidates(self, fileset: FileSet, filters: Filters) -> Filters:
+        """An IPv6 block is matched in Python against the addresses of the data (read once
+        more: such a filter is rare, and the selection must be known while reading)."""
+        if not filters.needs_candidates():
+            return filters
+        rows = fileset.run(
+            self.con,
+            lambda rel: (
+                f"SELECT DISTINCT client_ip FROM {rel} "
+                "WHERE error IS NULL AND contains(client_ip, ':')"
+            ),
+            lambda con: con.fetchall(),
+        )
+        return filters.with_candidates([str(r[0]) for r in rows])
+
+    def _read_stats(self, fileset: FileSet, strict: bool) -> None:
+        row = self.con.execute(
+            "SELECT sum(n) FILTER (malformed), sum(n) FILTER (NOT malformed AND "
+            "has_extra_fields), sum(n) FILTER (NOT malformed AND unknown_code), "
+            "sum(n) FILTER (NOT malformed) FROM mtls_counts"
+        ).fetchone()
+        assert row is not None
+        malformed, extra, unknown, rows = (int(n or 0) for n in row)
+        self.stats.malformed, self.stats.extra_field_lines = malformed, extra
+        self.stats.unknown_code_lines, self.stats.rows = unknown, rows
+        self.stats.faults = list(fileset.faults)
+        if malformed:
+            bad = self.con.execute(
+                "SELECT filename, line, error FROM mtls_failed WHERE error IS NOT NULL "
+                f"LIMIT {_MALFORMED_KEPT}"
+            ).fetchall()
+            self.stats.issues = locate_lines(fileset, bad)
+        if strict and self.stats.issues:
+            first = self.stats.issues[0]
+            raise LogFormatError(first.file, first.line or 0, first.message)
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or {}).fetchall()
+
+
+def _counts_sql(rel: str, where: str) -> str:
+    # Rows outside the selection are counted too (the line statistics cover every line),
+    # in a group of their own.
+    return f"""CREATE TABLE mtls_counts AS
+SELECT error IS NOT NULL AS malformed, selected, has_extra_fields, unknown_code,
+       CASE WHEN selected THEN {_STATUS} END AS {_STATUS},
+       CASE WHEN selected THEN date_trunc('minute', timestamp) END AS bucket,
+       count(*) AS n, min(timestamp) AS first_seen, max(timestamp) AS last_seen
+FROM (SELECT *, coalesce(error IS NULL AND ({where}), false) AS selected FROM {rel})
+GROUP BY ALL"""
+
+
+def _failed_sql(rel: str, where: str) -> str:
+    return f"""CREATE TABLE mtls_failed AS
+SELECT {FAILURE_COLUMNS}, error,
+       CASE WHEN error IS NOT NULL THEN filename END AS filename,
+       CASE WHEN error IS NOT NULL THEN line END AS line
+FROM {rel}
+WHERE error IS NOT NULL OR (error IS NULL AND verify_result = 'failed' AND ({where}))"""
+
+
+def _expiring_sql(rel: str, where: str) -> str:
+    # Grouped per client already: diagnose asks for distinct clients and the last time.
+    return f"""CREATE TABLE mtls_expiring AS
+SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, not_after, client_ip,
+       max(timestamp) AS timestamp
+FROM {rel}
+WHERE error IS NULL AND verify_result = 'success' AND not_after < $horizon AND ({where})
+GROUP BY ALL"""
+
+
+# The raw-column tests that choose the rows a side may want. A line the scanner did not
+# certify (nf is NULL) always goes: only the SQL parser can say what it holds. A certified
+# line's status is c11 as written and its NotAfter is na (see parse.py).
+
+
+def _may_have_failed(batch: pa.RecordBatch) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    plain = pc.is_in(batch.column("c11"), value_set=pa.array(["Success", "-"]))
+    return pc.or_kleene(pc.is_null(batch.column("nf")), pc.invert(plain))
+
+
+def _may_expire(scope: Scope) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    horizon = pa.scalar(scope.horizon, pa.timestamp("us"))
+
+    def keep(batch: pa.RecordBatch) -> pa.Array:
+        worked = pc.equal(batch.column("c11"), "Success")
+        soon = pc.and_kleene(worked, pc.less(batch.column("na"), horizon))
+        return pc.or_kleene(pc.is_null(batch.column("nf")), soon)
+
+    return keep

@@ -1,0 +1,184 @@
+"""One read of the logs for several queries: a main query over every row, and side queries
+over the few rows each of them needs.
+
+Diagnose counts every row per status and minute, and asks detailed questions of a few (the
+failed rows, the certificates close to expiry). Asked in one query, DuckDB types the detail
+columns of every row and keeps them in a wide hash table, which cost more than the reading
+itself; typed and grouped for the few rows that need them, they cost next to nothing. A
+stream can be read only once, though. So with the compiled reader the batches are teed: each
+goes to the main query, and the rows a side may want (a cheap test on the raw columns, which
+must keep every row the side's SQL keeps) go to that side's own stream, which its own query
+reads at the same time, on its own cursor and thread. Without the compiled reader each side
+reads the files again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from mtls_doctor.errors import InputError
+from mtls_doctor.logs.parse import SCANNER_COLUMNS, parse_sql
+from mtls_doctor.logs.reader import FileSet, forget_stream
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_NAMES = itertools.count()
+_AHEAD = 4  # batches a side's queue holds before the main stream waits for that side
+_END = object()
+
+
+@dataclass(frozen=True)
+class Side:
+    """A side query: ``query(relation)`` is its SQL over the parsed rows, and ``keep(batch)``
+    a boolean mask of the raw rows (columns of the compiled reader) it may want. ``keep``
+    must be true for every row that ``query`` reads; the SQL makes the exact choice."""
+
+    query: Callable[[str], str]
+    keep: Callable[[pa.RecordBatch], pa.Array]
+
+
+class _SideStream:
+    """The rows one side may want, handed from the main stream to the side's query."""
+
+    def __init__(self, keep: Callable[[pa.RecordBatch], pa.Array]) -> None:
+        self.keep = keep
+        self.items: queue.Queue[Any] = queue.Queue(_AHEAD)
+        self.gone = threading.Event()  # its query ended (or failed): stop handing it rows
+        self.ended = False
+
+    def offer(self, batch: pa.RecordBatch) -> None:
+        kept = batch.filter(self.keep(batch))
+        if kept.num_rows:
+            self._put(kept)
+
+    def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self._put(_END)
+
+    def _put(self, item: Any) -> None:
+        while not self.gone.is_set():
+            try:
+                self.items.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        while (item := self.items.get()) is not _END:
+            yield item
+
+
+def _tee(
+    main: Iterator[pa.RecordBatch], sides: Sequence[_SideStream]
+) -> Generator[pa.RecordBatch, None, None]:
+    try:
+        for batch in main:
+            for side in sides:
+                side.offer(batch)
+            yield batch
+    finally:
+        for side in sides:
+            side.end()
+
+
+def _relation(con: duckdb.DuckDBPyConnection, stream: Any) -> tuple[str, str]:
+    name = f"mtls_doctor_split_{next(_NAMES)}"
+    con.register(name, stream)
+    raw = ", ".join(SCANNER_COLUMNS)
+    source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw} FROM {name})"
+    return name, f"({parse_sql(source, 'filename,')})"
+
+
+def run_split(
+    fileset: FileSet,
+    con: duckdb.DuckDBPyConnection,
+    main: Callable[[str], str],
+    sides: Sequence[Side],
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Run ``main(relation)`` and every side's query over one read of ``fileset``.
+
+    The queries must store their results in tables of ``con``'s database (not TEMP tables,
+    which a cursor does not share), since each side runs on a cursor of its own.
+    """
+    from mtls_doctor.logs import native
+
+    if not native.available():
+        for query in (main, *(side.query for side in sides)):
+            fileset.run(con, query, lambda c: None, _used(params, query("relation")))
+        return
+    import pyarrow as pa
+
+    reader = native.NativeReader(fileset.sources, faults=fileset.faults).reader()
+    streams = [_SideStream(side.keep) for side in sides]
+    tee = _tee(iter(reader), streams)
+    errors: list[BaseException] = []
+    threads = []
+    try:
+        for side, stream in zip(sides, streams, strict=True):
+            cursor = con.cursor()
+            batches = pa.RecordBatchReader.from_batches(reader.schema, stream.batches())
+            name, relation = _relation(cursor, batches)
+            thread = threading.Thread(
+                target=_run_side,
+                args=(cursor, name, side.query(relation), params, stream, errors),
+                name="mtls-doctor-side",
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
+        name, relation = _relation(con, pa.RecordBatchReader.from_batches(reader.schema, tee))
+        _execute(con, name, main(relation), params)
+    finally:
+        tee.close()
+        for stream in streams:  # also when DuckDB never started reading the tee
+            stream.end()
+        for thread in threads:
+            thread.join()
+        reader.close()  # its reading threads stop
+    if errors:
+        raise errors[0]
+
+
+def _run_side(
+    cursor: duckdb.DuckDBPyConnection,
+    name: str,
+    sql: str,
+    params: dict[str, Any] | None,
+    stream: _SideStream,
+    errors: list[BaseException],
+) -> None:
+    try:
+        _execute(cursor, name, sql, params)
+    except BaseException as error:  # reported by run_split, in the caller's thread
+        errors.append(error)
+    finally:
+        stream.gone.set()
+        cursor.close()
+
+
+def _used(params: dict[str, Any] | None, sql: str) -> dict[str, Any]:
+    # DuckDB refuses named parameters that the text does not use.
+    return {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+
+
+def _execute(
+    con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict[str, Any] | None
+) -> None:
+    try:
+        con.execute(sql, _used(params, sql))
+    except duckdb.Error as error:
+        if name in str(error):  # raised while reading, in a reading thread
+            raise InputError(f"cannot read the logs: {error}") from error
+        raise
+    finally:
+        forget_stream(con, name)

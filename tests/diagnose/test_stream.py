@@ -1,0 +1,152 @@
+"""Diagnose of files in one pass (diagnose/stream.py) against a table of every row.
+
+The one-pass target answers only the questions diagnose asks, with the filters applied
+while reading; the table of every row is the plain reading of the same SQL. Both readers
+(compiled and pure) must give the same diagnosis, line statistics and malformed lines.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
+from mtls_doctor.diagnose.target import Scope, open_target
+from mtls_doctor.errors import LogFormatError
+from mtls_doctor.logs import native
+from mtls_doctor.logs.query import Filters, parse_client, parse_status
+from tests.diagnose.corpus import NOW, SOON_NA, T0, crafted_lines, entry, write_corpus
+
+AT_NOW = DiagnoseOptions(NOW, 30)
+# Every kind of line: the crafted corpus, IPv6 clients, a certificate accepted after its
+# NotAfter, a 16-field line, lines the SQL parser must judge (CRLF, trailing spaces) and
+# malformed ones.
+EXTRA = [
+    entry(T0 + timedelta(minutes=80), "2001:db8::7", "Failed:ClientCertUntrusted"),
+    entry(T0 + timedelta(minutes=81), "2001:DB8::8", "Success", serial="0b"),
+    entry(T0 + timedelta(minutes=82), "2001:db9::1", "Failed:ClientCertUntrusted"),
+    entry(T0 + timedelta(minutes=83), "198.51.100.7", "Success", not_after=T0, serial="05"),
+    entry(T0 + timedelta(minutes=84), "198.51.100.8", "Failed:ClientCertExpired") + " extra",
+    entry(T0 + timedelta(minutes=85), "198.51.100.9", "Failed:ClientCertRevoked") + "  ",
+    entry(T0 + timedelta(minutes=86), "198.51.100.10", "Success", port=8443) + "\r",
+    # Good lines that the compiled scanner declines, for the SQL parser to judge: an IPv4
+    # address inside IPv6, a tab.
+    entry(T0 + timedelta(minutes=87), "::ffff:192.0.2.99", "Failed:ClientCertUntrusted"),
+    entry(
+        T0 + timedelta(minutes=88), "192.0.2.98", "Success", not_after=SOON_NA, serial="06"
+    ).replace("TLSv1.3", "TLSv1.3\t", 1),
+    "this is not a connection log line",
+    entry(T0, "198.51.100.1", "Success").replace("TLSv1.3", "TLS v1.3", 1),
+    "",
+]
+FILTERS = [
+    Filters(),
+    Filters(client=parse_client("198.51.100.0/24")),
+    Filters(client=parse_client("2001:db8::/32")),
+    Filters(since=T0 + timedelta(minutes=62), until=T0 + timedelta(minutes=84)),
+    Filters(status=parse_status("failed")),
+    Filters(status=parse_status("ClientCertExpired")),
+    Filters(subject="OLD client"),
+    Filters(serial="0002"),
+    Filters(listener_port=8443),
+    Filters(tls_protocol="TLSv1.3", since=T0 + timedelta(minutes=30)),
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("logs"), crafted_lines() + EXTRA)
+
+
+def both_ways(
+    inputs: list[str], filters: Filters, options: DiagnoseOptions = AT_NOW
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    with open_target(inputs, db=None) as target:
+        every_row = diagnose(target, filters, options).to_dict()
+        every_row["rows"] = target.stats.rows
+    scope = Scope.of(filters, options.now, options.warn_days)
+    with open_target(inputs, db=None, scope=scope) as target:
+        one_pass = diagnose(target, filters, options).to_dict()
+        one_pass["rows"] = target.stats.rows
+    return one_pass, every_row
+
+
+@pytest.fixture(params=["compiled", "pure"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "compiled" and not native.available():
+        pytest.skip("the compiled scanner was not built")
+    if request.param == "pure":
+        monkeypatch.setenv("MTLS_DOCTOR_PURE", "1")
+    return str(request.param)
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: repr(f)[8:60])
+def test_one_pass_gives_the_diagnosis_of_every_row(
+    corpus: Path, filters: Filters, reader: str
+) -> None:
+    one_pass, every_row = both_ways([str(corpus)], filters)
+    assert one_pass == every_row
+
+
+def test_the_corpus_has_what_the_comparison_needs(corpus: Path, reader: str) -> None:
+    # Without this, the comparison above could pass on a corpus that exercises nothing.
+    one_pass, _ = both_ways([str(corpus)], Filters())
+    summary = one_pass["summary"]
+    assert summary["malformed_lines"] == 2 and one_pass["rows"] == 84 + 9
+    assert {e["line"] for e in one_pass["errors"]} == {94, 95}
+    assert summary["failed"] == 26 and summary["unknown_code_lines"] == 2  # +Revoked
+    kinds = {w["kind"] for w in one_pass["warnings"]}
+    assert kinds == {"expiring_soon", "expired_but_accepted"}
+    soon = {i["serial"] for i in one_pass["warnings"][0]["items"]}
+    assert soon == {"04", "06"}
+
+
+def test_a_selection_with_no_rows(corpus: Path, reader: str) -> None:
+    filters = Filters(since=datetime(2030, 1, 1, tzinfo=UTC))
+    one_pass, every_row = both_ways([str(corpus)], filters)
+    assert one_pass == every_row
+    assert one_pass["summary"]["connections"] == 0 and one_pass["rows"] == 93
+
+
+def test_every_certificate_expiring_in_the_window(corpus: Path, reader: str) -> None:
+    # A far horizon: every successful row is a certificate that expires before it.
+    options = DiagnoseOptions(NOW + timedelta(days=3650), 30)
+    one_pass, every_row = both_ways([str(corpus)], Filters(), options)
+    assert one_pass == every_row
+    soon = one_pass["warnings"][0]
+    assert soon["kind"] == "expiring_soon"
+    assert {i["serial"] for i in soon["items"]} == {"04", "06", "0A1B", "0B"}
+
+
+def test_strict_stops_at_the_first_malformed_line(corpus: Path) -> None:
+    scope = Scope.of(Filters(), NOW, 30)
+    with (
+        pytest.raises(LogFormatError, match=":94"),
+        open_target([str(corpus)], db=None, strict=True, scope=scope),
+    ):
+        pass
+
+
+def test_a_target_read_for_one_selection_refuses_another(corpus: Path) -> None:
+    with open_target([str(corpus)], db=None, scope=Scope.of(Filters(), NOW, 30)) as target:
+        diagnose(target, Filters(), AT_NOW)  # the selection it was read for
+        with pytest.raises(ValueError, match="another selection"):
+            diagnose(target, Filters(listener_port=80), AT_NOW)
+        with pytest.raises(ValueError, match="another selection"):
+            diagnose(target, Filters(), DiagnoseOptions(NOW, 7))
+
+
+def test_many_files_in_one_pass(tmp_path: Path, reader: str) -> None:
+    paths = []
+    for day in range(6):
+        lines = crafted_lines()
+        at = T0 + timedelta(days=day)
+        lines += [entry(at, f"192.0.2.{day}", "Failed:ClientCertUntrusted")] * (day * 500)
+        folder = tmp_path / f"d{day}"
+        paths.append(str(write_corpus(folder, lines)))
+    one_pass, every_row = both_ways(paths, Filters(status=parse_status("failed")))
+    assert one_pass == every_row
+    assert one_pass["summary"]["failed"] == 6 * 21 + 500 * 15

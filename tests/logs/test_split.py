@@ -1,0 +1,134 @@
+"""run_split: one read of the files, a main query and side queries fed from it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from mtls_doctor.logs import native
+from mtls_doctor.logs.reader import FileSet
+from mtls_doctor.logs.sources import expand_inputs
+from mtls_doctor.logs.split import Side, run_split
+from tests.diagnose.corpus import crafted_lines, write_corpus
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="the compiled scanner")
+
+
+def everything(batch: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.array([True] * batch.num_rows)
+
+
+def nothing(batch: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.array([False] * batch.num_rows)
+
+
+def files(tmp_path: Path, count: int = 5, lines: int = 3000) -> FileSet:
+    paths = []
+    for i in range(count):
+        body = [*(crafted_lines() * (lines // 84 + 1))[:lines], "not a log line"]
+        paths.append(str(write_corpus(tmp_path / f"f{i}", body)))
+    scan = expand_inputs(paths, workdir=tmp_path)
+    return FileSet(scan.sources, tmp_path, scan.unreadable)
+
+
+def table(name: str, select: str) -> Callable[[str], str]:
+    return lambda rel: f"CREATE TABLE {name} AS {select.format(rel=rel)}"
+
+
+def within(seconds: float, work: Callable[[], None]) -> BaseException | None:
+    """Run ``work`` in a thread; fail the test if it has not ended in time (a hang)."""
+    caught: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:
+            caught.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "run_split did not end"
+    return caught[0] if caught else None
+
+
+def test_sides_see_what_a_query_of_their_own_would(tmp_path: Path) -> None:
+    fileset = files(tmp_path)
+    con = duckdb.connect()
+    failed = (
+        "SELECT client_ip, timestamp FROM {rel} WHERE error IS NULL AND verify_result = 'failed'"
+    )
+    run_split(
+        fileset,
+        con,
+        table("counts", "SELECT tls_verify_status, count(*) AS n FROM {rel} GROUP BY ALL"),
+        [Side(table("failed", failed), everything), Side(table("none", failed), nothing)],
+    )
+    alone = duckdb.connect()
+    fileset.run(alone, table("failed", failed), lambda c: None)
+    fileset.run(
+        alone,
+        table("counts", "SELECT tls_verify_status, count(*) AS n FROM {rel} GROUP BY ALL"),
+        lambda c: None,
+    )
+    order = " ORDER BY ALL"
+    assert (
+        con.execute("SELECT * FROM failed" + order).fetchall()
+        == alone.execute("SELECT * FROM failed" + order).fetchall()
+    )
+    assert (
+        con.execute("SELECT * FROM counts" + order).fetchall()
+        == alone.execute("SELECT * FROM counts" + order).fetchall()
+    )
+    assert con.execute("SELECT count(*) FROM failed").fetchone() == (
+        5 * 35 * 21,
+    )  # 35 whole copies of the corpus per file
+    assert con.execute("SELECT count(*) FROM none").fetchone() == (0,)  # kept nothing
+
+
+def test_a_failing_side_is_reported_and_nothing_hangs(tmp_path: Path) -> None:
+    fileset = files(tmp_path)
+    con = duckdb.connect()
+    broken = Side(table("bad", "SELECT no_such_column FROM {rel}"), everything)
+    error = within(
+        60, lambda: run_split(fileset, con, table("ok", "SELECT count(*) FROM {rel}"), [broken])
+    )
+    assert isinstance(error, duckdb.BinderException)
+    assert "no_such_column" in str(error)
+
+
+def test_a_failing_main_query_ends_its_sides(tmp_path: Path) -> None:
+    fileset = files(tmp_path)
+    con = duckdb.connect()
+    side = Side(table("side", "SELECT count(*) FROM {rel}"), everything)
+    error = within(
+        60,
+        lambda: run_split(
+            fileset, con, table("bad", "SELECT error('stop here') FROM {rel}"), [side]
+        ),
+    )
+    assert error is not None and "stop here" in str(error)
+
+
+def test_a_reading_fault_is_an_input_error(tmp_path: Path) -> None:
+    fileset = files(tmp_path, count=2)
+    (fileset.sources[1].path).write_bytes(b"\x1f\x8b\x08\x00garbage that is not deflate")
+    con = duckdb.connect()
+    side = Side(table("side", "SELECT count(*) AS n FROM {rel}"), everything)
+    error = within(
+        60, lambda: run_split(fileset, con, table("m", "SELECT count(*) AS n FROM {rel}"), [side])
+    )
+    # A damaged gzip is a fault of that file, not of the run: the good file's rows are read.
+    assert error is None
+    assert con.execute("SELECT n FROM m").fetchone() == (3001,)
+    assert con.execute("SELECT n FROM side").fetchone() == (3001,)
+    assert [f.file for f in fileset.faults] == [str(fileset.sources[1].path)]
