@@ -105,7 +105,7 @@ def test_diagnose_text_report_is_identical(tmp_path: Path, fake_athena: DuckRunn
 def test_max_scan_gb_refuses_before_any_query(fake_athena: DuckRunner) -> None:
     code, out, err = invoke("diagnose", "--engine", "athena", "--max-scan-gb", "5")
     assert code == 2 and out == ""
-    assert "would scan about 9.00 GB" in err and "hint: " in err
+    assert "would scan about 10.00 GB" in err and "hint: " in err
     assert fake_athena.sqls == []
     # Near miss: enough budget for the plan.
     code, _, _ = invoke("diagnose", "--engine", "athena", "--max-scan-gb", "100")
@@ -136,7 +136,7 @@ def test_report_on_athena_is_the_local_page(tmp_path: Path, fake_athena: DuckRun
     code, stdout, err = invoke("report", "--engine", "athena", *WINDOW, "-o", str(out))
     assert code == 1, err
     assert stdout.strip() == str(out)
-    assert "3 partition(s)" in err and "11 queries plus one per failure code" in err
+    assert "3 partition(s)" in err and "12 queries" in err
     assert "queries scanned" in err and "at $5/TB" in err
     _, local, _ = invoke("report", str(_local_file(tmp_path)), *WINDOW, "-o", "-")
 
@@ -159,14 +159,14 @@ def test_report_max_scan_gb_counts_the_overview_queries(
     tmp_path: Path, fake_athena: DuckRunner
 ) -> None:
     out = tmp_path / "r.html"
-    # 11 queries x 1 GiB: diagnose's 9 plus the overview's 2.
+    # 12 queries x 1 GiB: diagnose's 10 plus the overview's 2.
     code, stdout, err = invoke(
-        "report", "--engine", "athena", "--max-scan-gb", "10.5", "-o", str(out)
+        "report", "--engine", "athena", "--max-scan-gb", "11.5", "-o", str(out)
     )
-    assert code == 2 and stdout == "" and "would scan about 11.00 GB" in err
+    assert code == 2 and stdout == "" and "would scan about 12.00 GB" in err
     assert fake_athena.sqls == [] and not out.exists()
-    # Near miss: room for the plan and the per-code queries (checked again before those).
-    code, _, err = invoke("report", "--engine", "athena", "--max-scan-gb", "20", "-o", str(out))
+    # Just enough room for the whole plan.
+    code, _, err = invoke("report", "--engine", "athena", "--max-scan-gb", "12", "-o", str(out))
     assert code == 1 and out.exists(), err
 
 

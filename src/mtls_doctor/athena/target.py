@@ -35,9 +35,9 @@ DEFAULT_PRICE_PER_TB = 5.0
 MIN_BILLED_BYTES = 10 * 2**20
 TB = 2**40
 GB = 2**30
-# Queries diagnose runs before the per-code evidence: stats, summary, by-status, expiring,
-# then top clients, top certificates, two timelines and the per-code counts.
-FIXED_SCANS = 9
+# Queries diagnose runs: stats, summary, by-status, expiring, then top clients, top
+# certificates, two timelines, the per-code counts and the per-code evidence.
+FIXED_SCANS = 10
 # `logs query` rows: Athena returns ties in any order, so they are broken down to the file.
 ROW_ORDER = "timestamp, conn_trace_id, source_file"
 
@@ -177,7 +177,7 @@ def prefetch_diagnosis(
     warn_days: int,
     also: Sequence[Query] = (),
 ) -> None:
-    """Ask diagnose's questions ahead of it: three waves of parallel Athena queries.
+    """Ask diagnose's questions ahead of it: two waves of parallel Athena queries.
 
     ``also`` (e.g. the report's overview, from :func:`planned_queries`) joins the first wave.
     """
@@ -200,18 +200,16 @@ def prefetch_diagnosis(
         return
     first, last = summary[6], summary[7]
     unit = q.timeline_unit((last - first).total_seconds() if first and last else 0.0)
-    per_code_q = plan.query(q.PER_CODE)
     target.prefetch(
         [
             plan.query(q.TOP_CLIENTS),
             plan.query(q.TOP_CERTIFICATES),
             plan.query(q.TIMELINE, unit=unit),
             plan.query(q.TLS_TIMELINE, unit=unit),
-            per_code_q,
+            plan.query(q.PER_CODE),
+            plan.query(q.CODE_CERTIFICATES),
         ]
     )
-    codes = [row[0] for row in target.fetch(*per_code_q)]
-    target.prefetch([plan.query(q.CODE_CERTIFICATES, {"code": code}) for code in codes])
 
 
 class _Recorder:

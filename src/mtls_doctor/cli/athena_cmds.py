@@ -305,7 +305,7 @@ def athena_target(
         ask = also or (lambda t, f: None)
         fixed = FIXED_SCANS + len(planned_queries(target, lambda t: ask(t, filters)))
         fixed += 1 if filters.needs_candidates() else 0
-        _announce(settings, target, estimate, f"{fixed} queries plus one per failure code", fixed)
+        _announce(settings, target, estimate, f"{fixed} queries", fixed)
         selected = resolve_candidates(target, filters)
         extra = planned_queries(target, lambda t: ask(t, selected))
         prefetch_diagnosis(target, selected, now=now, warn_days=warn_days, also=extra)

@@ -166,9 +166,12 @@ def _failure_groups(
     timeline: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for code, bucket, n in run.fetch(q.TIMELINE, unit=unit):
         timeline[code].append((bucket, int(n)))
+    evidence_rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for code, *cert_row in run.fetch(q.CODE_CERTIFICATES):
+        evidence_rows[code].append(tuple(cert_row))
     groups = []
     for code, n, ncl, ncert, first, last in run.fetch(q.PER_CODE):
-        cert_rows = run.fetch(q.CODE_CERTIFICATES, {"code": code})
+        cert_rows = evidence_rows.get(code, [])
         correlation: tuple[dict[str, Any], ...] = ()
         if options.correlator is not None:
             correlation = options.correlator.correlate(code, cert_rows, clients.get(code, []))

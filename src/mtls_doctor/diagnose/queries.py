@@ -95,21 +95,26 @@ SELECT date_trunc('{unit}', {at}) AS bucket, {n} FROM {rel}
 WHERE {where} AND verify_result <> 'not_tls'
 GROUP BY date_trunc('{unit}', {at}) ORDER BY bucket"""
 
-# Certificates behind one code, with their validity: the evidence for time-related codes.
+# Certificates behind each code, with their validity: the evidence for time-related codes.
+# One query for every code (the EVIDENCE_ROWS most used per code), not one per code.
 CODE_CERTIFICATES = f"""
-SELECT serial, subject, not_before, not_after, sum(n) AS n, count(client_ip), min(first_seen),
-       max(last_seen)
-FROM (
-  SELECT leaf_client_cert_serial_number AS serial, leaf_client_cert_subject AS subject,
-         not_before, not_after, client_ip, count(*) AS n, min(timestamp) AS first_seen,
-         max(timestamp) AS last_seen
-  FROM {{rel}} WHERE {{where}} AND verify_result = 'failed' AND error_code = $code
-  GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject, not_before, not_after,
-           client_ip
-) per_client
-GROUP BY serial, subject, not_before, not_after
-ORDER BY n DESC, serial, subject, not_before, not_after
-LIMIT {EVIDENCE_ROWS}"""
+SELECT code, serial, subject, not_before, not_after, n, clients, first_seen, last_seen FROM (
+  SELECT code, serial, subject, not_before, not_after, sum(n) AS n, count(client_ip) AS clients,
+         min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+         row_number() OVER (PARTITION BY code ORDER BY sum(n) DESC, serial, subject,
+                                                       not_before, not_after) AS rn
+  FROM (
+    SELECT coalesce(error_code, '') AS code, leaf_client_cert_serial_number AS serial,
+           leaf_client_cert_subject AS subject, not_before, not_after, client_ip,
+           count(*) AS n, min(timestamp) AS first_seen, max(timestamp) AS last_seen
+    FROM {{rel}} WHERE {{where}} AND verify_result = 'failed'
+    GROUP BY coalesce(error_code, ''), leaf_client_cert_serial_number,
+             leaf_client_cert_subject, not_before, not_after, client_ip
+  ) per_client
+  GROUP BY code, serial, subject, not_before, not_after
+) ranked
+WHERE rn <= {EVIDENCE_ROWS}
+ORDER BY code, n DESC, serial, subject, not_before, not_after"""
 
 # Certificates that still work but whose NotAfter comes before the horizon.
 EXPIRING = f"""

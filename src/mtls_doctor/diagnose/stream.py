@@ -154,11 +154,14 @@ def _may_have_failed(batch: pa.RecordBatch) -> pa.Array:
 
 def _may_expire(scope: Scope) -> Any:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     horizon = pa.scalar(scope.horizon, pa.timestamp("us"))
 
     def keep(batch: pa.RecordBatch) -> pa.Array:
+        # Imported here, in a reading thread: it takes a tenth of a second, which the main
+        # thread would otherwise spend before reading starts.
+        import pyarrow.compute as pc
+
         worked = pc.equal(batch.column("c11"), "Success")
         soon = pc.and_kleene(worked, pc.less(batch.column("na"), horizon))
         return pc.or_kleene(pc.is_null(batch.column("nf")), soon)

@@ -23,7 +23,7 @@ import os
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +80,8 @@ class _FileState:
     faults: list[FileFault] = field(default_factory=list)
 
 
-def _schema() -> pa.Schema:
+def schema() -> pa.Schema:
+    """The columns of the batches: the line (when not certified), c1..c15, nf, ts, nb, na."""
     import pyarrow as pa
 
     text = [(name, pa.string()) for name in ("line", "rest", *RAW_COLUMNS)]
@@ -96,7 +97,7 @@ class _Batcher:
         import pyarrow as pa
 
         self.pa = pa
-        self.schema = _schema()
+        self.schema = schema()
         self.name = pa.array([str(source.path)], pa.string())
         self.state = state
 
@@ -225,10 +226,20 @@ def _hand_over(out: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
             continue
 
 
-def _read_file(source: LogSource, out: queue.Queue[Any], stop: threading.Event) -> None:
-    """Scan one file into ``out``: record batches, then its :class:`_FileState`."""
+Annotate = Callable[["pa.RecordBatch"], Any]
+
+
+def _read_file(
+    source: LogSource, out: queue.Queue[Any], stop: threading.Event, annotate: Annotate
+) -> None:
+    """Scan one file into ``out``: ``(batch, annotate(batch))`` pairs, then its
+    :class:`_FileState`."""
     assert _linescan is not None
     state = _FileState()
+
+    def hand_over(batch: pa.RecordBatch) -> None:
+        _hand_over(out, (batch, annotate(batch)), stop)
+
     try:
         batcher = _Batcher(source, state)
         for chunk in _chunks(source, state, stop):
@@ -241,10 +252,10 @@ def _read_file(source: LogSource, out: queue.Queue[Any], stop: threading.Event) 
                     return
                 rows, _, _, lines, declined, _, consumed = scanned
                 if rows:
-                    _hand_over(out, batcher.certified(rows, scanned), stop)
+                    hand_over(batcher.certified(rows, scanned))
                 batch = batcher.declined(state.lines, declined)
                 if batch is not None:
-                    _hand_over(out, batch, stop)
+                    hand_over(batch)
                 state.lines += lines
                 view = view[consumed:]
     except OSError as error:
@@ -274,22 +285,28 @@ class NativeReader:
         sources: Sequence[LogSource],
         faults: list[FileFault] | None = None,
         workers: int | None = None,
+        annotate: Annotate = lambda batch: None,
     ) -> None:
         self.sources = list(sources)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.faults: list[FileFault] = faults if faults is not None else []
+        self.annotate = annotate  # run on each batch in the reading threads
 
     def reader(self) -> pa.RecordBatchReader:
         """The stream; its threads start now, in the calling thread (see :meth:`_batches`)."""
         import pyarrow as pa
 
+        return pa.RecordBatchReader.from_batches(schema(), (b for b, _ in self.pairs()))
+
+    def pairs(self) -> Generator[tuple[pa.RecordBatch, Any], None, None]:
+        """Each batch with what ``annotate`` made of it; the threads start now."""
         _tune_allocator()
         workers = self._start()
         batches = self._batches(workers)
         # A stream that DuckDB never starts never runs its `finally`: the workers then stop
         # when the generator is gone.
         workers.alive = weakref.ref(batches)
-        return pa.RecordBatchReader.from_batches(_schema(), batches)
+        return batches
 
     def _start(self) -> _Workers:
         workers = _Workers([queue.Queue(_AHEAD) for _ in self.sources])
@@ -313,11 +330,11 @@ class NativeReader:
                     continue
                 if index is None:
                     return
-                _read_file(self.sources[index], workers.out[index], workers.stop)
+                _read_file(self.sources[index], workers.out[index], workers.stop, self.annotate)
         finally:
             done.set()
 
-    def _batches(self, workers: _Workers) -> Iterator[pa.RecordBatch]:
+    def _batches(self, workers: _Workers) -> Generator[tuple[pa.RecordBatch, Any], None, None]:
         # DuckDB pulls this generator from its own threads. Nothing here may create a thread
         # or call threading.current_thread() (which would leave a _DummyThread behind), so
         # the workers were started by reader() and are told what to read through a queue.

@@ -54,9 +54,13 @@ class _SideStream:
         self.gone = threading.Event()  # its query ended (or failed): stop handing it rows
         self.ended = False
 
-    def offer(self, batch: pa.RecordBatch) -> None:
+    def pick(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        """The rows of ``batch`` this side may want (run in the reading threads)."""
         kept = batch.filter(self.keep(batch))
-        if kept.num_rows:
+        return kept if kept.num_rows else None
+
+    def give(self, kept: pa.RecordBatch | None) -> None:
+        if kept is not None:
             self._put(kept)
 
     def end(self) -> None:
@@ -78,12 +82,15 @@ class _SideStream:
 
 
 def _tee(
-    main: Iterator[pa.RecordBatch], sides: Sequence[_SideStream]
+    pairs: Iterator[tuple[pa.RecordBatch, list[pa.RecordBatch | None]]],
+    sides: Sequence[_SideStream],
 ) -> Generator[pa.RecordBatch, None, None]:
+    # Runs in the thread DuckDB reads the main stream from: one at a time, so the filtering
+    # was done beforehand, in the reading threads (NativeReader's annotate).
     try:
-        for batch in main:
-            for side in sides:
-                side.offer(batch)
+        for batch, picked in pairs:
+            for side, kept in zip(sides, picked, strict=True):
+                side.give(kept)
             yield batch
     finally:
         for side in sides:
@@ -118,15 +125,21 @@ def run_split(
         return
     import pyarrow as pa
 
-    reader = native.NativeReader(fileset.sources, faults=fileset.faults).reader()
     streams = [_SideStream(side.keep) for side in sides]
-    tee = _tee(iter(reader), streams)
+    reader = native.NativeReader(
+        fileset.sources,
+        faults=fileset.faults,
+        annotate=lambda batch: [stream.pick(batch) for stream in streams],
+    )
+    pairs = reader.pairs()
+    tee = _tee(pairs, streams)
+    schema = native.schema()
     errors: list[BaseException] = []
     threads = []
     try:
         for side, stream in zip(sides, streams, strict=True):
             cursor = con.cursor()
-            batches = pa.RecordBatchReader.from_batches(reader.schema, stream.batches())
+            batches = pa.RecordBatchReader.from_batches(schema, stream.batches())
             name, relation = _relation(cursor, batches)
             thread = threading.Thread(
                 target=_run_side,
@@ -136,7 +149,7 @@ def run_split(
             )
             thread.start()
             threads.append(thread)
-        name, relation = _relation(con, pa.RecordBatchReader.from_batches(reader.schema, tee))
+        name, relation = _relation(con, pa.RecordBatchReader.from_batches(schema, tee))
         _execute(con, name, main(relation), params)
     finally:
         tee.close()
@@ -144,7 +157,7 @@ def run_split(
             stream.end()
         for thread in threads:
             thread.join()
-        reader.close()  # its reading threads stop
+        pairs.close()  # the reading threads stop
     if errors:
         raise errors[0]
 
