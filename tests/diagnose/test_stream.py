@@ -31,7 +31,8 @@ EXTRA = [
     entry(T0 + timedelta(minutes=83), "198.51.100.7", "Success", not_after=T0, serial="05"),
     entry(T0 + timedelta(minutes=84), "198.51.100.8", "Failed:ClientCertExpired") + " extra",
     entry(T0 + timedelta(minutes=85), "198.51.100.9", "Failed:ClientCertRevoked") + "  ",
-    entry(T0 + timedelta(minutes=86), "198.51.100.10", "Success", port=8443) + "\r",
+    entry(T0 + timedelta(minutes=86), "198.51.100.10", "Failed:ClientCertUntrusted", port=8443)
+    + "\r",
     # Good lines that the compiled scanner declines, for the SQL parser to judge: an IPv4
     # address inside IPv6, a tab.
     entry(T0 + timedelta(minutes=87), "::ffff:192.0.2.99", "Failed:ClientCertUntrusted"),
@@ -97,7 +98,7 @@ def test_the_corpus_has_what_the_comparison_needs(corpus: Path, reader: str) -> 
     summary = one_pass["summary"]
     assert summary["malformed_lines"] == 2 and one_pass["rows"] == 84 + 9
     assert {e["line"] for e in one_pass["errors"]} == {94, 95}
-    assert summary["failed"] == 26 and summary["unknown_code_lines"] == 2  # +Revoked
+    assert summary["failed"] == 27 and summary["unknown_code_lines"] == 2  # +Revoked
     kinds = {w["kind"] for w in one_pass["warnings"]}
     assert kinds == {"expiring_soon", "expired_but_accepted"}
     soon = {i["serial"] for i in one_pass["warnings"][0]["items"]}

@@ -25,6 +25,7 @@ from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_COLUMNS
 from mtls_doctor.diagnose.target import MEMORY_LIMIT, Prepared, Scope
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs.api import ReadStats
+from mtls_doctor.logs.fields import FIELD_NAMES
 from mtls_doctor.logs.parse import error_code_sql, verify_result_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.reader import FileSet, locate_lines
@@ -34,6 +35,21 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _STATUS = "tls_verify_status"
+# The raw fields the side queries read: those of FAILURE_COLUMNS and of the expiring table,
+# and every field a filter tests (the timestamp comes converted from the scanner). The others
+# reach them as NULL (see Side.fields); tests/diagnose/test_stream.py tries every filter.
+_SIDE_FIELDS = frozenset(
+    FIELD_NAMES.index(name) + 1
+    for name in (
+        "client_ip",
+        "listener_port",
+        "tls_protocol",
+        "leaf_client_cert_subject",
+        "leaf_client_cert_validity",
+        "leaf_client_cert_serial_number",
+        _STATUS,
+    )
+)
 _MALFORMED_KEPT = 10000  # malformed lines looked up again to be numbered
 
 
@@ -56,8 +72,8 @@ class StreamTarget:
         where, params = self._candidates(fileset, scope.filters).where()
         params["horizon"] = scope.horizon
         sides = [
-            Side(lambda rel: _failed_sql(rel, where), _may_have_failed),
-            Side(lambda rel: _expiring_sql(rel, where), _may_expire(scope)),
+            Side(lambda rel: _failed_sql(rel, where), _may_have_failed, _SIDE_FIELDS),
+            Side(lambda rel: _expiring_sql(rel, where), _may_expire(scope), _SIDE_FIELDS),
         ]
         run_split(fileset, self.con, lambda rel: _counts_sql(rel, where), sides, params)
         self.prepared = Prepared(

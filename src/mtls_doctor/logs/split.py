@@ -39,25 +39,45 @@ _END = object()
 class Side:
     """A side query: ``query(relation)`` is its SQL over the parsed rows, and ``keep(batch)``
     a boolean mask of the raw rows (columns of the compiled reader) it may want. ``keep``
-    must be true for every row that ``query`` reads; the SQL makes the exact choice."""
+    must be true for every row that ``query`` reads; the SQL makes the exact choice.
+
+    ``fields`` (1-based) are the raw fields ``query`` reads, when it names them: the others
+    reach it as NULL, which saves copying most of each row. The SQL parser reads a field the
+    scanner left NULL as missing, so a field read but not listed gives wrong answers.
+    """
 
     query: Callable[[str], str]
     keep: Callable[[pa.RecordBatch], pa.Array]
+    fields: frozenset[int] | None = None
 
 
 class _SideStream:
     """The rows one side may want, handed from the main stream to the side's query."""
 
-    def __init__(self, keep: Callable[[pa.RecordBatch], pa.Array]) -> None:
-        self.keep = keep
+    def __init__(self, side: Side) -> None:
+        self.keep = side.keep
+        self.dropped = (
+            frozenset()
+            if side.fields is None
+            else frozenset(f"c{i}" for i in range(1, 16) if i not in side.fields)
+        )
         self.items: queue.Queue[Any] = queue.Queue(_AHEAD)
         self.gone = threading.Event()  # its query ended (or failed): stop handing it rows
         self.ended = False
 
     def pick(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         """The rows of ``batch`` this side may want (run in the reading threads)."""
-        kept = batch.filter(self.keep(batch))
-        return kept if kept.num_rows else None
+        import pyarrow as pa
+
+        mask = self.keep(batch)
+        rows = mask.true_count
+        if not rows:
+            return None
+        columns = [
+            pa.nulls(rows, column.type) if name in self.dropped else column.filter(mask)
+            for name, column in zip(batch.schema.names, batch.columns, strict=True)
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
     def give(self, kept: pa.RecordBatch | None) -> None:
         if kept is not None:
@@ -125,7 +145,7 @@ def run_split(
         return
     import pyarrow as pa
 
-    streams = [_SideStream(side.keep) for side in sides]
+    streams = [_SideStream(side) for side in sides]
     reader = native.NativeReader(
         fileset.sources,
         faults=fileset.faults,
