@@ -127,6 +127,20 @@ def inflate_partial(path: Path) -> tuple[bytes, str | None]:
     return bytes(out), fault
 
 
+def stream_failure(error: duckdb.Error, name: str) -> BaseException | None:
+    """What DuckDB's failure to read our stream ``name`` was, or None if it was not that.
+
+    Python code of the stream (the reader's generator) may run in the main thread, where
+    Ctrl-C lands: DuckDB then reports the KeyboardInterrupt as a failed read.
+    """
+    text = str(error)
+    if name not in text:
+        return None
+    if text.rstrip().endswith("KeyboardInterrupt"):  # the traceback's last line
+        return KeyboardInterrupt()
+    return InputError(f"cannot read the logs: {error}")
+
+
 def forget_stream(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Drop a registered stream; its reading threads stop once it is gone."""
     with contextlib.suppress(duckdb.Error):  # still in use by a pending result: later, then
@@ -280,9 +294,7 @@ class FileSet:
             result = fetch(con)
         except duckdb.Error as error:
             forget_stream(con, name)
-            if name in str(error):  # raised while reading, in a reading thread
-                raise InputError(f"cannot read the logs: {error}") from error
-            raise
+            raise stream_failure(error, name) or error from error
         if result is not con:  # fetched: let the stream go
             forget_stream(con, name)
         return result

@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from mtls_doctor.errors import InputError
 from mtls_doctor.logs.parse import SCANNER_COLUMNS, parse_sql
-from mtls_doctor.logs.reader import FileSet, forget_stream
+from mtls_doctor.logs.reader import FileSet, forget_stream, stream_failure
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -210,8 +209,6 @@ def _execute(
     try:
         con.execute(sql, _used(params, sql))
     except duckdb.Error as error:
-        if name in str(error):  # raised while reading, in a reading thread
-            raise InputError(f"cannot read the logs: {error}") from error
-        raise
+        raise stream_failure(error, name) or error from error
     finally:
         forget_stream(con, name)
