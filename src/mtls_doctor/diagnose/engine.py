@@ -94,6 +94,17 @@ class _Run:
         )
         return self._over(stage("diagnose_failures", select, self._bind(select, None)))
 
+    def grouped(self) -> _Run:
+        """These failed rows counted per code, client and certificate, staged once when the
+        target can (see ``queries.FAILURE_GROUPS``); others are asked row by row."""
+        stage = getattr(self.target, "stage", None)
+        if stage is None:
+            return self
+        select = q.FAILURE_GROUPS.format(rel=self.relation, where=self.where)
+        grouped = self._over(stage("diagnose_failure_groups", select, self._bind(select, None)))
+        grouped.shape = q.COUNT_SHAPE
+        return grouped
+
     def expiring(self) -> _Run:
         """Where to ask about certificates that worked and expire before the horizon."""
         return self if self.prepared is None else self._over(self.prepared.expiring)
@@ -146,11 +157,12 @@ def _failure_groups(
     unit = q.timeline_unit(span)
     tls = [(b, int(n)) for b, n in run.fetch(q.TLS_TIMELINE, unit=unit)]
     run = run.failures()
+    grouped = run.grouped()
     clients: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for code, ip, n, first, last in run.fetch(q.TOP_CLIENTS):
+    for code, ip, n, first, last in grouped.fetch(q.TOP_CLIENTS):
         clients[code].append({"client_ip": ip, "count": n, "first_seen": first, "last_seen": last})
     certs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for code, serial, subject, nb, na, n, ncl, first, last in run.fetch(q.TOP_CERTIFICATES):
+    for code, serial, subject, nb, na, n, ncl, first, last in grouped.fetch(q.TOP_CERTIFICATES):
         certs[code].append(
             {
                 "serial": serial,
@@ -167,10 +179,10 @@ def _failure_groups(
     for code, bucket, n in run.fetch(q.TIMELINE, unit=unit):
         timeline[code].append((bucket, int(n)))
     evidence_rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for code, *cert_row in run.fetch(q.CODE_CERTIFICATES):
+    for code, *cert_row in grouped.fetch(q.CODE_CERTIFICATES):
         evidence_rows[code].append(tuple(cert_row))
     groups = []
-    for code, n, ncl, ncert, first, last in run.fetch(q.PER_CODE):
+    for code, n, ncl, ncert, first, last in grouped.fetch(q.PER_CODE):
         cert_rows = evidence_rows.get(code, [])
         correlation: tuple[dict[str, Any], ...] = ()
         if options.correlator is not None:

@@ -47,19 +47,29 @@ FAILURE_COLUMNS = (
     "leaf_client_cert_subject, not_before, not_after, verify_result"
 )
 
+# The failed rows counted per code, client and certificate: the per-code questions (all but
+# the timeline) ask these groups, with COUNT_SHAPE, rather than every failed row again.
+FAILURE_GROUPS = """
+SELECT error_code, verify_result, client_ip, serial_key, leaf_client_cert_serial_number,
+       leaf_client_cert_subject, not_before, not_after,
+       count(*) AS n, min(timestamp) AS first_seen, max(timestamp) AS last_seen
+FROM {rel} WHERE {where} AND verify_result = 'failed'
+GROUP BY error_code, verify_result, client_ip, serial_key, leaf_client_cert_serial_number,
+         leaf_client_cert_subject, not_before, not_after"""
+
 PER_CODE = """
-SELECT coalesce(error_code, '') AS code, count(*) AS n, count(DISTINCT client_ip),
+SELECT coalesce(error_code, '') AS code, {n} AS n, count(DISTINCT client_ip),
        count(DISTINCT coalesce(serial_key, '') || '|' || coalesce(leaf_client_cert_subject, '')),
-       min(timestamp), max(timestamp)
+       {first}, {last}
 FROM {rel} WHERE {where} AND verify_result = 'failed'
 GROUP BY coalesce(error_code, '') ORDER BY n DESC, code"""
 
 TOP_CLIENTS = f"""
 SELECT code, client_ip, n, first_seen, last_seen FROM (
-  SELECT coalesce(error_code, '') AS code, client_ip, count(*) AS n,
-         min(timestamp) AS first_seen, max(timestamp) AS last_seen,
+  SELECT coalesce(error_code, '') AS code, client_ip, {{n}} AS n,
+         {{first}} AS first_seen, {{last}} AS last_seen,
          row_number() OVER (PARTITION BY coalesce(error_code, '')
-                            ORDER BY count(*) DESC, client_ip) AS rn
+                            ORDER BY {{n}} DESC, client_ip) AS rn
   FROM {{rel}} WHERE {{where}} AND verify_result = 'failed'
   GROUP BY coalesce(error_code, ''), client_ip) ranked
 WHERE rn <= {TOP_N} ORDER BY code, n DESC, client_ip"""
@@ -75,8 +85,8 @@ SELECT code, serial, subject, not_before, not_after, n, clients, first_seen, las
   FROM (
     SELECT coalesce(error_code, '') AS code, leaf_client_cert_serial_number AS serial,
            leaf_client_cert_subject AS subject, client_ip, min(not_before) AS not_before,
-           max(not_after) AS not_after, count(*) AS n, min(timestamp) AS first_seen,
-           max(timestamp) AS last_seen
+           max(not_after) AS not_after, {{n}} AS n, {{first}} AS first_seen,
+           {{last}} AS last_seen
     FROM {{rel}} WHERE {{where}} AND verify_result = 'failed'
     GROUP BY coalesce(error_code, ''), leaf_client_cert_serial_number,
              leaf_client_cert_subject, client_ip
@@ -106,7 +116,7 @@ SELECT code, serial, subject, not_before, not_after, n, clients, first_seen, las
   FROM (
     SELECT coalesce(error_code, '') AS code, leaf_client_cert_serial_number AS serial,
            leaf_client_cert_subject AS subject, not_before, not_after, client_ip,
-           count(*) AS n, min(timestamp) AS first_seen, max(timestamp) AS last_seen
+           {{n}} AS n, {{first}} AS first_seen, {{last}} AS last_seen
     FROM {{rel}} WHERE {{where}} AND verify_result = 'failed'
     GROUP BY coalesce(error_code, ''), leaf_client_cert_serial_number,
              leaf_client_cert_subject, not_before, not_after, client_ip

@@ -123,6 +123,11 @@ class StreamTarget:
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or {}).fetchall()
 
+    def stage(self, name: str, select: str, params: dict[str, Any]) -> str:
+        """Keep the rows of ``select`` in a temporary table."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}", params)
+        return name
+
 
 def _counts_sql(rel: str, where: str) -> str:
     # Rows outside the selection are counted too (the line statistics cover every line),
