@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 import duckdb
 
 from mtls_doctor.errors import LogFormatError, StoreError
+from mtls_doctor.logs import native
 from mtls_doctor.logs.api import ReadStats, store_stats
 from mtls_doctor.logs.parse import PARSED_COLUMNS
 from mtls_doctor.logs.query import Filters
@@ -193,8 +194,9 @@ def open_target(
 ) -> Iterator[QueryTarget]:
     """A query target over ``inputs`` or, with no inputs, over the store ``db``.
 
-    With a ``scope``, files are read for that one diagnosis only (:mod:`.stream`): in one
-    pass, much faster, but the target then answers diagnose and nothing else.
+    With a ``scope``, and the compiled reader, files are read for that one diagnosis only
+    (:mod:`.stream`): in one pass, much faster, but the target then answers diagnose and
+    nothing else.
     """
     if not inputs:
         assert db is not None
@@ -210,12 +212,12 @@ def open_target(
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         fileset = FileSet(scan.sources, workdir, scan.unreadable)
         target: FilesTarget | StreamTarget
-        if scope is None:
-            target = FilesTarget(fileset, stats, workdir, strict)
-        else:
+        if scope is not None and native.available():
             from mtls_doctor.diagnose.stream import StreamTarget
 
             target = StreamTarget(fileset, stats, workdir, strict, scope)
+        else:  # without the compiled reader, each side would read the files again
+            target = FilesTarget(fileset, stats, workdir, strict)
         try:
             yield target
         finally:

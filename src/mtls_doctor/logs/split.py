@@ -8,8 +8,8 @@ itself; typed and grouped for the few rows that need them, they cost next to not
 stream can be read only once, though. So with the compiled reader the batches are teed: each
 goes to the main query, and the rows a side may want (a cheap test on the raw columns, which
 must keep every row the side's SQL keeps) go to that side's own stream, which its own query
-reads at the same time, on its own cursor and thread. Without the compiled reader each side
-reads the files again.
+reads at the same time, on its own cursor and thread. It needs the compiled reader: without
+it each side would read the files again, and one table of every row is cheaper.
 """
 
 from __future__ import annotations
@@ -139,9 +139,7 @@ def run_split(
     from mtls_doctor.logs import native
 
     if not native.available():
-        for query in (main, *(side.query for side in sides)):
-            fileset.run(con, query, lambda c: None, _used(params, query("relation")))
-        return
+        raise RuntimeError("run_split needs the compiled reader (native.available())")
     import pyarrow as pa
 
     streams = [_SideStream(side) for side in sides]
