@@ -83,8 +83,10 @@ class _Run:
         each would decompress every row again. A target that can hold a temporary table
         (``stage``) gets one; others (Athena) are asked as before.
         """
-        if self.prepared is not None:
-            return self._over(self.prepared.failures)
+        if self.prepared is not None:  # counted per code, client and certificate already
+            failures = self._over(self.prepared.failures)
+            failures.shape = q.COUNT_SHAPE
+            return failures
         stage = getattr(self.target, "stage", None)
         if stage is None:
             return self
@@ -98,7 +100,7 @@ class _Run:
         """These failed rows counted per code, client and certificate, staged once when the
         target can (see ``queries.FAILURE_GROUPS``); others are asked row by row."""
         stage = getattr(self.target, "stage", None)
-        if stage is None:
+        if stage is None or self.shape is q.COUNT_SHAPE:
             return self
         select = q.FAILURE_GROUPS.format(rel=self.relation, where=self.where)
         grouped = self._over(stage("diagnose_failure_groups", select, self._bind(select, None)))
@@ -156,6 +158,8 @@ def _failure_groups(
     )
     unit = q.timeline_unit(span)
     tls = [(b, int(n)) for b, n in run.fetch(q.TLS_TIMELINE, unit=unit)]
+    # Per minute, the counts of a prepared target have the failures too.
+    per_minute = run if run.prepared is not None else None
     run = run.failures()
     grouped = run.grouped()
     clients: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -176,7 +180,7 @@ def _failure_groups(
             }
         )
     timeline: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
-    for code, bucket, n in run.fetch(q.TIMELINE, unit=unit):
+    for code, bucket, n in (per_minute or run).fetch(q.TIMELINE, unit=unit):
         timeline[code].append((bucket, int(n)))
     evidence_rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for code, *cert_row in grouped.fetch(q.CODE_CERTIFICATES):

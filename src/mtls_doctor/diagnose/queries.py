@@ -96,9 +96,9 @@ SELECT code, serial, subject, not_before, not_after, n, clients, first_seen, las
 WHERE rn <= {TOP_N} ORDER BY code, n DESC, serial, subject"""
 
 TIMELINE = """
-SELECT coalesce(error_code, '') AS code, date_trunc('{unit}', timestamp) AS bucket, count(*)
+SELECT coalesce(error_code, '') AS code, date_trunc('{unit}', {at}) AS bucket, {n}
 FROM {rel} WHERE {where} AND verify_result = 'failed'
-GROUP BY coalesce(error_code, ''), date_trunc('{unit}', timestamp) ORDER BY code, bucket"""
+GROUP BY coalesce(error_code, ''), date_trunc('{unit}', {at}) ORDER BY code, bucket"""
 
 TLS_TIMELINE = """
 SELECT date_trunc('{unit}', {at}) AS bucket, {n} FROM {rel}

@@ -2,16 +2,18 @@
 
 Copying every row into a table and then querying it took three times as long as reading
 the logs. A diagnosis needs much less than every row:
-- every row, but only as counts: per status and per minute, for the summary, the statuses
-  and the timelines (``mtls_counts``);
-- the selection's failed rows, in full, for the per-code questions (``mtls_failed``, which
-  also keeps the malformed lines, to report them);
+- every row, but only as counts per status and minute: for the summary, the statuses and
+  the timelines (``mtls_counts``);
+- the selection's failed rows, counted per code, client and certificate, for the per-code
+  questions (``mtls_failed``, see ``queries.FAILURE_GROUPS``);
 - which clients used each certificate that worked and expires before the horizon, and
-  when last (``mtls_expiring``).
+  when last (``mtls_expiring``);
+- the first malformed lines, to report them (``mtls_malformed``).
 
-The user's filters are applied while reading, so these tables hold the selection only.
-:func:`mtls_doctor.logs.split.run_split` fills the three tables in one read of the files.
-The engine asks them the same questions as it asks a store (see ``queries.COUNT_SHAPE``).
+The user's filters are applied while reading, so these tables hold the selection only, and
+memory grows with the distinct failing clients and certificates, not with the rows.
+:func:`mtls_doctor.logs.split.run_split` fills the tables in one read of the files. The
+engine asks them the same questions as it asks a store (see ``queries.COUNT_SHAPE``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_COLUMNS
+from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_GROUPS
 from mtls_doctor.diagnose.target import MEMORY_LIMIT, Prepared, Scope
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs.api import ReadStats
@@ -74,11 +76,12 @@ class StreamTarget:
         sides = [
             Side(lambda rel: _failed_sql(rel, where), _may_have_failed, _SIDE_FIELDS),
             Side(lambda rel: _expiring_sql(rel, where), _may_expire(scope), _SIDE_FIELDS),
+            Side(_malformed_sql, _not_certified, frozenset()),
         ]
         run_split(fileset, self.con, lambda rel: _counts_sql(rel, where), sides, params)
         self.prepared = Prepared(
             scope,
-            failures="(SELECT * FROM mtls_failed WHERE error IS NULL)",
+            failures="mtls_failed",
             expiring="(SELECT *, 'success' AS verify_result FROM mtls_expiring)",
         )
         self.stats = stats
@@ -111,10 +114,7 @@ class StreamTarget:
         self.stats.unknown_code_lines, self.stats.rows = unknown, rows
         self.stats.faults = list(fileset.faults)
         if malformed:
-            bad = self.con.execute(
-                "SELECT filename, line, error FROM mtls_failed WHERE error IS NOT NULL "
-                f"LIMIT {_MALFORMED_KEPT}"
-            ).fetchall()
+            bad = self.con.execute("SELECT filename, line, error FROM mtls_malformed").fetchall()
             self.stats.issues = locate_lines(fileset, bad)
         if strict and self.stats.issues:
             first = self.stats.issues[0]
@@ -142,12 +142,16 @@ GROUP BY ALL"""
 
 
 def _failed_sql(rel: str, where: str) -> str:
-    return f"""CREATE TABLE mtls_failed AS
-SELECT {FAILURE_COLUMNS}, error,
-       CASE WHEN error IS NOT NULL THEN filename END AS filename,
-       CASE WHEN error IS NOT NULL THEN line END AS line
-FROM {rel}
-WHERE error IS NOT NULL OR (error IS NULL AND verify_result = 'failed' AND ({where}))"""
+    return "CREATE TABLE mtls_failed AS " + FAILURE_GROUPS.format(
+        rel=rel, where=f"error IS NULL AND ({where})"
+    )
+
+
+def _malformed_sql(rel: str) -> str:
+    # Only lines the scanner declined can be malformed; the first few are kept, to be
+    # numbered and reported (the counts have them all).
+    return f"""CREATE TABLE mtls_malformed AS
+SELECT filename, line, error FROM {rel} WHERE error IS NOT NULL LIMIT {_MALFORMED_KEPT}"""
 
 
 def _expiring_sql(rel: str, where: str) -> str:
@@ -163,6 +167,12 @@ GROUP BY ALL"""
 # The raw-column tests that choose the rows a side may want. A line the scanner did not
 # certify (nf is NULL) always goes: only the SQL parser can say what it holds. A certified
 # line's status is c11 as written and its NotAfter is na (see parse.py).
+
+
+def _not_certified(batch: pa.RecordBatch) -> pa.Array:
+    import pyarrow.compute as pc
+
+    return pc.is_null(batch.column("nf"))
 
 
 def _may_have_failed(batch: pa.RecordBatch) -> pa.Array:

@@ -78,8 +78,9 @@ class Scope:
 @dataclass(frozen=True)
 class Prepared:
     """A target read for one :class:`Scope`: its ``relation`` holds the selection's rows
-    counted per status and minute (``COUNT_SHAPE``), ``failures`` its failed rows, and
-    ``expiring`` who used each certificate that expires before the horizon."""
+    counted per status and minute (``COUNT_SHAPE``), ``failures`` its failed rows counted
+    per code, client and certificate (``queries.FAILURE_GROUPS``), and ``expiring`` who used
+    each certificate that expires before the horizon."""
 
     scope: Scope
     failures: str
