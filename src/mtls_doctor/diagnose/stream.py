@@ -21,8 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
+from mtls_doctor import duck
 from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_GROUPS
 from mtls_doctor.diagnose.target import MEMORY_LIMIT, Prepared, Scope
 from mtls_doctor.errors import LogFormatError
@@ -67,7 +66,7 @@ class StreamTarget:
     def __init__(
         self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool, scope: Scope
     ) -> None:
-        self.con = duckdb.connect()
+        self.con = duck.connect()
         # A month of failures may not fit in memory: past this limit DuckDB spills to disk.
         self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
         self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")

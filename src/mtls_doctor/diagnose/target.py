@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import duckdb
 
+from mtls_doctor import duck
 from mtls_doctor.errors import LogFormatError, StoreError
 from mtls_doctor.logs import native
 from mtls_doctor.logs.api import ReadStats, store_stats
@@ -123,7 +124,7 @@ class FilesTarget:
     relation = "(SELECT * FROM parsed WHERE error IS NULL)"
 
     def __init__(self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool) -> None:
-        self.con = duckdb.connect()
+        self.con = duck.connect()
         # A month of logs does not fit in memory: past this limit DuckDB spills to disk.
         self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
         self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")

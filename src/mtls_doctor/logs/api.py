@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import duckdb
 
+from mtls_doctor import duck
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs.parse import unknown_code_sql
 from mtls_doctor.logs.query import Filters, count_sql, output_row, rows_sql
@@ -95,7 +96,7 @@ class Selection:
         self.store = store
         self.fileset = fileset
         self.stats = stats or ReadStats()
-        self._con = duckdb.connect() if fileset is not None else None
+        self._con = duck.connect() if fileset is not None else None
 
     def close(self) -> None:
         if self._con is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from mtls_doctor import duck
 from mtls_doctor.errors import LogFormatError, StoreError, StoreLockedError
 from mtls_doctor.logs.fields import FIELDS
 from mtls_doctor.logs.reader import FileSet, locate_lines
@@ -107,7 +108,7 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         config: dict[str, str | bool | int | float | list[str]] = (
             {"enable_external_access": False} if read_only else {}
         )
-        return duckdb.connect(str(path), read_only=read_only, config=config)
+        return duck.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise StoreLockedError(

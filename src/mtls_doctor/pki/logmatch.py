@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
-
+from mtls_doctor import duck
 from mtls_doctor.errors import InputError
 from mtls_doctor.knowledge.codes import SUCCESS
 from mtls_doctor.logs.parse import NULL_RAW_COLUMNS, parse_sql
@@ -42,7 +41,7 @@ def parse_log_line(line: str) -> LoggedConnection:
         "leaf_client_cert_subject, error"
     )
     query = f"SELECT {columns} FROM ({sql})"
-    with duckdb.connect() as connection:
+    with duck.connect() as connection:
         row = connection.execute(query, [line]).fetchone()
     if row is None:
         raise InputError("--log-line is empty", hint="Paste one line of a connection log.")

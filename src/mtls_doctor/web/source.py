@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 
+from mtls_doctor import duck
 from mtls_doctor.diagnose.target import StoreTarget
 from mtls_doctor.errors import StoreError, StoreLockedError
 from mtls_doctor.logs.store import Store
@@ -90,7 +91,7 @@ class StoreSource:
     def _copy(self, signature: tuple[int, ...]) -> str | None:
         """Make a new snapshot; return why not when the store cannot be opened now."""
         try:
-            con = duckdb.connect(str(self.db), read_only=True)
+            con = duck.connect(str(self.db), read_only=True)
         except duckdb.Error as error:
             if "lock" not in str(error).lower():  # not busy: not a store at all
                 raise StoreError(
