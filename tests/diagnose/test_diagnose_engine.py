@@ -147,3 +147,35 @@ def test_ipv6_block_filter_selects_only_addresses_inside(tmp_path: Path) -> None
     assert inside["summary"]["connections"] == 1
     outside = run([str(corpus)], filters=Filters(client=parse_client("2001:dead::/32")))
     assert outside["summary"]["connections"] == 0
+
+
+def test_expiry_warnings_count_every_certificate(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from tests.diagnose.corpus import T0, entry
+
+    # 60 certificates accepted after their NotAfter (all expiring before the 3 that are
+    # still valid) and 3 that expire within the window: each kind is counted in full, and
+    # neither crowds the other out of the 50 listed.
+    lines = [
+        entry(
+            T0,
+            f"198.51.100.{i}",
+            "Success",
+            serial=f"A{i:02d}",
+            not_after=T0 - timedelta(days=i + 1),
+        )
+        for i in range(60)
+    ]
+    lines += [
+        entry(T0, f"192.0.2.{i}", "Success", serial=f"B{i}", not_after=T0 + timedelta(days=5 + i))
+        for i in range(3)
+    ]
+    lines.append(entry(T0, "192.0.2.1", "Success", serial="B1", not_after=T0 + timedelta(days=6)))
+    corpus = write_corpus(tmp_path, lines)
+    warnings = {w["kind"]: w for w in run([str(corpus)])["warnings"]}
+    past, soon = warnings["expired_but_accepted"], warnings["expiring_soon"]
+    assert past["message"].startswith("60 certificate(s) (50 listed, those expiring first) ")
+    assert len(past["items"]) == 50 and past["items"][0]["serial"] == "A59"
+    assert soon["message"].startswith("3 certificate(s) used by 3 client(s) ")
+    assert [i["serial"] for i in soon["items"]] == ["B0", "B1", "B2"]

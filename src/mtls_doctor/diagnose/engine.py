@@ -217,38 +217,43 @@ def _failure_groups(
 def _expiring(run: _Run, options: DiagnoseOptions) -> tuple[DiagnosisWarning, ...]:
     now = to_naive_utc(options.now)
     horizon = expiry_horizon(options.now, options.warn_days)
-    rows = run.expiring().fetch(q.EXPIRING, {"horizon": horizon})
-    # Accepted after NotAfter: the listener ignores expiry. Otherwise it is a countdown.
-    past = [r for r in rows if r[2] < r[4]]
-    soon = [r for r in rows if r[2] >= r[4]]
+    kinds: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for kind, *row in run.expiring().fetch(q.EXPIRING, {"horizon": horizon}):
+        kinds[kind].append(tuple(row))
     warnings = []
-    if soon:
-        clients = sum(int(r[3]) for r in soon)
+    if soon := kinds.get("expiring_soon"):
         first = soon[0][2]
         when = f"in {human_delta(first - now)}" if first >= now else "already past"
         warnings.append(
             DiagnosisWarning(
                 "expiring_soon",
-                f"{len(soon)} certificate(s) used by {clients} client(s) that connected "
-                f"successfully will start failing with ClientCertExpired from "
-                f"{first:%Y-%m-%d %H:%M}Z ({when}).",
+                f"{_how_many(soon)} used by {soon[0][6]} client(s) that connected successfully "
+                f"will start failing with ClientCertExpired from {first:%Y-%m-%d %H:%M}Z "
+                f"({when}).",
                 tuple(_expiring_item(r) for r in soon),
             )
         )
-    if past:
+    # Accepted after NotAfter: the listener ignores expiry.
+    if past := kinds.get("expired_but_accepted"):
         warnings.append(
             DiagnosisWarning(
                 "expired_but_accepted",
-                f"{len(past)} certificate(s) connected successfully after their NotAfter: the "
-                "listener probably has IgnoreClientCertificateExpiry on.",
+                f"{_how_many(past)} connected successfully after their NotAfter: the listener "
+                "probably has IgnoreClientCertificateExpiry on.",
                 tuple(_expiring_item(r) for r in past),
             )
         )
     return tuple(warnings)
 
 
+def _how_many(rows: list[tuple[Any, ...]]) -> str:
+    total = int(rows[0][5])
+    listed = "" if total == len(rows) else f" ({len(rows)} listed, those expiring first)"
+    return f"{total} certificate(s){listed}"
+
+
 def _expiring_item(row: tuple[Any, ...]) -> dict[str, Any]:
-    serial, subject, not_after, clients, last = row
+    serial, subject, not_after, clients, last = row[:5]
     return {
         "serial": serial,
         "subject": subject,

@@ -126,18 +126,38 @@ SELECT code, serial, subject, not_before, not_after, n, clients, first_seen, las
 WHERE rn <= {EVIDENCE_ROWS}
 ORDER BY code, n DESC, serial, subject, not_before, not_after"""
 
-# Certificates that still work but whose NotAfter comes before the horizon.
+# Certificates that worked and whose NotAfter comes before the horizon, in two kinds: those
+# seen after their NotAfter (the listener ignores expiry) and the others (a countdown). Per
+# kind: the EVIDENCE_ROWS that expire first, and how many certificates and distinct clients
+# there are in all.
 EXPIRING = f"""
-SELECT serial, subject, not_after, count(client_ip), max(last_seen) FROM (
+WITH per_client AS (
   SELECT leaf_client_cert_serial_number AS serial, leaf_client_cert_subject AS subject,
          not_after, client_ip, max(timestamp) AS last_seen
   FROM {{rel}} WHERE {{where}} AND verify_result = 'success' AND not_after IS NOT NULL
     AND not_after < $horizon
   GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject, not_after, client_ip
-) per_client
-GROUP BY serial, subject, not_after
-ORDER BY not_after, serial, subject
-LIMIT {EVIDENCE_ROWS}"""
+), tagged AS (
+  SELECT serial, subject, not_after, client_ip, last_seen,
+         CASE WHEN not_after < max(last_seen) OVER (PARTITION BY serial, subject, not_after)
+              THEN 'expired_but_accepted' ELSE 'expiring_soon' END AS kind
+  FROM per_client
+), per_cert AS (
+  SELECT kind, serial, subject, not_after, count(client_ip) AS clients,
+         max(last_seen) AS last_seen
+  FROM tagged GROUP BY kind, serial, subject, not_after
+), kinds AS (
+  SELECT kind, count(DISTINCT client_ip) AS kind_clients FROM tagged GROUP BY kind
+)
+SELECT ranked.kind, serial, subject, not_after, clients, last_seen, certificates, kind_clients
+FROM (
+  SELECT kind, serial, subject, not_after, clients, last_seen,
+         row_number() OVER (PARTITION BY kind ORDER BY not_after, serial, subject) AS rn,
+         count(*) OVER (PARTITION BY kind) AS certificates
+  FROM per_cert
+) ranked JOIN kinds ON ranked.kind = kinds.kind
+WHERE rn <= {EVIDENCE_ROWS}
+ORDER BY ranked.kind, not_after, serial, subject"""
 
 CLIENTS_OF_CERT = """
 SELECT DISTINCT client_ip FROM {rel}
