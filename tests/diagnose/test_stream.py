@@ -165,3 +165,22 @@ def test_without_the_compiled_reader_the_same_diagnosis(
         pure = diagnose(target, filters, AT_NOW).to_dict()
         pure["rows"] = target.stats.rows
     assert pure == one_pass
+
+
+@pytest.mark.parametrize("damage", ["truncated gzip", "bytes that are not UTF-8"])
+def test_an_ipv6_block_reads_twice_but_reports_each_fault_once(
+    tmp_path: Path, reader: str, damage: str
+) -> None:
+    import gzip
+
+    v6 = entry(T0 + timedelta(minutes=80), "2001:db8::7", "Failed:ClientCertUntrusted")
+    body = ("\n".join([*crafted_lines(), v6]) + "\n").encode()
+    path = write_corpus(tmp_path, [])
+    if damage == "truncated gzip":
+        data = gzip.compress(body)
+        path.write_bytes(data[: len(data) - 12])
+    else:
+        path.write_bytes(gzip.compress(body.replace(b"CN=old client", b"CN=old \xff client", 1)))
+    one_pass, every_row = both_ways([str(path)], Filters(client=parse_client("2001:db8::/32")))
+    assert one_pass == every_row
+    assert len(one_pass["errors"]) == 1

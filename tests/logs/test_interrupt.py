@@ -64,6 +64,8 @@ def test_a_failed_read_caused_by_ctrl_c_is_an_interrupt() -> None:
     other = duckdb.InvalidInputException("reading the stream registered as 'lines_3' failed: x")
     assert not isinstance(stream_failure(other, "lines_3"), KeyboardInterrupt)
     assert stream_failure(error, "lines_4") is None  # not our stream
+    binder = duckdb.BinderException("column x not found; candidate bindings: 'lines_3'.c1")
+    assert stream_failure(binder, "lines_3") is None  # names the stream, but not a read
 
 
 @pytest.mark.usefixtures("interrupted_after_one_batch")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from mtls_doctor.logs import native
+from mtls_doctor.logs import native, split
 from mtls_doctor.logs.reader import FileSet
 from mtls_doctor.logs.sources import expand_inputs
 from mtls_doctor.logs.split import Side, run_split
@@ -132,3 +133,51 @@ def test_a_reading_fault_is_an_input_error(tmp_path: Path) -> None:
     assert con.execute("SELECT n FROM m").fetchone() == (3001,)
     assert con.execute("SELECT n FROM side").fetchone() == (3001,)
     assert [f.file for f in fileset.faults] == [str(fileset.sources[1].path)]
+
+
+def test_a_ctrl_c_while_a_side_is_ended_does_not_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C may land while the tee (on the main thread) waits to hand a side its end
+    # marker: the side must still end, through run_split's own close.
+    put = split._SideStream._put
+    fired: list[int] = []
+
+    def put_then_ctrl_c(self: Any, item: Any) -> bool:
+        if item is split._END and not fired:
+            fired.append(1)
+            raise KeyboardInterrupt
+        return put(self, item)
+
+    monkeypatch.setattr(split._SideStream, "_put", put_then_ctrl_c)
+    fileset = files(tmp_path, count=1)
+    side = Side(table("s", "SELECT count(*) FROM {rel}"), everything)
+    error = within(
+        30, lambda: run_split(fileset, duckdb.connect(), table("m", "SELECT 1 FROM {rel}"), [side])
+    )
+    assert isinstance(error, KeyboardInterrupt) and fired
+
+
+def test_reading_threads_stop_when_the_stream_is_never_read(tmp_path: Path) -> None:
+    fileset = files(tmp_path, count=2)
+    side = Side(table("s", "SELECT count(*) FROM {rel}"), everything)
+    with pytest.raises(duckdb.BinderException):  # the main query fails before reading
+        run_split(fileset, duckdb.connect(), table("m", "SELECT nope FROM {rel}"), [side])
+    deadline = time.monotonic() + 5
+    while _readers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _readers() == []
+
+
+def test_a_failing_side_stops_the_main_query_and_is_the_error(tmp_path: Path) -> None:
+    fileset = files(tmp_path)
+    side = Side(table("bad", "SELECT error('this side broke') FROM {rel}"), everything)
+    main = table("m", "SELECT sum(r) FROM {rel}, range(100000000) t(r)")  # many minutes
+    start = time.monotonic()
+    error = within(60, lambda: run_split(fileset, duckdb.connect(), main, [side]))
+    assert error is not None and "this side broke" in str(error)
+    assert time.monotonic() - start < 10
+
+
+def _readers() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "mtls-doctor-read"]

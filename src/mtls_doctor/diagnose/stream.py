@@ -91,6 +91,7 @@ class StreamTarget:
         more: such a filter is rare, and the selection must be known while reading)."""
         if not filters.needs_candidates():
             return filters
+        faults = list(fileset.faults)  # the one pass reports them: not twice
         rows = fileset.run(
             self.con,
             lambda rel: (
@@ -99,6 +100,7 @@ class StreamTarget:
             ),
             lambda con: con.fetchall(),
         )
+        fileset.faults[:] = faults
         return filters.with_candidates([str(r[0]) for r in rows])
 
     def _read_stats(self, fileset: FileSet, strict: bool) -> None:

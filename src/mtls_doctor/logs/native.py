@@ -302,11 +302,21 @@ class NativeReader:
         """Each batch with what ``annotate`` made of it; the threads start now."""
         _tune_allocator()
         workers = self._start()
+        self._workers = workers
         batches = self._batches(workers)
         # A stream that DuckDB never starts never runs its `finally`: the workers then stop
         # when the generator is gone.
         workers.alive = weakref.ref(batches)
         return batches
+
+    def stop(self) -> None:
+        """Stop the reading threads now, even if the stream was never read (a generator
+        that never started does not run its ``finally``)."""
+        workers = getattr(self, "_workers", None)
+        if workers is not None and not workers.stop.is_set():
+            workers.stop.set()
+            for _ in workers.done:
+                workers.files.put(None)
 
     def _start(self) -> _Workers:
         workers = _Workers([queue.Queue(_AHEAD) for _ in self.sources])

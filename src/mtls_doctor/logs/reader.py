@@ -134,7 +134,7 @@ def stream_failure(error: duckdb.Error, name: str) -> BaseException | None:
     Ctrl-C lands: DuckDB then reports the KeyboardInterrupt as a failed read.
     """
     text = str(error)
-    if name not in text:
+    if f"'{name}' failed" not in text:  # "reading the stream registered as '...' failed"
         return None
     if text.rstrip().endswith("KeyboardInterrupt"):  # the traceback's last line
         return KeyboardInterrupt()

@@ -14,6 +14,7 @@ it each side would read the files again, and one table of every row is cheaper.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import threading
@@ -62,6 +63,7 @@ class _SideStream:
         )
         self.items: queue.Queue[Any] = queue.Queue(_AHEAD)
         self.gone = threading.Event()  # its query ended (or failed): stop handing it rows
+        self.closed = threading.Event()  # run_split is finishing: the stream ends here
         self.ended = False
 
     def pick(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
@@ -83,20 +85,32 @@ class _SideStream:
             self._put(kept)
 
     def end(self) -> None:
-        if not self.ended:
+        if not self.ended and self._put(_END):
             self.ended = True
-            self._put(_END)
 
-    def _put(self, item: Any) -> None:
-        while not self.gone.is_set():
+    def close(self) -> None:
+        """End the stream once what is queued has been read, whatever else happened."""
+        self.closed.set()
+
+    def _put(self, item: Any) -> bool:
+        while not (self.gone.is_set() or self.closed.is_set()):
             try:
                 self.items.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        while (item := self.items.get()) is not _END:
+        while True:
+            try:
+                item = self.items.get(timeout=0.1)
+            except queue.Empty:
+                if self.closed.is_set():
+                    return
+                continue
+            if item is _END:
+                return
             yield item
 
 
@@ -152,31 +166,54 @@ def run_split(
     tee = _tee(pairs, streams)
     schema = native.schema()
     errors: list[BaseException] = []
-    threads = []
+    threads: list[threading.Thread] = []
+    cursors: list[duckdb.DuckDBPyConnection] = []
     try:
         for side, stream in zip(sides, streams, strict=True):
             cursor = con.cursor()
+            cursors.append(cursor)
             batches = pa.RecordBatchReader.from_batches(schema, stream.batches())
             name, relation = _relation(cursor, batches)
             thread = threading.Thread(
                 target=_run_side,
-                args=(cursor, name, side.query(relation), params, stream, errors),
+                args=(cursor, name, side.query(relation), params, stream, errors, con),
                 name="mtls-doctor-side",
                 daemon=True,
             )
             thread.start()
             threads.append(thread)
         name, relation = _relation(con, pa.RecordBatchReader.from_batches(schema, tee))
-        _execute(con, name, main(relation), params)
+        try:
+            _execute(con, name, main(relation), params)
+        except duckdb.InterruptException:
+            if errors:  # a side failed and stopped the main query: report the side's error
+                raise errors[0] from None
+            raise
     finally:
         tee.close()
         for stream in streams:  # also when DuckDB never started reading the tee
             stream.end()
-        for thread in threads:
-            thread.join()
-        pairs.close()  # the reading threads stop
+            stream.close()
+        _join(threads, cursors)
+        pairs.close()
+        reader.stop()  # also when the stream never started
     if errors:
         raise errors[0]
+
+
+def _join(threads: Sequence[threading.Thread], cursors: Sequence[Any]) -> None:
+    """Wait for the side queries; a Ctrl-C meanwhile stops them first (and is re-raised),
+    so that nothing still reads the files, or their spill folder, once run_split returns."""
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        for cursor in cursors:
+            with contextlib.suppress(duckdb.Error):  # closed once its query ended
+                cursor.interrupt()
+        for thread in threads:
+            thread.join()
+        raise
 
 
 def _run_side(
@@ -186,11 +223,13 @@ def _run_side(
     params: dict[str, Any] | None,
     stream: _SideStream,
     errors: list[BaseException],
+    main: duckdb.DuckDBPyConnection,
 ) -> None:
     try:
         _execute(cursor, name, sql, params)
     except BaseException as error:  # reported by run_split, in the caller's thread
         errors.append(error)
+        main.interrupt()  # no use reading on: the run fails with this error
     finally:
         stream.gone.set()
         cursor.close()
