@@ -1,4 +1,5 @@
-"""No DuckDB progress bar on stdout: every connection is opened by mtls_doctor.duck."""
+"""Every connection is opened by mtls_doctor.duck: no progress bar on stdout, no
+window_self_join (which made diagnose read the store twice)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ def test_connections_have_the_progress_bar_off() -> None:
     setting = "SELECT current_setting('enable_progress_bar')"
     assert con.execute(setting).fetchone() == (False,)
     assert con.cursor().execute(setting).fetchone() == (False,)  # the sides' cursors
+
+
+def test_window_aggregates_read_the_table_once() -> None:
+    con = duck.connect()
+    con.execute("CREATE TABLE t AS SELECT i % 7 AS k, i FROM range(1000) r(i)")
+    plan = con.execute("EXPLAIN SELECT k, i, max(i) OVER (PARTITION BY k) FROM t").fetchall()[0][1]
+    assert plan.count("Seq Scan") == 1, plan  # not a self-join of two scans
 
 
 def test_no_module_opens_duckdb_on_its_own() -> None:

@@ -129,7 +129,8 @@ ORDER BY code, n DESC, serial, subject, not_before, not_after"""
 # Certificates that worked and whose NotAfter comes before the horizon, in two kinds: those
 # seen after their NotAfter (the listener ignores expiry) and the others (a countdown). Per
 # kind: the EVIDENCE_ROWS that expire first, and how many certificates and distinct clients
-# there are in all.
+# there are in all (a client counts once per kind, at its first certificate: each CTE is read
+# once, so the rows are scanned once).
 EXPIRING = f"""
 WITH per_client AS (
   SELECT leaf_client_cert_serial_number AS serial, leaf_client_cert_subject AS subject,
@@ -142,22 +143,26 @@ WITH per_client AS (
          CASE WHEN not_after < max(last_seen) OVER (PARTITION BY serial, subject, not_after)
               THEN 'expired_but_accepted' ELSE 'expiring_soon' END AS kind
   FROM per_client
+), first_use AS (
+  SELECT *, CASE WHEN client_ip IS NOT NULL AND row_number() OVER (
+                 PARTITION BY kind, client_ip ORDER BY serial, subject, not_after) = 1
+            THEN 1 ELSE 0 END AS new_client
+  FROM tagged
 ), per_cert AS (
   SELECT kind, serial, subject, not_after, count(client_ip) AS clients,
-         max(last_seen) AS last_seen
-  FROM tagged GROUP BY kind, serial, subject, not_after
-), kinds AS (
-  SELECT kind, count(DISTINCT client_ip) AS kind_clients FROM tagged GROUP BY kind
+         max(last_seen) AS last_seen, sum(new_client) AS new_clients
+  FROM first_use GROUP BY kind, serial, subject, not_after
 )
-SELECT ranked.kind, serial, subject, not_after, clients, last_seen, certificates, kind_clients
+SELECT kind, serial, subject, not_after, clients, last_seen, certificates, kind_clients
 FROM (
   SELECT kind, serial, subject, not_after, clients, last_seen,
          row_number() OVER (PARTITION BY kind ORDER BY not_after, serial, subject) AS rn,
-         count(*) OVER (PARTITION BY kind) AS certificates
+         count(*) OVER (PARTITION BY kind) AS certificates,
+         sum(new_clients) OVER (PARTITION BY kind) AS kind_clients
   FROM per_cert
-) ranked JOIN kinds ON ranked.kind = kinds.kind
+) ranked
 WHERE rn <= {EVIDENCE_ROWS}
-ORDER BY ranked.kind, not_after, serial, subject"""
+ORDER BY kind, not_after, serial, subject"""
 
 CLIENTS_OF_CERT = """
 SELECT DISTINCT client_ip FROM {rel}
