@@ -170,18 +170,9 @@ def run_split(
     cursors: list[duckdb.DuckDBPyConnection] = []
     try:
         for side, stream in zip(sides, streams, strict=True):
-            cursor = con.cursor()
-            cursors.append(cursor)
+            cursors.append(con.cursor())
             batches = pa.RecordBatchReader.from_batches(schema, stream.batches())
-            name, relation = _relation(cursor, batches)
-            thread = threading.Thread(
-                target=_run_side,
-                args=(cursor, name, side.query(relation), params, stream, errors, con),
-                name="mtls-doctor-side",
-                daemon=True,
-            )
-            thread.start()
-            threads.append(thread)
+            threads.append(_start_side(cursors[-1], side, batches, stream, params, errors, con))
         name, relation = _relation(con, pa.RecordBatchReader.from_batches(schema, tee))
         try:
             _execute(con, name, main(relation), params)
@@ -199,6 +190,26 @@ def run_split(
         reader.stop()  # also when the stream never started
     if errors:
         raise errors[0]
+
+
+def _start_side(
+    cursor: duckdb.DuckDBPyConnection,
+    side: Side,
+    batches: Any,
+    stream: _SideStream,
+    params: dict[str, Any] | None,
+    errors: list[BaseException],
+    main: duckdb.DuckDBPyConnection,
+) -> threading.Thread:
+    name, relation = _relation(cursor, batches)
+    thread = threading.Thread(
+        target=_run_side,
+        args=(cursor, name, side.query(relation), params, stream, errors, main),
+        name="mtls-doctor-side",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def _join(threads: Sequence[threading.Thread], cursors: Sequence[Any]) -> None:
