@@ -127,3 +127,29 @@ def test_sql_is_read_only(logdir: Path, tmp_path: Path) -> None:
         with pytest.raises(StoreError):
             run_sql(db, statement)
     assert _rows(db) == 2 and not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("damage", ["not UTF-8", "truncated gzip"])
+def test_ingest_words_a_file_fault_as_logs_query_does(tmp_path: Path, damage: str) -> None:
+    import gzip
+
+    body = "\n".join(line() for _ in range(40)) + "\n"
+    path = (
+        tmp_path
+        / "logs"
+        / ("conn_log_123456789012_elasticloadbalancing_us-east-1_app.x.y_20240405T1315Z_a.log.gz")
+    )
+    path.parent.mkdir()
+    if damage == "not UTF-8":
+        path.write_bytes(gzip.compress(body.encode().replace(b"CN=", b"CN=\xff", 1)))
+    else:
+        data = gzip.compress(body.encode())
+        path.write_bytes(data[: len(data) // 2])
+    with open_selection([str(path)]) as selection:
+        selection.count_by(Filters(), ["tls_verify_status"])
+        read = selection.stats.faults
+    ingested = ingest_inputs([str(path)], tmp_path / "s.duckdb").stats.faults
+    assert [(f.message, f.lines_read, f.complete) for f in ingested] == [
+        (f.message, f.lines_read, f.complete) for f in read
+    ]
+    assert read and read[0].complete is (damage == "not UTF-8")

@@ -126,7 +126,8 @@ def batches(sources: Sequence[LogSource]) -> Iterator[list[LogSource]]:
 def _account(store: Store, item: IngestedFile, stats: ReadStats) -> None:
     stats.malformed += item.malformed
     if item.fault:
-        stats.faults.append(FileFault(item.source, item.fault, item.rows + item.malformed))
+        lines = item.fault_lines if item.fault_lines is not None else item.rows + item.malformed
+        stats.faults.append(FileFault(item.source, item.fault, lines, item.fault_complete))
     if item.malformed:
         rows = store.con.execute(
             "SELECT e.line_no, e.reason FROM parse_errors e JOIN files f USING (file_id) "

@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,9 @@ class IngestedFile:
     rows: int
     malformed: int
     fault: str | None
+    # As the reader counted them for the fault: the lines read, and whether that was all.
+    fault_lines: int | None = None
+    fault_complete: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -256,22 +259,28 @@ class Store:
                 f"SELECT filename, line, error FROM {stage} WHERE error IS NOT NULL LIMIT 10000"
             ).fetchall()
             issues = locate_lines(fileset, bad, limit=10000)
-            faults = {fault.file: fault.message for fault in fileset.faults}
+            faults = {fault.file: fault for fault in fileset.faults}
             # FileSet keeps the order of its sources; a repaired file has a new path.
             for (index, source, digest), staged in zip(fresh, fileset.sources, strict=True):
                 mine = [i for i in issues if i.file == source.display]
                 fault = faults.get(source.display)
+                message = None if fault is None else fault.message
                 if strict and (mine or fault):
                     first = mine[0] if mine else None
                     raise LogFormatError(
                         source.display,
                         (first.line or 0) if first else 0,
-                        first.message if first else str(fault),
+                        first.message if first else str(message),
                     )
                 numbered = {issue.text: issue.line for issue in mine}
-                results[index] = self._commit_stage(
-                    source, digest, stage, str(staged.path), fault, numbered, now
+                added = self._commit_stage(
+                    source, digest, stage, str(staged.path), message, numbered, now
                 )
+                if fault is not None:
+                    added = replace(
+                        added, fault_lines=fault.lines_read, fault_complete=fault.complete
+                    )
+                results[index] = added
                 if on_done:
                     on_done(results[index])
         finally:
