@@ -70,9 +70,9 @@ class _Run:
         where, self.params = filters.where()
         self.where = where
 
-    def _over(self, relation: str) -> _Run:
+    def _over(self, relation: str, shape: dict[str, str] = q.ROW_SHAPE) -> _Run:
         other = copy.copy(self)
-        other.relation, other.shape = relation, q.ROW_SHAPE
+        other.relation, other.shape = relation, shape
         other.where, other.params = "true", {}
         return other
 
@@ -84,9 +84,7 @@ class _Run:
         (``stage``) gets one; others (Athena) are asked as before.
         """
         if self.prepared is not None:  # counted per code, client and certificate already
-            failures = self._over(self.prepared.failures)
-            failures.shape = q.COUNT_SHAPE
-            return failures
+            return self._over(self.prepared.failures, q.COUNT_SHAPE)
         stage = getattr(self.target, "stage", None)
         if stage is None:
             return self
@@ -103,9 +101,8 @@ class _Run:
         if stage is None or self.shape is q.COUNT_SHAPE:
             return self
         select = q.FAILURE_GROUPS.format(rel=self.relation, where=self.where)
-        grouped = self._over(stage("diagnose_failure_groups", select, self._bind(select, None)))
-        grouped.shape = q.COUNT_SHAPE
-        return grouped
+        staged = stage("diagnose_failure_groups", select, self._bind(select, None))
+        return self._over(staged, q.COUNT_SHAPE)
 
     def expiring(self) -> _Run:
         """Where to ask about certificates that worked and expire before the horizon."""
@@ -158,10 +155,11 @@ def _failure_groups(
     )
     unit = q.timeline_unit(span)
     tls = [(b, int(n)) for b, n in run.fetch(q.TLS_TIMELINE, unit=unit)]
-    # Per minute, the counts of a prepared target have the failures too.
-    per_minute = run if run.prepared is not None else None
-    run = run.failures()
-    grouped = run.grouped()
+    failed = run.failures()
+    grouped = failed.grouped()
+    # The timeline needs minutes: the failed rows, or the per-minute counts of a prepared
+    # target (its failures are grouped without time).
+    per_minute = run if run.prepared is not None else failed
     clients: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for code, ip, n, first, last in grouped.fetch(q.TOP_CLIENTS):
         clients[code].append({"client_ip": ip, "count": n, "first_seen": first, "last_seen": last})
@@ -180,7 +178,7 @@ def _failure_groups(
             }
         )
     timeline: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
-    for code, bucket, n in (per_minute or run).fetch(q.TIMELINE, unit=unit):
+    for code, bucket, n in per_minute.fetch(q.TIMELINE, unit=unit):
         timeline[code].append((bucket, int(n)))
     evidence_rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for code, *cert_row in grouped.fetch(q.CODE_CERTIFICATES):

@@ -164,10 +164,6 @@ FROM (
 WHERE rn <= {EVIDENCE_ROWS}
 ORDER BY kind, not_after, serial, subject"""
 
-CLIENTS_OF_CERT = """
-SELECT DISTINCT client_ip FROM {rel}
-WHERE {where} AND leaf_client_cert_serial_number = $serial ORDER BY client_ip LIMIT 20"""
-
 
 def timeline_unit(span_seconds: float) -> str:
     """Buckets fine enough to see a change, few enough to read: minute, hour or day."""

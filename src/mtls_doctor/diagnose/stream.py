@@ -21,9 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mtls_doctor import duck
 from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_GROUPS
-from mtls_doctor.diagnose.target import MEMORY_LIMIT, Prepared, Scope
+from mtls_doctor.diagnose.target import Prepared, Scope, ScratchTarget
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs.api import ReadStats
 from mtls_doctor.logs.fields import FIELD_NAMES
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _STATUS = "tls_verify_status"
-# The raw fields the side queries read: those of FAILURE_COLUMNS and of the expiring table,
+# The raw fields the side queries read: those of FAILURE_GROUPS and of the expiring table,
 # and every field a filter tests (the timestamp comes converted from the scanner). The others
 # reach them as NULL (see Side.fields); tests/diagnose/test_stream.py tries every filter.
 _SIDE_FIELDS = frozenset(
@@ -54,7 +53,7 @@ _SIDE_FIELDS = frozenset(
 _MALFORMED_KEPT = 10000  # malformed lines looked up again to be numbered
 
 
-class StreamTarget:
+class StreamTarget(ScratchTarget):
     """The counts, failed rows and expiring certificates of a scope, from files."""
 
     shape = COUNT_SHAPE
@@ -66,10 +65,7 @@ class StreamTarget:
     def __init__(
         self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool, scope: Scope
     ) -> None:
-        self.con = duck.connect()
-        # A month of failures may not fit in memory: past this limit DuckDB spills to disk.
-        self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
-        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        super().__init__(workdir)
         where, params = self._candidates(fileset, scope.filters).where()
         params["horizon"] = scope.horizon
         sides = [
@@ -120,14 +116,6 @@ class StreamTarget:
         if strict and self.stats.issues:
             first = self.stats.issues[0]
             raise LogFormatError(first.file, first.line or 0, first.message)
-
-    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, params or {}).fetchall()
-
-    def stage(self, name: str, select: str, params: dict[str, Any]) -> str:
-        """Keep the rows of ``select`` in a temporary table."""
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}", params)
-        return name
 
 
 def _counts_sql(rel: str, where: str) -> str:

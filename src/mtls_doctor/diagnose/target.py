@@ -118,16 +118,31 @@ class StoreTarget:
         return name
 
 
-class FilesTarget:
+class ScratchTarget:
+    """Rows read from log files into an in-memory database of their own, which DuckDB
+    spills to disk (under the run's scratch folder) when a month of logs does not fit."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.con = duck.connect()
+        self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
+        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or {}).fetchall()
+
+    def stage(self, name: str, select: str, params: dict[str, Any]) -> str:
+        """Keep the rows of ``select`` in a temporary table."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}", params)
+        return name
+
+
+class FilesTarget(ScratchTarget):
     """Rows of log files, parsed once into a temporary table."""
 
     relation = "(SELECT * FROM parsed WHERE error IS NULL)"
 
     def __init__(self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool) -> None:
-        self.con = duck.connect()
-        # A month of logs does not fit in memory: past this limit DuckDB spills to disk.
-        self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
-        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        super().__init__(workdir)
         # A file's name is stored once, not per row: an ENUM of every name a row may carry.
         names = sorted({n for s in fileset.sources for n in (str(s.path), s.display)})
         self.con.execute("CREATE TYPE source_files AS ENUM (SELECT unnest($n))", {"n": names})
@@ -174,14 +189,6 @@ class FilesTarget:
                 self.con.execute(
                     "UPDATE parsed SET source_file = ? WHERE source_file = ?", [display, path]
                 )
-
-    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, params or {}).fetchall()
-
-    def stage(self, name: str, select: str, params: dict[str, Any]) -> str:
-        """Keep the rows of ``select`` in a temporary table."""
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}", params)
-        return name
 
 
 @contextmanager

@@ -291,6 +291,7 @@ class NativeReader:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.faults: list[FileFault] = faults if faults is not None else []
         self.annotate = annotate  # run on each batch in the reading threads
+        self._workers: _Workers | None = None
 
     def reader(self) -> pa.RecordBatchReader:
         """The stream; its threads start now, in the calling thread (see :meth:`_batches`)."""
@@ -312,7 +313,7 @@ class NativeReader:
     def stop(self) -> None:
         """Stop the reading threads now, even if the stream was never read (a generator
         that never started does not run its ``finally``)."""
-        workers = getattr(self, "_workers", None)
+        workers = self._workers
         if workers is not None and not workers.stop.is_set():
             workers.stop.set()
             for _ in workers.done:

@@ -214,8 +214,8 @@ def _dates_sql() -> str:
 
 
 def _first_of(column: str, fallback: str) -> str:
-    # coalesce() would do part of the fallback's work on every row; CASE evaluates it only
-    # where the scanner left the column NULL, which made the dates ~8x cheaper.
+    # coalesce() does part of the fallback's work on every row; CASE evaluates it only where
+    # the scanner left the column NULL (8x cheaper alone, on 5M rows; small end to end).
     return f"CASE WHEN {column} IS NOT NULL THEN {column} ELSE {fallback} END"
 
 

@@ -127,6 +127,16 @@ def inflate_partial(path: Path) -> tuple[bytes, str | None]:
     return bytes(out), fault
 
 
+def register_stream(con: duckdb.DuckDBPyConnection, stream: Any) -> tuple[str, str]:
+    """Register an Arrow stream of the compiled reader's batches with ``con``: its name, and
+    SQL for its parsed rows (columns of ``parse_sql`` plus ``filename``)."""
+    name = f"mtls_doctor_lines_{next(_STREAMS)}"
+    con.register(name, stream)
+    raw = ", ".join(SCANNER_COLUMNS)
+    source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw} FROM {name})"
+    return name, f"({parse_sql(source, 'filename,')})"
+
+
 def stream_failure(error: duckdb.Error, name: str) -> BaseException | None:
     """What DuckDB's failure to read our stream ``name`` was, or None if it was not that.
 
@@ -285,12 +295,9 @@ class FileSet:
         # The stream is read once, possibly after this returns (fetch may hand back a cursor),
         # so faults land in self.faults as each file is finished.
         reader = NativeReader(self.sources, faults=self.faults)
-        name = f"mtls_doctor_lines_{next(_STREAMS)}"
-        con.register(name, reader.reader())
-        raw = ", ".join(SCANNER_COLUMNS)
-        source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw} FROM {name})"
+        name, relation = register_stream(con, reader.reader())
         try:
-            con.execute(query(f"({parse_sql(source, 'filename,')})"), params or {})
+            con.execute(query(relation), params or {})
             result = fetch(con)
         except duckdb.Error as error:
             forget_stream(con, name)

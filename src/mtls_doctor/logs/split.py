@@ -15,7 +15,6 @@ it each side would read the files again, and one table of every row is cheaper.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -24,13 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from mtls_doctor.logs.parse import SCANNER_COLUMNS, parse_sql
-from mtls_doctor.logs.reader import FileSet, forget_stream, stream_failure
+from mtls_doctor.logs.reader import FileSet, forget_stream, register_stream, stream_failure
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-_NAMES = itertools.count()
 _AHEAD = 4  # batches a side's queue holds before the main stream waits for that side
 _END = object()
 
@@ -130,14 +127,6 @@ def _tee(
             side.end()
 
 
-def _relation(con: duckdb.DuckDBPyConnection, stream: Any) -> tuple[str, str]:
-    name = f"mtls_doctor_split_{next(_NAMES)}"
-    con.register(name, stream)
-    raw = ", ".join(SCANNER_COLUMNS)
-    source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw} FROM {name})"
-    return name, f"({parse_sql(source, 'filename,')})"
-
-
 def run_split(
     fileset: FileSet,
     con: duckdb.DuckDBPyConnection,
@@ -173,7 +162,7 @@ def run_split(
             cursors.append(con.cursor())
             batches = pa.RecordBatchReader.from_batches(schema, stream.batches())
             threads.append(_start_side(cursors[-1], side, batches, stream, params, errors, con))
-        name, relation = _relation(con, pa.RecordBatchReader.from_batches(schema, tee))
+        name, relation = register_stream(con, pa.RecordBatchReader.from_batches(schema, tee))
         try:
             _execute(con, name, main(relation), params)
         except duckdb.InterruptException:
@@ -201,7 +190,7 @@ def _start_side(
     errors: list[BaseException],
     main: duckdb.DuckDBPyConnection,
 ) -> threading.Thread:
-    name, relation = _relation(cursor, batches)
+    name, relation = register_stream(cursor, batches)
     thread = threading.Thread(
         target=_run_side,
         args=(cursor, name, side.query(relation), params, stream, errors, main),
