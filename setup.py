@@ -6,7 +6,11 @@ setup(
     ext_modules=[
         Extension(
             "mtls_doctor.logs._linescan",
-            ["src/mtls_doctor/logs/_linescan.c", "src/mtls_doctor/logs/linescan_certify.c"],
+            [
+                "src/mtls_doctor/logs/_linescan.c",
+                "src/mtls_doctor/logs/linescan_certify.c",
+                "src/mtls_doctor/logs/linescan_route.c",
+            ],
             depends=["src/mtls_doctor/logs/linescan.h"],
             extra_compile_args=["-O2"],
             optional=True,  # pure fallback: logs are then read by DuckDB (slower, same results)

@@ -67,11 +67,11 @@ def both_ways(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     with open_target(inputs, db=None) as target:
         every_row = diagnose(target, filters, options).to_dict()
-        every_row["rows"] = target.stats.rows
+        every_row["rows"], every_row["stats"] = target.stats.rows, target.stats.to_dict()
     scope = Scope.of(filters, options.now, options.warn_days)
     with open_target(inputs, db=None, scope=scope) as target:
         one_pass = diagnose(target, filters, options).to_dict()
-        one_pass["rows"] = target.stats.rows
+        one_pass["rows"], one_pass["stats"] = target.stats.rows, target.stats.to_dict()
     return one_pass, every_row
 
 
@@ -103,6 +103,47 @@ def test_the_corpus_has_what_the_comparison_needs(corpus: Path, reader: str) -> 
     assert kinds == {"expiring_soon", "expired_but_accepted"}
     soon = {i["serial"] for i in one_pass["warnings"][0]["items"]}
     assert soon == {"04", "06"}
+
+
+def test_lines_the_scanner_counts_give_the_diagnosis_of_their_rows(
+    tmp_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without filters the scanner counts the plain lines itself (native.Routing's fold): the
+    # lines it counts must weigh as their rows would, at every edge of what it folds.
+    horizon = NOW + timedelta(days=30)
+    at = T0 + timedelta(seconds=30)
+    lines = [
+        *crafted_lines(),
+        entry(at, "192.0.2.1", "Success") + " new-field",
+        entry(at, "192.0.2.2", "-") + " new-field",
+        entry(at, "192.0.2.3", "Success", not_after=horizon, serial="0C"),  # on the horizon
+        entry(at, "192.0.2.4", "Success", not_after=horizon - timedelta(seconds=1), serial="0D"),
+        entry(at, "192.0.2.5", "Success", not_before=None, not_after=None, serial=None),
+        entry(datetime(1969, 12, 31, 23, 59, 30, tzinfo=UTC), "192.0.2.6", "-"),
+        entry(T0 + timedelta(minutes=600, seconds=50), "192.0.2.6", "-"),
+    ]
+    # More minutes than one scan has slots for, out of order: some lines stay rows. And
+    # each minute seen again, at other seconds, by later scans (of 500 lines): their counts
+    # are merged.
+    lines += [
+        entry(T0 + timedelta(minutes=(i * 37) % 400, seconds=i % 60), "192.0.2.7", "-")
+        for i in range(1200)
+    ]
+    path = write_corpus(tmp_path / "a", lines)
+    # The same two minutes again, in another file: the first and last instants still hold.
+    again = [
+        entry(datetime(1969, 12, 31, 23, 59, 50, tzinfo=UTC), "192.0.2.6", "-"),
+        entry(T0 + timedelta(minutes=600, seconds=10), "192.0.2.6", "-"),
+    ]
+    other = write_corpus(tmp_path / "b", again)
+    monkeypatch.setattr(native, "MAX_LINES", 500)
+    one_pass, every_row = both_ways([str(path), str(other)], Filters())
+    assert one_pass == every_row
+    soon = {i["serial"] for i in one_pass["warnings"][0]["items"]}
+    assert "0D" in soon and "0C" not in soon
+    assert one_pass["summary"]["first_seen"].startswith("1969-12-31T23:59:30")
+    assert one_pass["summary"]["last_seen"].startswith("2024-04-05T22:00:50")
+    assert one_pass["stats"]["extra_field_lines"] == 2
 
 
 def test_a_selection_with_no_rows(corpus: Path, reader: str) -> None:
@@ -153,17 +194,17 @@ def test_many_files_in_one_pass(tmp_path: Path, reader: str) -> None:
     assert one_pass["summary"]["failed"] == 6 * 21 + 500 * 15
 
 
+@pytest.mark.parametrize("filters", [Filters(), Filters(status=parse_status("failed"))])
 def test_without_the_compiled_reader_the_same_diagnosis(
-    corpus: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+    corpus: Path, reader: str, monkeypatch: pytest.MonkeyPatch, filters: Filters
 ) -> None:
-    filters = Filters(status=parse_status("failed"))
     one_pass, _ = both_ways([str(corpus)], filters)
     monkeypatch.setenv("MTLS_DOCTOR_PURE", "1")
     scope = Scope.of(filters, NOW, 30)
     with open_target([str(corpus)], db=None, scope=scope) as target:
         assert type(target).__name__ == "FilesTarget"  # no one-pass target without it
         pure = diagnose(target, filters, AT_NOW).to_dict()
-        pure["rows"] = target.stats.rows
+        pure["rows"], pure["stats"] = target.stats.rows, target.stats.to_dict()
     assert pure == one_pass
 
 

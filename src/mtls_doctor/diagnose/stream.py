@@ -14,42 +14,30 @@ The user's filters are applied while reading, so these tables hold the selection
 memory grows with the distinct failing clients and certificates, not with the rows.
 :func:`mtls_doctor.logs.split.run_split` fills the tables in one read of the files. The
 engine asks them the same questions as it asks a store (see ``queries.COUNT_SHAPE``).
+
+The scanner sorts each chunk's rows into failed, expiring and other ones, so each side
+reads only its kind. With no filter, every row is selected and the other rows (status
+``-``, or ``Success`` with a certificate valid past the horizon: most rows) are needed only
+as counts: the scanner counts them itself, per status and minute, and they never become
+rows (``native.Routing``'s fold). With a filter, each row must meet the SQL selection, so
+every row is read.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_GROUPS
 from mtls_doctor.diagnose.target import Prepared, Scope, ScratchTarget
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs.api import ReadStats
-from mtls_doctor.logs.fields import FIELD_NAMES
+from mtls_doctor.logs.native import DECLINED, EXPIRING, FAILED, Folded, Routing
 from mtls_doctor.logs.parse import error_code_sql, verify_result_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.reader import FileSet, locate_lines
 from mtls_doctor.logs.split import Side, run_split
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
 _STATUS = "tls_verify_status"
-# The raw fields the side queries read: those of FAILURE_GROUPS and of the expiring table,
-# and every field a filter tests (the timestamp comes converted from the scanner). The others
-# reach them as NULL (see Side.fields); tests/diagnose/test_stream.py tries every filter.
-_SIDE_FIELDS = frozenset(
-    FIELD_NAMES.index(name) + 1
-    for name in (
-        "client_ip",
-        "listener_port",
-        "tls_protocol",
-        "leaf_client_cert_subject",
-        "leaf_client_cert_validity",
-        "leaf_client_cert_serial_number",
-        _STATUS,
-    )
-)
 _MALFORMED_KEPT = 10000  # malformed lines looked up again to be numbered
 
 
@@ -68,12 +56,19 @@ class StreamTarget(ScratchTarget):
         super().__init__(workdir)
         where, params = self._candidates(fileset, scope.filters).where()
         params["horizon"] = scope.horizon
+        # A declined line may be anything: only the SQL parser can say.
         sides = [
-            Side(lambda rel: _failed_sql(rel, where), _may_have_failed, _SIDE_FIELDS),
-            Side(lambda rel: _expiring_sql(rel, where), _may_expire(scope), _SIDE_FIELDS),
-            Side(_malformed_sql, _not_certified, frozenset()),
+            Side(lambda rel: _failed_sql(rel, where), frozenset({FAILED, DECLINED})),
+            Side(lambda rel: _expiring_sql(rel, where), frozenset({EXPIRING, DECLINED})),
+            Side(_malformed_sql, frozenset({DECLINED})),
         ]
-        run_split(fileset, self.con, lambda rel: _counts_sql(rel, where), sides, params)
+        # With no filter, every row is selected, and the plain ones (most rows) are needed
+        # only as counts, which the scanner makes itself.
+        routing = Routing(scope.horizon, fold=where == "true")
+        folded = run_split(
+            fileset, self.con, lambda rel: _counts_sql(rel, where), sides, params, routing
+        )
+        self._add_counts(folded)
         self.prepared = Prepared(
             scope,
             failures="mtls_failed",
@@ -81,6 +76,31 @@ class StreamTarget(ScratchTarget):
         )
         self.stats = stats
         self._read_stats(fileset, strict)
+
+    def _add_counts(self, folded: list[Folded]) -> None:
+        """The lines the scanner counted join the counts: rows selected (there is no filter),
+        well-formed, of a documented status."""
+        if not folded:
+            return
+        import pyarrow as pa
+
+        counts = pa.table(
+            {
+                "status": ["-" if f.not_tls else "Success" for f in folded],
+                "extra": [f.extra_fields for f in folded],
+                "bucket": pa.array([f.minute for f in folded], pa.timestamp("us")),
+                "n": [f.n for f in folded],
+                "first_seen": pa.array([f.first for f in folded], pa.timestamp("us")),
+                "last_seen": pa.array([f.last for f in folded], pa.timestamp("us")),
+            }
+        )
+        self.con.register("mtls_folded", counts)
+        self.con.execute(
+            "INSERT INTO mtls_counts BY NAME SELECT false AS malformed, true AS selected, "
+            "extra AS has_extra_fields, false AS unknown_code, status AS tls_verify_status, "
+            "bucket, n, first_seen, last_seen FROM mtls_folded"
+        )
+        self.con.unregister("mtls_folded")
 
     def _candidates(self, fileset: FileSet, filters: Filters) -> Filters:
         """An IPv6 block is matched in Python against the addresses of the data (read once
@@ -151,39 +171,3 @@ SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, not_after, clie
 FROM {rel}
 WHERE error IS NULL AND verify_result = 'success' AND not_after < $horizon AND ({where})
 GROUP BY ALL"""
-
-
-# The raw-column tests that choose the rows a side may want. A line the scanner did not
-# certify (nf is NULL) always goes: only the SQL parser can say what it holds. A certified
-# line's status is c11 as written and its NotAfter is na (see parse.py).
-
-
-def _not_certified(batch: pa.RecordBatch) -> pa.Array:
-    import pyarrow.compute as pc
-
-    return pc.is_null(batch.column("nf"))
-
-
-def _may_have_failed(batch: pa.RecordBatch) -> pa.Array:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    plain = pc.is_in(batch.column("c11"), value_set=pa.array(["Success", "-"]))
-    return pc.or_kleene(pc.is_null(batch.column("nf")), pc.invert(plain))
-
-
-def _may_expire(scope: Scope) -> Any:
-    import pyarrow as pa
-
-    horizon = pa.scalar(scope.horizon, pa.timestamp("us"))
-
-    def keep(batch: pa.RecordBatch) -> pa.Array:
-        # Imported here, in a reading thread: it takes a tenth of a second, which the main
-        # thread would otherwise spend before reading starts.
-        import pyarrow.compute as pc
-
-        worked = pc.equal(batch.column("c11"), "Success")
-        soon = pc.and_kleene(worked, pc.less(batch.column("na"), horizon))
-        return pc.or_kleene(pc.is_null(batch.column("nf")), soon)
-
-    return keep

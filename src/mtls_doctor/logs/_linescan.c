@@ -29,16 +29,12 @@ typedef struct {
     int32_t start, len;
 } Cut;
 
-/* Pass 1, without the GIL: certify every line, note where its fields are. */
-typedef struct {
-    int64_t *at, *not_before, *not_after;
-    uint8_t *validity; /* Arrow validity bitmap of not_before/not_after */
-} TimeColumns;
-
+/* Pass 1, without the GIL: certify every line, note where its fields are and what they
+ * hold. A line the fold counts (see linescan.h) is not a row. */
 static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t max_line,
-                        Cut *cuts, int32_t *field_counts, Py_ssize_t *sizes, TimeColumns tc,
-                        Pending *pending, Py_ssize_t max_lines, Py_ssize_t *rows_out,
-                        Py_ssize_t *npending_out, Py_ssize_t *lines_out, Py_ssize_t *consumed)
+                        Cut *cuts, Row *meta, Py_ssize_t *sizes, Fold *fold, Pending *pending,
+                        Py_ssize_t max_lines, Py_ssize_t *rows_out, Py_ssize_t *npending_out,
+                        Py_ssize_t *lines_out, Py_ssize_t *consumed)
 {
     Py_ssize_t pos = 0, rows = 0, npending = 0, index = 0;
     while (pos < size && index < max_lines) {
@@ -54,16 +50,16 @@ static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t ma
         int nf = 0;
         Times t;
         if (n > 0 && untrimmed <= max_line && linescan_certify(p, n, f, &nf, &t)) {
-            for (int c = 0; c < NCOLS; c++) {
-                cuts[rows * NCOLS + c] = (Cut){(int32_t)(f[c].p - buf), (int32_t)f[c].n};
-                sizes[c] += f[c].n;
+            int route = linescan_route(fold, f[10], &t);
+            if (!(route == ROUTE_OTHER && linescan_fold(fold, f[10], nf, t.at))) {
+                for (int c = 0; c < NCOLS; c++) {
+                    cuts[rows * NCOLS + c] = (Cut){(int32_t)(f[c].p - buf), (int32_t)f[c].n};
+                    sizes[c] += f[c].n;
+                }
+                meta[rows++] = (Row){t.at, t.has_validity ? t.not_before : 0,
+                                     t.has_validity ? t.not_after : 0, nf,
+                                     (uint8_t)t.has_validity, (uint8_t)route};
             }
-            tc.at[rows] = t.at;
-            tc.not_before[rows] = t.has_validity ? t.not_before : 0;
-            tc.not_after[rows] = t.has_validity ? t.not_after : 0;
-            if (t.has_validity)
-                tc.validity[rows / 8] |= (uint8_t)(1u << (rows % 8));
-            field_counts[rows++] = nf;
         } else if (n > 0) {
             pending[npending++] = (Pending){index, pos, end - pos};
         }
@@ -74,6 +70,18 @@ static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t ma
     *npending_out = npending;
     *lines_out = index;
     *consumed = pos < size ? pos : size;
+}
+
+/* The rows in route order (a counting sort), so that each route is one slice of the batch. */
+static void order_rows(const Row *meta, Py_ssize_t rows, int32_t *order, Py_ssize_t *per_route)
+{
+    Py_ssize_t next[NROUTES] = {0};
+    for (Py_ssize_t r = 0; r < rows; r++)
+        per_route[meta[r].route]++;
+    for (int k = 1; k < NROUTES; k++)
+        next[k] = next[k - 1] + per_route[k - 1];
+    for (Py_ssize_t r = 0; r < rows; r++)
+        order[next[meta[r].route]++] = (int32_t)r;
 }
 
 #define SLACK 32 /* bytes past each column's end, for the fixed-size copies below */
@@ -91,15 +99,23 @@ static inline void copy_field(char *out, const unsigned char *src, int32_t len, 
         memcpy(out, src, (size_t)len);
 }
 
-/* Pass 2, without the GIL: copy each field into its column, a line at a time. */
+/* Pass 2, without the GIL: copy each field into its column, a line at a time, in route
+ * order; the instants and field counts too. */
+typedef struct {
+    int64_t *at, *not_before, *not_after;
+    uint8_t *validity; /* Arrow validity bitmap of not_before/not_after */
+    int32_t *field_counts;
+} RowColumns;
+
 static void fill_columns(const unsigned char *buf, Py_ssize_t size, const Cut *cuts,
-                         Py_ssize_t rows, char **data, int32_t **offsets)
+                         const Row *meta, const int32_t *order, Py_ssize_t rows, char **data,
+                         int32_t **offsets, RowColumns rc)
 {
     int32_t used[NCOLS] = {0};
     for (int c = 0; c < NCOLS; c++)
         offsets[c][0] = 0;
     for (Py_ssize_t r = 0; r < rows; r++) {
-        const Cut *cut = cuts + r * NCOLS;
+        const Cut *cut = cuts + (Py_ssize_t)order[r] * NCOLS;
         /* reading 32 bytes stays inside */
         int safe = (Py_ssize_t)cut[NCOLS - 1].start + SLACK <= size;
         for (int c = 0; c < NCOLS; c++) {
@@ -107,6 +123,13 @@ static void fill_columns(const unsigned char *buf, Py_ssize_t size, const Cut *c
             used[c] += cut[c].len;
             offsets[c][r + 1] = used[c];
         }
+        const Row *m = meta + order[r];
+        rc.at[r] = m->at;
+        rc.not_before[r] = m->not_before;
+        rc.not_after[r] = m->not_after;
+        rc.field_counts[r] = m->nf;
+        if (m->has_validity)
+            rc.validity[r / 8] |= (uint8_t)(1u << (r % 8));
     }
 }
 
@@ -127,20 +150,53 @@ static PyObject *declined_list(const unsigned char *buf, const Pending *pending,
     return list;
 }
 
+static PyObject *new_bytes(Py_ssize_t size)
+{
+    return PyByteArray_FromStringAndSize(NULL, size);
+}
+
+/* routing is None (every row "other", in the order read) or (horizon us or None, fold). */
+static int parse_routing(PyObject *routing, Fold *fold)
+{
+    *fold = (Fold){0};
+    fold->horizon = INT64_MIN;
+    if (routing == Py_None)
+        return 1;
+    PyObject *horizon;
+    if (!PyArg_ParseTuple(routing, "Op", &horizon, &fold->on))
+        return 0;
+    fold->routing = 1;
+    if (horizon == Py_None)
+        return 1;
+    fold->horizon = PyLong_AsLongLong(horizon);
+    return !(fold->horizon == -1 && PyErr_Occurred());
+}
+
 static PyObject *scan(PyObject *self, PyObject *args)
 {
     (void)self;
     Py_buffer view;
     Py_ssize_t max_line, max_lines = 1024 * 1024;
-    if (!PyArg_ParseTuple(args, "y*n|n", &view, &max_line, &max_lines))
+    PyObject *routing = Py_None;
+    if (!PyArg_ParseTuple(args, "y*n|nO", &view, &max_line, &max_lines, &routing))
         return NULL;
     const unsigned char *buf = view.buf;
     Py_ssize_t size = view.len, lines = 1, rows = 0, npending = 0, seen = 0, consumed = 0;
-    Py_ssize_t sizes[NCOLS] = {0};
+    Py_ssize_t sizes[NCOLS] = {0}, per_route[NROUTES] = {0};
     PyObject *result = NULL, *columns = NULL, *counts = NULL, *declined = NULL;
     PyObject *at = NULL, *not_before = NULL, *not_after = NULL, *validity = NULL;
+    PyObject *folded = NULL;
     Cut *cuts = NULL;
+    Row *meta = NULL;
+    int32_t *order = NULL;
     Pending *pending = NULL;
+    Fold *fold = PyMem_RawMalloc(sizeof(Fold));
+    if (!fold) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!parse_routing(routing, fold))
+        goto done;
     if (size > INT32_MAX - SLACK || max_lines < 1 || max_lines > 16 * 1024 * 1024) {
         PyErr_SetString(PyExc_ValueError, "chunk over 2 GiB, or max_lines out of range");
         goto done;
@@ -153,36 +209,34 @@ static PyObject *scan(PyObject *self, PyObject *args)
         q++;
     }
     cuts = PyMem_RawMalloc(sizeof(Cut) * NCOLS * (size_t)lines);
+    meta = PyMem_RawMalloc(sizeof(Row) * (size_t)lines);
+    order = PyMem_RawMalloc(sizeof(int32_t) * (size_t)lines);
     pending = PyMem_RawMalloc(sizeof(Pending) * (size_t)lines);
-    counts = PyByteArray_FromStringAndSize(NULL, lines * 4);
-    at = PyByteArray_FromStringAndSize(NULL, lines * 8);
-    not_before = PyByteArray_FromStringAndSize(NULL, lines * 8);
-    not_after = PyByteArray_FromStringAndSize(NULL, lines * 8);
-    validity = PyByteArray_FromStringAndSize(NULL, (lines + 7) / 8);
-    if (!cuts || !pending || !counts || !at || !not_before || !not_after || !validity) {
+    if (!cuts || !meta || !order || !pending) {
         PyErr_NoMemory();
         goto done;
     }
-    memset(PyByteArray_AS_STRING(validity), 0, (size_t)((lines + 7) / 8));
-    int32_t *field_counts = (int32_t *)PyByteArray_AS_STRING(counts);
-    TimeColumns tc = {(int64_t *)PyByteArray_AS_STRING(at),
-                      (int64_t *)PyByteArray_AS_STRING(not_before),
-                      (int64_t *)PyByteArray_AS_STRING(not_after),
-                      (uint8_t *)PyByteArray_AS_STRING(validity)};
     Py_BEGIN_ALLOW_THREADS
-    find_fields(buf, size, max_line, cuts, field_counts, sizes, tc, pending, lines, &rows,
-                &npending, &seen, &consumed);
+    find_fields(buf, size, max_line, cuts, meta, sizes, fold, pending, lines, &rows, &npending,
+                &seen, &consumed);
+    order_rows(meta, rows, order, per_route);
     Py_END_ALLOW_THREADS
 
     /* Columns of exactly the right size: memory handed to Arrow is all used. */
+    counts = new_bytes(rows * 4);
+    at = new_bytes(rows * 8);
+    not_before = new_bytes(rows * 8);
+    not_after = new_bytes(rows * 8);
+    validity = new_bytes((rows + 7) / 8);
+    columns = PyList_New(NCOLS);
+    if (!counts || !at || !not_before || !not_after || !validity || !columns)
+        goto done;
+    memset(PyByteArray_AS_STRING(validity), 0, (size_t)((rows + 7) / 8));
     char *data[NCOLS];
     int32_t *offsets[NCOLS];
-    columns = PyList_New(NCOLS);
-    if (!columns)
-        goto done;
     for (int c = 0; c < NCOLS; c++) {
-        PyObject *d = PyByteArray_FromStringAndSize(NULL, sizes[c] + SLACK);
-        PyObject *o = PyByteArray_FromStringAndSize(NULL, (rows + 1) * 4);
+        PyObject *d = new_bytes(sizes[c] + SLACK);
+        PyObject *o = new_bytes((rows + 1) * 4);
         PyObject *pair = (d && o) ? PyTuple_Pack(2, o, d) : NULL;
         Py_XDECREF(d);
         Py_XDECREF(o);
@@ -192,8 +246,13 @@ static PyObject *scan(PyObject *self, PyObject *args)
         data[c] = PyByteArray_AS_STRING(d);
         offsets[c] = (int32_t *)PyByteArray_AS_STRING(o);
     }
+    RowColumns rc = {(int64_t *)PyByteArray_AS_STRING(at),
+                     (int64_t *)PyByteArray_AS_STRING(not_before),
+                     (int64_t *)PyByteArray_AS_STRING(not_after),
+                     (uint8_t *)PyByteArray_AS_STRING(validity),
+                     (int32_t *)PyByteArray_AS_STRING(counts)};
     Py_BEGIN_ALLOW_THREADS
-    fill_columns(buf, size, cuts, rows, data, offsets);
+    fill_columns(buf, size, cuts, meta, order, rows, data, offsets, rc);
     Py_END_ALLOW_THREADS
 
     for (int c = 0; c < NCOLS; c++) {
@@ -201,16 +260,14 @@ static PyObject *scan(PyObject *self, PyObject *args)
         if (PyByteArray_Resize(d, sizes[c]) < 0) /* a minor downsize: no copy */
             goto done;
     }
-    if (PyByteArray_Resize(counts, rows * 4) < 0 || PyByteArray_Resize(at, rows * 8) < 0 ||
-        PyByteArray_Resize(not_before, rows * 8) < 0 ||
-        PyByteArray_Resize(not_after, rows * 8) < 0 ||
-        PyByteArray_Resize(validity, (rows + 7) / 8) < 0)
-        goto done;
     declined = declined_list(buf, pending, npending);
-    if (!declined)
+    folded = linescan_folded(fold);
+    if (!declined || !folded)
         goto done;
-    result = Py_BuildValue("(nOOnO(OOOO)n)", rows, columns, counts, seen, declined, at,
-                           not_before, not_after, validity, consumed);
+    result = Py_BuildValue("(nOOnO(OOOO)nO(nnn))", rows, columns, counts, seen, declined, at,
+                           not_before, not_after, validity, consumed, folded,
+                           per_route[ROUTE_FAILED], per_route[ROUTE_EXPIRING],
+                           per_route[ROUTE_OTHER]);
 done:
     Py_XDECREF(columns);
     Py_XDECREF(counts);
@@ -219,7 +276,11 @@ done:
     Py_XDECREF(not_before);
     Py_XDECREF(not_after);
     Py_XDECREF(validity);
+    Py_XDECREF(folded);
+    PyMem_RawFree(fold);
     PyMem_RawFree(cuts);
+    PyMem_RawFree(meta);
+    PyMem_RawFree(order);
     PyMem_RawFree(pending);
     PyBuffer_Release(&view);
     return result;
@@ -244,9 +305,10 @@ static PyMethodDef methods[] = {
     {"keep_freed_memory", keep_freed_memory, METH_NOARGS,
      "Let the C allocator keep freed memory for reuse (glibc only; a no-op elsewhere)."},
     {"scan", scan, METH_VARARGS,
-     "scan(data, max_line, max_lines=2**20) -> (rows, [(offsets, data)] * 15, field_counts, lines, "
-     "[(line_index, line)], (timestamp, not_before, not_after, validity_bitmap), "
-     "bytes_consumed)"},
+     "scan(data, max_line, max_lines=2**20, routing=None) -> (rows, "
+     "[(offsets, data)] * 15, field_counts, lines, [(line_index, line)], (timestamp, "
+     "not_before, not_after, validity_bitmap), bytes_consumed, [(not_tls, extra_fields, "
+     "minute, n, first, last)], (failed, expiring, other))"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,9 +2,17 @@
 # scan() -> (rows, 15 x (int32 offsets, bytes), int32 field counts, lines seen,
 #            [(line index, raw line)] not certified,
 #            (int64 timestamp us, int64 not_before us, int64 not_after us, validity bitmap),
-#            bytes consumed: at most max_lines lines are read per call)
+#            bytes consumed: at most max_lines lines are read per call,
+#            [(not TLS, extra fields, minute us, count, first us, last us)] of the lines
+#            folded into counts, (rows failed, expiring, other): with a routing
+#            (horizon us or None, fold), the rows come in that order, else all are "other";
+#            see linescan_route.c)
 def scan(
-    data: bytes | memoryview, max_line: int, max_lines: int = ..., /
+    data: bytes | memoryview,
+    max_line: int,
+    max_lines: int = ...,
+    routing: tuple[int | None, bool] | None = ...,
+    /,
 ) -> tuple[
     int,
     list[tuple[bytearray, bytearray]],
@@ -13,5 +21,7 @@ def scan(
     list[tuple[int, bytes]],
     tuple[bytearray, bytearray, bytearray, bytearray],
     int,
+    list[tuple[int, int, int, int, int, int]],
+    tuple[int, int, int],
 ]: ...
 def keep_freed_memory() -> None: ...

@@ -27,6 +27,37 @@ typedef struct {
 
 void linescan_init_tables(void);
 
+/* A certified line's route (linescan_route.c): the rows of one scan come back ordered by
+ * route, each route a slice, so that a reader can hand each slice to whoever needs it
+ * without testing rows again. */
+enum { ROUTE_FAILED, ROUTE_EXPIRING, ROUTE_OTHER, NROUTES };
+
+/* What one certified line left as a row carries besides its fields. */
+typedef struct {
+    int64_t at, not_before, not_after;
+    int32_t nf;
+    uint8_t has_validity, route;
+} Row;
+
+/* Lines counted rather than returned, per status ("-" or "Success"), minute and "more than
+ * 15 fields" (see linescan_route.c). */
+#define FOLD_SLOTS 256
+typedef struct {
+    int64_t minute, n, first, last;
+    int key; /* bit 0: status "-" (else "Success"); bit 1: more than 15 fields */
+} FoldEntry;
+
+typedef struct {
+    int routing, on; /* routes are made; "other" lines are folded */
+    int64_t horizon; /* microseconds: "Success" with a NotAfter before it is ROUTE_EXPIRING */
+    int used, recent;
+    FoldEntry e[FOLD_SLOTS];
+} Fold;
+
+int linescan_route(const Fold *fold, Span status, const Times *t);
+int linescan_fold(Fold *fold, Span status, int nfields, int64_t at);
+PyObject *linescan_folded(const Fold *fold);
+
 /* Split and certify one line (no newline, trailing spaces removed): 1 when every field has
  * exactly the syntax the SQL parser accepts, with f[0..14], *nfields and *t filled in. */
 int linescan_certify(const unsigned char *p, Py_ssize_t n, Span *f, int *nfields, Times *t);

@@ -25,6 +25,7 @@ import threading
 import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.logs.parse import MAX_LINE_BYTES, RAW_COLUMNS
@@ -51,6 +52,7 @@ except ImportError:  # built only where a C compiler was present at install time
 CHUNK_BYTES = 8 * 1024 * 1024  # bytes of lines scanned per batch: bounds memory per thread
 MAX_LINES = 64 * 1024  # lines per scan call: bounds it too when lines are short
 _AHEAD = 2  # batches a thread may hold before the reader takes them
+_EPOCH = datetime(1970, 1, 1)
 
 
 def available() -> bool:
@@ -78,6 +80,52 @@ class _FileState:
     bad_bytes: bool = False
     long_lines: int = 0
     faults: list[FileFault] = field(default_factory=list)
+    folded: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)
+
+    def fold(self, counts: list[tuple[int, int, int, int, int, int]]) -> None:
+        for not_tls, extra, minute, n, first, last in counts:
+            _merge(self.folded, (not_tls, extra, minute), n, first, last)
+
+
+def _merge(into: dict[Any, list[int]], key: Any, n: int, first: int, last: int) -> None:
+    seen = into.get(key)
+    if seen is None:
+        into[key] = [n, first, last]
+    else:
+        seen[0] += n
+        seen[1] = min(seen[1], first)
+        seen[2] = max(seen[2], last)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How a :class:`NativeReader` sorts certified rows (see linescan_route.c): ``horizon``
+    (naive UTC) splits ``Success`` rows into ``EXPIRING`` and ``OTHER``; with ``fold``, the
+    ``OTHER`` lines (status ``-``, or ``Success`` not expiring before the horizon) are only
+    counted: a diagnosis of every row needs no more of them, and they are most lines."""
+
+    horizon: datetime | None = None
+    fold: bool = False
+
+    def for_scan(self) -> tuple[int | None, bool]:
+        if self.horizon is None:
+            return None, self.fold
+        return (self.horizon - _EPOCH) // timedelta(microseconds=1), self.fold
+
+
+@dataclass(frozen=True)
+class Folded:
+    """Lines counted by the scanner rather than returned as rows (see :class:`Routing`):
+    ``n`` certified lines with status ``-`` (``not_tls``) or ``Success``, with more than 15
+    fields or not, in the minute starting at ``minute``, the first and last at the instants
+    given (microseconds since the epoch, UTC)."""
+
+    not_tls: bool
+    extra_fields: bool
+    minute: int
+    n: int
+    first: int
+    last: int
 
 
 def schema() -> pa.Schema:
@@ -108,7 +156,7 @@ class _Batcher:
 
     def certified(self, rows: int, scanned: Any) -> pa.RecordBatch:
         pa = self.pa
-        _, columns, counts, _, _, (at, not_before, not_after, validity), _ = scanned
+        _, columns, counts, _, _, (at, not_before, not_after, validity), _, _, _ = scanned
         arrays = [self._filenames(rows), pa.nulls(rows, pa.string()), pa.nulls(rows, pa.string())]
         for offsets, data in columns:
             arrays.append(
@@ -226,19 +274,27 @@ def _hand_over(out: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
             continue
 
 
-Annotate = Callable[["pa.RecordBatch"], Any]
+# Each batch holds rows of one kind: the scanner's routes (linescan_route.c) and the lines it
+# declined, as text. A consumer of several queries hands each kind to those that need it.
+FAILED, EXPIRING, OTHER, DECLINED = "failed", "expiring", "other", "declined"
+_ROUTES = (FAILED, EXPIRING, OTHER)
+Annotate = Callable[["pa.RecordBatch", str], Any]
 
 
 def _read_file(
-    source: LogSource, out: queue.Queue[Any], stop: threading.Event, annotate: Annotate
+    source: LogSource,
+    out: queue.Queue[Any],
+    stop: threading.Event,
+    annotate: Annotate,
+    routing: tuple[int | None, bool] | None,
 ) -> None:
-    """Scan one file into ``out``: ``(batch, annotate(batch))`` pairs, then its
+    """Scan one file into ``out``: ``(batch, annotate(batch, kind))`` pairs, then its
     :class:`_FileState`."""
     assert _linescan is not None
     state = _FileState()
 
-    def hand_over(batch: pa.RecordBatch) -> None:
-        _hand_over(out, (batch, annotate(batch)), stop)
+    def hand_over(batch: pa.RecordBatch, kind: str) -> None:
+        _hand_over(out, (batch, annotate(batch, kind)), stop)
 
     try:
         batcher = _Batcher(source, state)
@@ -246,16 +302,21 @@ def _read_file(
             view = memoryview(chunk)
             while view and not stop.is_set():
                 try:
-                    scanned = _linescan.scan(view, MAX_LINE_BYTES, MAX_LINES)
+                    scanned = _linescan.scan(view, MAX_LINE_BYTES, MAX_LINES, routing)
                 except (ValueError, MemoryError) as error:  # the scanner's limits
                     state.faults.append(FileFault(source.display, f"cannot read: {error}", 0))
                     return
-                rows, _, _, lines, declined, _, consumed = scanned
-                if rows:
-                    hand_over(batcher.certified(rows, scanned))
+                rows, _, _, lines, declined, _, consumed, folded, per_route = scanned
+                state.fold(folded)
+                if rows:  # ordered by route: each route is one slice (no copy)
+                    batch, start = batcher.certified(rows, scanned), 0
+                    for kind, count in zip(_ROUTES, per_route, strict=True):
+                        if count:
+                            hand_over(batch.slice(start, count), kind)
+                        start += count
                 batch = batcher.declined(state.lines, declined)
                 if batch is not None:
-                    hand_over(batch)
+                    hand_over(batch, DECLINED)
                 state.lines += lines
                 view = view[consumed:]
     except OSError as error:
@@ -278,20 +339,38 @@ class _Workers:
 
 
 class NativeReader:
-    """Every file's rows as one Arrow stream, files in the order given, read in parallel."""
+    """Every file's rows as one Arrow stream, files in the order given, read in parallel.
+
+    Each batch holds rows of one kind, which ``annotate`` is told: ``DECLINED`` (lines the
+    scanner left to the SQL parser) or, for certified lines, ``OTHER`` (in the order read)
+    unless a :class:`Routing` is given. Then the certified rows of a chunk come as up to
+    three batches: ``FAILED``, ``EXPIRING`` (status ``Success``, NotAfter before the
+    routing's horizon) and ``OTHER``; and with ``fold``, ``OTHER`` lines are counted rather
+    than returned (see :meth:`folded`).
+    """
 
     def __init__(
         self,
         sources: Sequence[LogSource],
         faults: list[FileFault] | None = None,
         workers: int | None = None,
-        annotate: Annotate = lambda batch: None,
+        annotate: Annotate = lambda batch, kind: None,
+        routing: Routing | None = None,
     ) -> None:
         self.sources = list(sources)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.faults: list[FileFault] = faults if faults is not None else []
         self.annotate = annotate  # run on each batch in the reading threads
+        self.routing = None if routing is None else routing.for_scan()
+        self._folded: dict[tuple[int, int, int], list[int]] = {}
         self._workers: _Workers | None = None
+
+    def folded(self) -> list[Folded]:
+        """The lines counted rather than returned, of the files read to their end."""
+        return [
+            Folded(bool(not_tls), bool(extra), minute, n, first, last)
+            for (not_tls, extra, minute), (n, first, last) in sorted(self._folded.items())
+        ]
 
     def reader(self) -> pa.RecordBatchReader:
         """The stream; its threads start now, in the calling thread (see :meth:`_batches`)."""
@@ -341,7 +420,8 @@ class NativeReader:
                     continue
                 if index is None:
                     return
-                _read_file(self.sources[index], workers.out[index], workers.stop, self.annotate)
+                out, stop = workers.out[index], workers.stop
+                _read_file(self.sources[index], out, stop, self.annotate, self.routing)
         finally:
             done.set()
 
@@ -370,6 +450,8 @@ class NativeReader:
                 done.wait()
 
     def _finish(self, source: LogSource, state: _FileState) -> None:
+        for key, (n, first, last) in state.folded.items():
+            _merge(self._folded, key, n, first, last)
         for fault in state.faults:
             self.faults.append(FileFault(fault.file, fault.message, state.lines))
         if not state.faults and state.bad_bytes:

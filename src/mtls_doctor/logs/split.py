@@ -6,10 +6,11 @@ failed rows, the certificates close to expiry). Asked in one query, DuckDB types
 columns of every row and keeps them in a wide hash table, which cost more than the reading
 itself; typed and grouped for the few rows that need them, they cost next to nothing. A
 stream can be read only once, though. So with the compiled reader the batches are teed: each
-goes to the main query, and the rows a side may want (a cheap test on the raw columns, which
-must keep every row the side's SQL keeps) go to that side's own stream, which its own query
-reads at the same time, on its own cursor and thread. It needs the compiled reader: without
-it each side would read the files again, and one table of every row is cheaper.
+goes to the main query, and the batches of the kinds a side reads (the scanner sorts the rows
+of each chunk by a cheap test on raw fields, see ``native.Routing``) go to that side's own
+stream, which its own query reads at the same time, on its own cursor and thread. It needs
+the compiled reader: without it each side would read the files again, and one table of every
+row is cheaper.
 """
 
 from __future__ import annotations
@@ -28,54 +29,35 @@ from mtls_doctor.logs.reader import FileSet, forget_stream, register_stream, str
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from mtls_doctor.logs.native import Folded, Routing
+
 _AHEAD = 4  # batches a side's queue holds before the main stream waits for that side
 _END = object()
 
 
 @dataclass(frozen=True)
 class Side:
-    """A side query: ``query(relation)`` is its SQL over the parsed rows, and ``keep(batch)``
-    a boolean mask of the raw rows (columns of the compiled reader) it may want. ``keep``
-    must be true for every row that ``query`` reads; the SQL makes the exact choice.
-
-    ``fields`` (1-based) are the raw fields ``query`` reads, when it names them: the others
-    reach it as NULL, which saves copying most of each row. The SQL parser reads a field the
-    scanner left NULL as missing, so a field read but not listed gives wrong answers.
-    """
+    """A side query: ``query(relation)`` is its SQL over the parsed rows, and ``kinds`` the
+    kinds of batch it reads (``native.FAILED``, ``EXPIRING``, ``OTHER``, ``DECLINED``).
+    The kinds must hold every row that ``query`` reads; the SQL makes the exact choice."""
 
     query: Callable[[str], str]
-    keep: Callable[[pa.RecordBatch], pa.Array]
-    fields: frozenset[int] | None = None
+    kinds: frozenset[str]
 
 
 class _SideStream:
     """The rows one side may want, handed from the main stream to the side's query."""
 
     def __init__(self, side: Side) -> None:
-        self.keep = side.keep
-        self.dropped = (
-            frozenset()
-            if side.fields is None
-            else frozenset(f"c{i}" for i in range(1, 16) if i not in side.fields)
-        )
+        self.kinds = side.kinds
         self.items: queue.Queue[Any] = queue.Queue(_AHEAD)
         self.gone = threading.Event()  # its query ended (or failed): stop handing it rows
         self.closed = threading.Event()  # run_split is finishing: the stream ends here
         self.ended = False
 
-    def pick(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
-        """The rows of ``batch`` this side may want (run in the reading threads)."""
-        import pyarrow as pa
-
-        mask = self.keep(batch)
-        rows = mask.true_count
-        if not rows:
-            return None
-        columns = [
-            pa.nulls(rows, column.type) if name in self.dropped else column.filter(mask)
-            for name, column in zip(batch.schema.names, batch.columns, strict=True)
-        ]
-        return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+    def pick(self, batch: pa.RecordBatch, kind: str) -> pa.RecordBatch | None:
+        """``batch`` if this side reads its kind (run in the reading threads)."""
+        return batch if kind in self.kinds else None
 
     def give(self, kept: pa.RecordBatch | None) -> None:
         if kept is not None:
@@ -133,11 +115,14 @@ def run_split(
     main: Callable[[str], str],
     sides: Sequence[Side],
     params: dict[str, Any] | None = None,
-) -> None:
+    routing: Routing | None = None,
+) -> list[Folded]:
     """Run ``main(relation)`` and every side's query over one read of ``fileset``.
 
     The queries must store their results in tables of ``con``'s database (not TEMP tables,
-    which a cursor does not share), since each side runs on a cursor of its own.
+    which a cursor does not share), since each side runs on a cursor of its own. The
+    ``routing`` is the reader's (see ``native.NativeReader``): lines it folds reach no
+    query, and are returned counted.
     """
     from mtls_doctor.logs import native
 
@@ -149,7 +134,8 @@ def run_split(
     reader = native.NativeReader(
         fileset.sources,
         faults=fileset.faults,
-        annotate=lambda batch: [stream.pick(batch) for stream in streams],
+        annotate=lambda batch, kind: [stream.pick(batch, kind) for stream in streams],
+        routing=routing,
     )
     pairs = reader.pairs()
     tee = _tee(pairs, streams)
@@ -179,6 +165,7 @@ def run_split(
         reader.stop()  # also when the stream never started
     if errors:
         raise errors[0]
+    return reader.folded()
 
 
 def _start_side(

@@ -1,0 +1,108 @@
+"""The scanner's routes and fold (linescan_route.c): rows sorted by route, lines counted.
+
+What diagnose makes of them is held to a table of every row in
+tests/diagnose/test_stream.py; these tests pin the scanner's own output.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mtls_doctor.logs.parse import MAX_LINE_BYTES
+from tests.diagnose.corpus import entry
+
+_linescan = pytest.importorskip("mtls_doctor.logs._linescan")
+
+from mtls_doctor.logs.native import Routing  # noqa: E402
+
+T = datetime(2024, 4, 5, 12, 0, 30, tzinfo=UTC)
+HORIZON = datetime(2024, 6, 1)  # naive UTC, as Scope gives it
+SOON = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def micros(at: datetime) -> int:
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def scan(lines: list[str], routing: Routing | None) -> tuple:  # type: ignore[type-arg]
+    data = "".join(x + "\n" for x in lines).encode()
+    plan = None if routing is None else routing.for_scan()
+    return _linescan.scan(data, MAX_LINE_BYTES, 1 << 20, plan)
+
+
+def statuses(scanned: tuple) -> list[str]:  # type: ignore[type-arg]
+    offsets, data = scanned[1][10]
+    ends = memoryview(offsets).cast("i").tolist()
+    return [bytes(data[a:b]).decode() for a, b in itertools.pairwise(ends)]
+
+
+MIXED = [
+    entry(T, "192.0.2.1", "Success"),
+    entry(T, "192.0.2.2", "Failed:ClientCertExpired"),
+    entry(T, "192.0.2.3", "-"),
+    entry(T, "192.0.2.4", "Success", not_after=SOON),
+    entry(T, "192.0.2.5", "Failed:ClientCertUntrusted"),
+    entry(T, "192.0.2.6", "Success", not_before=None, not_after=None),
+]
+
+
+def test_without_routing_rows_keep_their_order() -> None:
+    scanned = scan(MIXED, None)
+    assert statuses(scanned) == ["Success", "Failed:ClientCertExpired", "-", "Success",
+                                 "Failed:ClientCertUntrusted", "Success"]  # fmt: skip
+    assert scanned[-1] == (0, 0, 6) and scanned[-2] == []
+
+
+def test_routing_sorts_rows_failed_expiring_other() -> None:
+    scanned = scan(MIXED, Routing(HORIZON))
+    assert scanned[-1] == (2, 1, 3)
+    assert statuses(scanned) == ["Failed:ClientCertExpired", "Failed:ClientCertUntrusted",
+                                 "Success", "Success", "-", "Success"]  # fmt: skip
+    # Each row's instants travel with it: the expiring row's NotAfter is SOON.
+    not_after = memoryview(scanned[5][2]).cast("q").tolist()
+    assert not_after[2] == micros(SOON)
+
+
+def test_a_not_after_on_the_horizon_is_not_expiring() -> None:
+    # SQL asks not_after < horizon: a certificate that ends on it is not "expiring".
+    on = entry(T, "192.0.2.1", "Success", not_after=HORIZON.replace(tzinfo=UTC))
+    just_before = HORIZON.replace(tzinfo=UTC) - timedelta(microseconds=1)
+    before = entry(T, "192.0.2.1", "Success", not_after=just_before)
+    assert scan([on], Routing(HORIZON))[-1] == (0, 0, 1)
+    assert scan([before], Routing(HORIZON))[-1] == (0, 1, 0)
+
+
+def test_fold_counts_other_lines_per_status_minute_and_extra_fields() -> None:
+    lines = [
+        *MIXED,
+        entry(T + timedelta(seconds=40), "192.0.2.7", "Success"),  # the next minute
+        entry(T + timedelta(seconds=10), "192.0.2.8", "Success") + " new-field",
+        entry(T - timedelta(seconds=20), "192.0.2.9", "-"),
+    ]
+    scanned = scan(lines, Routing(HORIZON, fold=True))
+    assert scanned[0] == 3 and scanned[-1] == (2, 1, 0)  # the rows: failed and expiring
+    minute = micros(datetime(2024, 4, 5, 12, 0, tzinfo=UTC))
+    t = micros(T)
+    assert sorted(scanned[-2]) == [
+        (0, 0, minute, 2, t, t),
+        (0, 0, minute + 60_000_000, 1, t + 40_000_000, t + 40_000_000),
+        (0, 1, minute, 1, t + 10_000_000, t + 10_000_000),
+        (1, 0, minute, 2, t - 20_000_000, t),
+    ]
+
+
+def test_fold_truncates_instants_before_1970_down_to_the_minute() -> None:
+    at = datetime(1969, 12, 31, 23, 59, 30, tzinfo=UTC)
+    (folded,) = scan([entry(at, "192.0.2.1", "-")], Routing(HORIZON, fold=True))[-2]
+    assert folded[2] == -60_000_000 and folded[4] == -30_000_000
+
+
+def test_a_chunk_of_too_many_minutes_returns_the_rest_as_rows() -> None:
+    # 256 slots per scan: the 257th minute's line is not lost, it stays a row.
+    lines = [entry(T + timedelta(minutes=i), "192.0.2.1", "Success") for i in range(300)]
+    scanned = scan(lines, Routing(HORIZON, fold=True))
+    assert len(scanned[-2]) == 256 and sum(f[3] for f in scanned[-2]) == 256
+    assert scanned[0] == 44 and scanned[-1] == (0, 0, 44)
