@@ -122,9 +122,8 @@ def test_lines_the_scanner_counts_give_the_diagnosis_of_their_rows(
         entry(datetime(1969, 12, 31, 23, 59, 30, tzinfo=UTC), "192.0.2.6", "-"),
         entry(T0 + timedelta(minutes=600, seconds=50), "192.0.2.6", "-"),
     ]
-    # More minutes than one scan has slots for, out of order: some lines stay rows. And
-    # each minute seen again, at other seconds, by later scans (of 500 lines): their counts
-    # are merged.
+    # Many minutes, out of order, each seen again at other seconds by later scans (of 500
+    # lines): their counts are merged.
     lines += [
         entry(T0 + timedelta(minutes=(i * 37) % 400, seconds=i % 60), "192.0.2.7", "-")
         for i in range(1200)

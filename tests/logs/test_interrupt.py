@@ -86,7 +86,7 @@ def test_one_pass_with_sides_raises_it_and_stops(logs: Path, tmp_path: Path) -> 
             run_split(
                 fileset(logs, tmp_path),
                 duckdb.connect(),
-                lambda rel: f"CREATE TABLE m AS SELECT count(*) FROM {rel}",
+                Side(lambda rel: f"CREATE TABLE m AS SELECT count(*) FROM {rel}", _everything),
                 [side],
             )
         except BaseException as error:

@@ -37,7 +37,12 @@ def table(name: str, select: str) -> Callable[[str], str]:
     return lambda rel: f"CREATE TABLE {name} AS {select.format(rel=rel)}"
 
 
-def within(seconds: float, work: Callable[[], None]) -> BaseException | None:
+def every_row(name: str, select: str) -> Side:
+    """A main query over every kind of batch."""
+    return Side(table(name, select), everything)
+
+
+def within(seconds: float, work: Callable[[], object]) -> BaseException | None:
     """Run ``work`` in a thread; fail the test if it has not ended in time (a hang)."""
     caught: list[BaseException] = []
 
@@ -63,7 +68,7 @@ def test_sides_see_what_a_query_of_their_own_would(tmp_path: Path) -> None:
     run_split(
         fileset,
         con,
-        table("counts", "SELECT tls_verify_status, count(*) AS n FROM {rel} GROUP BY ALL"),
+        every_row("counts", "SELECT tls_verify_status, count(*) AS n FROM {rel} GROUP BY ALL"),
         [Side(table("failed", failed), everything), Side(table("none", failed), nothing)],
     )
     alone = duckdb.connect()
@@ -93,7 +98,7 @@ def test_a_failing_side_is_reported_and_nothing_hangs(tmp_path: Path) -> None:
     con = duckdb.connect()
     broken = Side(table("bad", "SELECT no_such_column FROM {rel}"), everything)
     error = within(
-        60, lambda: run_split(fileset, con, table("ok", "SELECT count(*) FROM {rel}"), [broken])
+        60, lambda: run_split(fileset, con, every_row("ok", "SELECT count(*) FROM {rel}"), [broken])
     )
     assert isinstance(error, duckdb.BinderException)
     assert "no_such_column" in str(error)
@@ -106,7 +111,7 @@ def test_a_failing_main_query_ends_its_sides(tmp_path: Path) -> None:
     error = within(
         60,
         lambda: run_split(
-            fileset, con, table("bad", "SELECT error('stop here') FROM {rel}"), [side]
+            fileset, con, every_row("bad", "SELECT error('stop here') FROM {rel}"), [side]
         ),
     )
     assert error is not None and "stop here" in str(error)
@@ -118,7 +123,8 @@ def test_a_reading_fault_is_an_input_error(tmp_path: Path) -> None:
     con = duckdb.connect()
     side = Side(table("side", "SELECT count(*) AS n FROM {rel}"), everything)
     error = within(
-        60, lambda: run_split(fileset, con, table("m", "SELECT count(*) AS n FROM {rel}"), [side])
+        60,
+        lambda: run_split(fileset, con, every_row("m", "SELECT count(*) AS n FROM {rel}"), [side]),
     )
     # A damaged gzip is a fault of that file, not of the run: the good file's rows are read.
     assert error is None
@@ -145,7 +151,8 @@ def test_a_ctrl_c_while_a_side_is_ended_does_not_hang(
     fileset = files(tmp_path, count=1)
     side = Side(table("s", "SELECT count(*) FROM {rel}"), everything)
     error = within(
-        30, lambda: run_split(fileset, duckdb.connect(), table("m", "SELECT 1 FROM {rel}"), [side])
+        30,
+        lambda: run_split(fileset, duckdb.connect(), every_row("m", "SELECT 1 FROM {rel}"), [side]),
     )
     assert isinstance(error, KeyboardInterrupt) and fired
 
@@ -154,7 +161,7 @@ def test_reading_threads_stop_when_the_stream_is_never_read(tmp_path: Path) -> N
     fileset = files(tmp_path, count=2)
     side = Side(table("s", "SELECT count(*) FROM {rel}"), everything)
     with pytest.raises(duckdb.BinderException):  # the main query fails before reading
-        run_split(fileset, duckdb.connect(), table("m", "SELECT nope FROM {rel}"), [side])
+        run_split(fileset, duckdb.connect(), every_row("m", "SELECT nope FROM {rel}"), [side])
     deadline = time.monotonic() + 5
     while _readers() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -164,7 +171,7 @@ def test_reading_threads_stop_when_the_stream_is_never_read(tmp_path: Path) -> N
 def test_a_failing_side_stops_the_main_query_and_is_the_error(tmp_path: Path) -> None:
     fileset = files(tmp_path)
     side = Side(table("bad", "SELECT error('this side broke') FROM {rel}"), everything)
-    main = table("m", "SELECT sum(r) FROM {rel}, range(100000000) t(r)")  # many minutes
+    main = every_row("m", "SELECT sum(r) FROM {rel}, range(100000000) t(r)")  # many minutes
     start = time.monotonic()
     error = within(60, lambda: run_split(fileset, duckdb.connect(), main, [side]))
     assert error is not None and "this side broke" in str(error)

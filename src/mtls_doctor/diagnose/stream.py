@@ -16,11 +16,11 @@ memory grows with the distinct failing clients and certificates, not with the ro
 engine asks them the same questions as it asks a store (see ``queries.COUNT_SHAPE``).
 
 The scanner sorts each chunk's rows into failed, expiring and other ones, so each side
-reads only its kind. With no filter, every row is selected and the other rows (status
-``-``, or ``Success`` with a certificate valid past the horizon: most rows) are needed only
-as counts: the scanner counts them itself, per status and minute, and they never become
-rows (``native.Routing``'s fold). With a filter, each row must meet the SQL selection, so
-every row is read.
+reads only its kind. With no filter, every row is selected, and only the failed rows are
+needed as rows by the counts: the scanner counts the others itself, per status and minute
+(``native.Routing``'s fold), and the other rows (status ``-``, or ``Success`` with a
+certificate valid past the horizon: most rows) never become rows. With a filter, each row
+must meet the SQL selection, so the main query reads every row.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_GROUPS
 from mtls_doctor.diagnose.target import Prepared, Scope, ScratchTarget
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs.api import ReadStats
-from mtls_doctor.logs.native import DECLINED, EXPIRING, FAILED, Folded, Routing
+from mtls_doctor.logs.native import DECLINED, EXPIRING, FAILED, OTHER, Folded, Routing
 from mtls_doctor.logs.parse import error_code_sql, verify_result_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.reader import FileSet, locate_lines
@@ -56,18 +56,21 @@ class StreamTarget(ScratchTarget):
         super().__init__(workdir)
         where, params = self._candidates(fileset, scope.filters).where()
         params["horizon"] = scope.horizon
+        # With no filter, every row is selected, so most are needed only as counts, which
+        # the scanner makes itself: the main query counts the failed and declined ones.
+        routing = Routing(scope.horizon, fold=where == "true")
+        everything = frozenset({FAILED, EXPIRING, OTHER, DECLINED})
+        main = Side(
+            lambda rel: _counts_sql(rel, where),
+            frozenset({FAILED, DECLINED}) if routing.fold else everything,
+        )
         # A declined line may be anything: only the SQL parser can say.
         sides = [
             Side(lambda rel: _failed_sql(rel, where), frozenset({FAILED, DECLINED})),
             Side(lambda rel: _expiring_sql(rel, where), frozenset({EXPIRING, DECLINED})),
             Side(_malformed_sql, frozenset({DECLINED})),
         ]
-        # With no filter, every row is selected, and the plain ones (most rows) are needed
-        # only as counts, which the scanner makes itself.
-        routing = Routing(scope.horizon, fold=where == "true")
-        folded = run_split(
-            fileset, self.con, lambda rel: _counts_sql(rel, where), sides, params, routing
-        )
+        folded = run_split(fileset, self.con, main, sides, params, routing)
         self._add_counts(folded)
         self.prepared = Prepared(
             scope,

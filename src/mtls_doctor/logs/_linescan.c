@@ -30,7 +30,8 @@ typedef struct {
 } Cut;
 
 /* Pass 1, without the GIL: certify every line, note where its fields are and what they
- * hold. A line the fold counts (see linescan.h) is not a row. */
+ * hold. When folding, a certified line that is not "failed" is counted, and an "other" one
+ * is not a row (see linescan_route.c). */
 static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t max_line,
                         Cut *cuts, Row *meta, Py_ssize_t *sizes, Fold *fold, Pending *pending,
                         Py_ssize_t max_lines, Py_ssize_t *rows_out, Py_ssize_t *npending_out,
@@ -51,7 +52,11 @@ static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t ma
         Times t;
         if (n > 0 && untrimmed <= max_line && linescan_certify(p, n, f, &nf, &t)) {
             int route = linescan_route(fold, f[10], &t);
-            if (!(route == ROUTE_OTHER && linescan_fold(fold, f[10], nf, t.at))) {
+            if (fold->on && route != ROUTE_FAILED && !linescan_fold(fold, f[10], nf, t.at)) {
+                fold->out_of_memory = 1;
+                break;
+            }
+            if (!(fold->on && route == ROUTE_OTHER)) {
                 for (int c = 0; c < NCOLS; c++) {
                     cuts[rows * NCOLS + c] = (Cut){(int32_t)(f[c].p - buf), (int32_t)f[c].n};
                     sizes[c] += f[c].n;
@@ -158,7 +163,6 @@ static PyObject *new_bytes(Py_ssize_t size)
 /* routing is None (every row "other", in the order read) or (horizon us or None, fold). */
 static int parse_routing(PyObject *routing, Fold *fold)
 {
-    *fold = (Fold){0};
     fold->horizon = INT64_MIN;
     if (routing == Py_None)
         return 1;
@@ -190,7 +194,7 @@ static PyObject *scan(PyObject *self, PyObject *args)
     Row *meta = NULL;
     int32_t *order = NULL;
     Pending *pending = NULL;
-    Fold *fold = PyMem_RawMalloc(sizeof(Fold));
+    Fold *fold = PyMem_RawCalloc(1, sizeof(Fold));
     if (!fold) {
         PyErr_NoMemory();
         goto done;
@@ -221,6 +225,10 @@ static PyObject *scan(PyObject *self, PyObject *args)
                 &seen, &consumed);
     order_rows(meta, rows, order, per_route);
     Py_END_ALLOW_THREADS
+    if (fold->out_of_memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
 
     /* Columns of exactly the right size: memory handed to Arrow is all used. */
     counts = new_bytes(rows * 4);
@@ -277,7 +285,7 @@ done:
     Py_XDECREF(not_after);
     Py_XDECREF(validity);
     Py_XDECREF(folded);
-    PyMem_RawFree(fold);
+    linescan_fold_free(fold);
     PyMem_RawFree(cuts);
     PyMem_RawFree(meta);
     PyMem_RawFree(order);

@@ -39,24 +39,25 @@ typedef struct {
     uint8_t has_validity, route;
 } Row;
 
-/* Lines counted rather than returned, per status ("-" or "Success"), minute and "more than
- * 15 fields" (see linescan_route.c). */
-#define FOLD_SLOTS 256
+/* Lines counted per status ("-" or "Success"), minute and "more than 15 fields", when
+ * folding (see linescan_route.c). */
 typedef struct {
     int64_t minute, n, first, last;
     int key; /* bit 0: status "-" (else "Success"); bit 1: more than 15 fields */
 } FoldEntry;
 
 typedef struct {
-    int routing, on; /* routes are made; "other" lines are folded */
+    int routing, on, out_of_memory; /* routes are made; lines are counted */
     int64_t horizon; /* microseconds: "Success" with a NotAfter before it is ROUTE_EXPIRING */
-    int used, recent;
-    FoldEntry e[FOLD_SLOTS];
+    FoldEntry *e;    /* the counts, in the order first seen */
+    int32_t *slots;  /* open addressing over e: an index, or -1 */
+    Py_ssize_t used, nslots, recent;
 } Fold;
 
 int linescan_route(const Fold *fold, Span status, const Times *t);
 int linescan_fold(Fold *fold, Span status, int nfields, int64_t at);
 PyObject *linescan_folded(const Fold *fold);
+void linescan_fold_free(Fold *fold);
 
 /* Split and certify one line (no newline, trailing spaces removed): 1 when every field has
  * exactly the syntax the SQL parser accepts, with f[0..14], *nfields and *t filled in. */

@@ -6,11 +6,11 @@
  * and a NotAfter before the horizon) or "other". The routes are a cheap test on raw fields;
  * the SQL that reads the rows still makes every exact choice.
  *
- * Fold: when on, an "other" line (status "-", or "Success" with no validity or a NotAfter
- * at or after the horizon) is not returned as a row but counted, per status, minute and
- * "more than 15 fields", with its first and last instant. A diagnosis of every row needs no
- * more of such a line, and they are most lines. A scan's lines fall in a few minutes; a line
- * whose minute finds no free slot is simply returned as a row.
+ * Fold: when on, every certified line that is not "failed" is counted, per status ("-" or
+ * "Success"), minute and "more than 15 fields", with its first and last instant. An "other"
+ * line (status "-", or "Success" with no validity or a NotAfter at or after the horizon) is
+ * then not returned as a row at all: a diagnosis of every row needs no more of it, and they
+ * are most lines. An "expiring" line is still returned, for the questions about expiry.
  */
 #include "linescan.h"
 
@@ -28,27 +28,59 @@ int linescan_route(const Fold *fold, Span status, const Times *t)
     return ROUTE_OTHER;
 }
 
-/* Count an "other" line in its slot: 0 when folding is off or no slot is free. */
+static Py_ssize_t slot_of(const Fold *fold, int64_t minute, int key)
+{
+    uint64_t h = ((uint64_t)minute * 0x9E3779B97F4A7C15ull) ^ (uint64_t)key;
+    Py_ssize_t i = (Py_ssize_t)((h >> 17) & (uint64_t)(fold->nslots - 1));
+    while (fold->slots[i] >= 0) {
+        const FoldEntry *e = &fold->e[fold->slots[i]];
+        if (e->minute == minute && e->key == key)
+            break;
+        i = (i + 1) & (fold->nslots - 1);
+    }
+    return i;
+}
+
+/* Room for one more count: the slots stay at most half full. */
+static int grow(Fold *fold)
+{
+    if ((fold->used + 1) * 2 <= fold->nslots)
+        return 1;
+    Py_ssize_t nslots = fold->nslots ? fold->nslots * 2 : 64;
+    FoldEntry *e = PyMem_RawRealloc(fold->e, sizeof(FoldEntry) * (size_t)(nslots / 2));
+    int32_t *slots = PyMem_RawMalloc(sizeof(int32_t) * (size_t)nslots);
+    if (e)
+        fold->e = e;
+    if (!e || !slots) {
+        PyMem_RawFree(slots);
+        return 0;
+    }
+    PyMem_RawFree(fold->slots);
+    fold->slots = slots;
+    fold->nslots = nslots;
+    memset(slots, 0xff, sizeof(int32_t) * (size_t)nslots);
+    for (Py_ssize_t k = 0; k < fold->used; k++)
+        slots[slot_of(fold, fold->e[k].minute, fold->e[k].key)] = (int32_t)k;
+    return 1;
+}
+
+/* Count a line; 0 when out of memory. */
 int linescan_fold(Fold *fold, Span status, int nfields, int64_t at)
 {
-    if (!fold->on)
-        return 0;
     int key = (status.n == 1 ? 1 : 0) | (nfields > NCOLS ? 2 : 0);
     /* floor division: date_trunc('minute', ...) truncates instants before 1970 down too */
     int64_t minute = at >= 0 ? at / MINUTE_US : -((-at + MINUTE_US - 1) / MINUTE_US);
-    FoldEntry *e = &fold->e[fold->recent];
-    if (!(fold->used && e->minute == minute && e->key == key)) {
-        int i = 0;
-        while (i < fold->used && !(fold->e[i].minute == minute && fold->e[i].key == key))
-            i++;
-        if (i == FOLD_SLOTS)
+    FoldEntry *e = fold->used ? &fold->e[fold->recent] : NULL;
+    if (!(e && e->minute == minute && e->key == key)) { /* lines mostly come in time order */
+        if (!grow(fold))
             return 0;
-        e = &fold->e[i];
-        if (i == fold->used) {
-            *e = (FoldEntry){minute, 0, at, at, key};
-            fold->used++;
+        Py_ssize_t i = slot_of(fold, minute, key);
+        if (fold->slots[i] < 0) {
+            fold->slots[i] = (int32_t)fold->used;
+            fold->e[fold->used++] = (FoldEntry){minute, 0, at, at, key};
         }
-        fold->recent = i;
+        fold->recent = fold->slots[i];
+        e = &fold->e[fold->recent];
     }
     e->n++;
     if (at < e->first)
@@ -58,11 +90,20 @@ int linescan_fold(Fold *fold, Span status, int nfields, int64_t at)
     return 1;
 }
 
+void linescan_fold_free(Fold *fold)
+{
+    if (fold) {
+        PyMem_RawFree(fold->e);
+        PyMem_RawFree(fold->slots);
+    }
+    PyMem_RawFree(fold);
+}
+
 /* [(not_tls, extra_fields, minute start us, count, first us, last us)] */
 PyObject *linescan_folded(const Fold *fold)
 {
     PyObject *list = PyList_New(fold->used);
-    for (int i = 0; list && i < fold->used; i++) {
+    for (Py_ssize_t i = 0; list && i < fold->used; i++) {
         const FoldEntry *e = &fold->e[i];
         PyObject *item = Py_BuildValue("(iiLLLL)", e->key & 1, (e->key & 2) != 0,
                                        (long long)(e->minute * MINUTE_US), (long long)e->n,

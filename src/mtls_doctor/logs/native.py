@@ -100,9 +100,11 @@ def _merge(into: dict[Any, list[int]], key: Any, n: int, first: int, last: int) 
 @dataclass(frozen=True)
 class Routing:
     """How a :class:`NativeReader` sorts certified rows (see linescan_route.c): ``horizon``
-    (naive UTC) splits ``Success`` rows into ``EXPIRING`` and ``OTHER``; with ``fold``, the
-    ``OTHER`` lines (status ``-``, or ``Success`` not expiring before the horizon) are only
-    counted: a diagnosis of every row needs no more of them, and they are most lines."""
+    (naive UTC) splits ``Success`` rows into ``EXPIRING`` and ``OTHER``. With ``fold``,
+    every certified line that is not ``FAILED`` is counted (see :meth:`NativeReader.folded`),
+    and an ``OTHER`` line (status ``-``, or ``Success`` not expiring before the horizon) is
+    not returned as a row: a diagnosis of every row needs no more of it, and they are most
+    lines."""
 
     horizon: datetime | None = None
     fold: bool = False
@@ -115,10 +117,10 @@ class Routing:
 
 @dataclass(frozen=True)
 class Folded:
-    """Lines counted by the scanner rather than returned as rows (see :class:`Routing`):
-    ``n`` certified lines with status ``-`` (``not_tls``) or ``Success``, with more than 15
-    fields or not, in the minute starting at ``minute``, the first and last at the instants
-    given (microseconds since the epoch, UTC)."""
+    """Lines counted by the scanner (see :class:`Routing`): ``n`` certified lines with
+    status ``-`` (``not_tls``) or ``Success``, with more than 15 fields or not, in the minute
+    starting at ``minute``, the first and last at the instants given (microseconds since the
+    epoch, UTC)."""
 
     not_tls: bool
     extra_fields: bool
@@ -345,8 +347,8 @@ class NativeReader:
     scanner left to the SQL parser) or, for certified lines, ``OTHER`` (in the order read)
     unless a :class:`Routing` is given. Then the certified rows of a chunk come as up to
     three batches: ``FAILED``, ``EXPIRING`` (status ``Success``, NotAfter before the
-    routing's horizon) and ``OTHER``; and with ``fold``, ``OTHER`` lines are counted rather
-    than returned (see :meth:`folded`).
+    routing's horizon) and ``OTHER``; with ``fold``, the lines are also counted, and
+    ``OTHER`` ones not returned (see :class:`Routing`).
     """
 
     def __init__(
@@ -366,7 +368,7 @@ class NativeReader:
         self._workers: _Workers | None = None
 
     def folded(self) -> list[Folded]:
-        """The lines counted rather than returned, of the files read to their end."""
+        """The lines counted (with ``Routing.fold``), of the files read to their end."""
         return [
             Folded(bool(not_tls), bool(extra), minute, n, first, last)
             for (not_tls, extra, minute), (n, first, last) in sorted(self._folded.items())

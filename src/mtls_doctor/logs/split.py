@@ -94,16 +94,17 @@ class _SideStream:
 
 
 def _tee(
-    pairs: Iterator[tuple[pa.RecordBatch, list[pa.RecordBatch | None]]],
+    pairs: Iterator[tuple[pa.RecordBatch, tuple[bool, list[pa.RecordBatch | None]]]],
     sides: Sequence[_SideStream],
 ) -> Generator[pa.RecordBatch, None, None]:
     # Runs in the thread DuckDB reads the main stream from: one at a time, so the filtering
     # was done beforehand, in the reading threads (NativeReader's annotate).
     try:
-        for batch, picked in pairs:
+        for batch, (main, picked) in pairs:
             for side, kept in zip(sides, picked, strict=True):
                 side.give(kept)
-            yield batch
+            if main:
+                yield batch
     finally:
         for side in sides:
             side.end()
@@ -112,12 +113,12 @@ def _tee(
 def run_split(
     fileset: FileSet,
     con: duckdb.DuckDBPyConnection,
-    main: Callable[[str], str],
+    main: Side,
     sides: Sequence[Side],
     params: dict[str, Any] | None = None,
     routing: Routing | None = None,
 ) -> list[Folded]:
-    """Run ``main(relation)`` and every side's query over one read of ``fileset``.
+    """Run the ``main`` query and every side's over one read of ``fileset``.
 
     The queries must store their results in tables of ``con``'s database (not TEMP tables,
     which a cursor does not share), since each side runs on a cursor of its own. The
@@ -134,7 +135,10 @@ def run_split(
     reader = native.NativeReader(
         fileset.sources,
         faults=fileset.faults,
-        annotate=lambda batch, kind: [stream.pick(batch, kind) for stream in streams],
+        annotate=lambda batch, kind: (
+            kind in main.kinds,
+            [stream.pick(batch, kind) for stream in streams],
+        ),
         routing=routing,
     )
     pairs = reader.pairs()
@@ -150,7 +154,7 @@ def run_split(
             threads.append(_start_side(cursors[-1], side, batches, stream, params, errors, con))
         name, relation = register_stream(con, pa.RecordBatchReader.from_batches(schema, tee))
         try:
-            _execute(con, name, main(relation), params)
+            _execute(con, name, main.query(relation), params)
         except duckdb.InterruptException:
             if errors:  # a side failed and stopped the main query: report the side's error
                 raise errors[0] from None
