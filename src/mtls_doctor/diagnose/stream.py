@@ -63,11 +63,13 @@ class StreamTarget(ScratchTarget):
         main = Side(
             lambda rel: _counts_sql(rel, where),
             frozenset({FAILED, DECLINED}) if routing.fold else everything,
+            reasons=False,
         )
-        # A declined line may be anything: only the SQL parser can say.
+        # A declined line may be anything: only the SQL parser can say. Only the malformed
+        # lines' side says why they are malformed.
         sides = [
-            Side(lambda rel: _failed_sql(rel, where), frozenset({FAILED, DECLINED})),
-            Side(lambda rel: _expiring_sql(rel, where), frozenset({EXPIRING, DECLINED})),
+            Side(lambda rel: _failed_sql(rel, where), frozenset({FAILED, DECLINED}), False),
+            Side(lambda rel: _expiring_sql(rel, where), frozenset({EXPIRING, DECLINED}), False),
             Side(_malformed_sql, frozenset({DECLINED})),
         ]
         folded = run_split(fileset, self.con, main, sides, params, routing)

@@ -219,10 +219,15 @@ def _first_of(column: str, fallback: str) -> str:
     return f"CASE WHEN {column} IS NOT NULL THEN {column} ELSE {fallback} END"
 
 
-def _error_sql() -> str:
+# The error of a malformed line when its reason is not asked for (parse_sql's reasons).
+MALFORMED = "malformed"
+
+
+def _error_sql(reasons: bool) -> str:
     # A certified line (nf set) is good by construction. The others were not scanned, so the
     # checks read the split line alone: neither the typed columns nor c1..c15 need be read
     # or computed for a certified line.
+    why = _reason_sql() if reasons else f"'{MALFORMED}'"
     validity = f"nullif({_split(9)}, '-')"
     return f"""CASE
       WHEN nf IS NOT NULL THEN NULL
@@ -231,7 +236,7 @@ def _error_sql() -> str:
            AND ({validity} IS NULL OR ({_date_sql(validity, 1)} IS NOT NULL
                                        AND {_date_sql(validity, 2)} IS NOT NULL))
         THEN NULL
-      ELSE {_reason_sql()} END"""
+      ELSE {why} END"""
 
 
 def _trimmed(column: str) -> str:
@@ -242,14 +247,16 @@ def _trimmed(column: str) -> str:
     )
 
 
-def parse_sql(source: str, passthrough: str = "") -> str:
+def parse_sql(source: str, passthrough: str = "", reasons: bool = True) -> str:
     """SQL that parses ``source`` (a relation with ``line`` and ``rest`` columns) into rows.
 
     ``rest`` is what ``read_csv`` found after a U+0001 byte (NULL when there is none); such
     a line keeps a trailing U+0001 in ``line`` so that it can be found again and numbered.
     ``passthrough`` is a comma-terminated list of extra columns of ``source`` to keep (for
     example ``filename,``). The result has those columns, ``line``, every column of
-    :data:`PARSED_COLUMNS`, ``has_extra_fields``, ``unknown_code`` and ``error``.
+    :data:`PARSED_COLUMNS`, ``has_extra_fields``, ``unknown_code`` and ``error``. Without
+    ``reasons``, ``error`` says only :data:`MALFORMED`: a query that just tells good lines
+    from bad is then planned in a third of the time (the reasons' patterns are most of it).
     """
     raw = ", ".join(SCANNER_COLUMNS)
     return f"""
@@ -259,7 +266,7 @@ n AS (SELECT * FROM r WHERE nf IS NOT NULL OR line <> ''),
 s AS (SELECT *, {_fields_sql()} FROM n),
 t AS (SELECT {passthrough} line, rest, ls, tl, subject_raw, {raw}, {_typed_sql()} FROM s),
 d AS (SELECT *, {_dates_sql()} FROM t),
-v AS (SELECT *, {_error_sql()} AS error FROM d)
+v AS (SELECT *, {_error_sql(reasons)} AS error FROM d)
 SELECT {passthrough} line,
   {", ".join(FIELD_NAMES)}, not_before, not_after,
   coalesce(nullif(ltrim(leaf_client_cert_serial_number, '0'), ''),

@@ -127,14 +127,16 @@ def inflate_partial(path: Path) -> tuple[bytes, str | None]:
     return bytes(out), fault
 
 
-def register_stream(con: duckdb.DuckDBPyConnection, stream: Any) -> tuple[str, str]:
+def register_stream(
+    con: duckdb.DuckDBPyConnection, stream: Any, reasons: bool = True
+) -> tuple[str, str]:
     """Register an Arrow stream of the compiled reader's batches with ``con``: its name, and
     SQL for its parsed rows (columns of ``parse_sql`` plus ``filename``)."""
     name = f"mtls_doctor_lines_{next(_STREAMS)}"
     con.register(name, stream)
     raw = ", ".join(SCANNER_COLUMNS)
     source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw} FROM {name})"
-    return name, f"({parse_sql(source, 'filename,')})"
+    return name, f"({parse_sql(source, 'filename,', reasons)})"
 
 
 def stream_failure(error: duckdb.Error, name: str) -> BaseException | None:

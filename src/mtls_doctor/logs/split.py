@@ -39,10 +39,13 @@ _END = object()
 class Side:
     """A side query: ``query(relation)`` is its SQL over the parsed rows, and ``kinds`` the
     kinds of batch it reads (``native.FAILED``, ``EXPIRING``, ``OTHER``, ``DECLINED``).
-    The kinds must hold every row that ``query`` reads; the SQL makes the exact choice."""
+    The kinds must hold every row that ``query`` reads; the SQL makes the exact choice.
+    Without ``reasons``, the relation's ``error`` only marks malformed lines (see
+    ``parse.parse_sql``): for a query that asks no more than ``error IS NULL``."""
 
     query: Callable[[str], str]
     kinds: frozenset[str]
+    reasons: bool = True
 
 
 class _SideStream:
@@ -152,7 +155,8 @@ def run_split(
             cursors.append(con.cursor())
             batches = pa.RecordBatchReader.from_batches(schema, stream.batches())
             threads.append(_start_side(cursors[-1], side, batches, stream, params, errors, con))
-        name, relation = register_stream(con, pa.RecordBatchReader.from_batches(schema, tee))
+        stream = pa.RecordBatchReader.from_batches(schema, tee)
+        name, relation = register_stream(con, stream, main.reasons)
         try:
             _execute(con, name, main.query(relation), params)
         except duckdb.InterruptException:
@@ -181,7 +185,7 @@ def _start_side(
     errors: list[BaseException],
     main: duckdb.DuckDBPyConnection,
 ) -> threading.Thread:
-    name, relation = register_stream(cursor, batches)
+    name, relation = register_stream(cursor, batches, side.reasons)
     thread = threading.Thread(
         target=_run_side,
         args=(cursor, name, side.query(relation), params, stream, errors, main),
