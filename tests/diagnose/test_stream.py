@@ -162,6 +162,25 @@ def test_every_certificate_expiring_in_the_window(corpus: Path, reader: str) -> 
     assert {i["serial"] for i in soon["items"]} == {"04", "06", "0A1B", "0B"}
 
 
+def test_expiring_certificates_seen_often_and_out_of_order(
+    tmp_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Of a scan's expiring lines per client and certificate, the scanner returns only the
+    # latest: the last time each client was seen must not change, in a scan or across scans.
+    soon = NOW + timedelta(days=10)
+    lines = []
+    for i in range(900):
+        at = T0 + timedelta(minutes=(i * 53) % 900)
+        client = f"203.0.113.{i % 7}"
+        subject = f"CN=device {i % 3}"  # same client, serial and validity: another subject
+        lines.append(entry(at, client, "Success", subject=subject, serial="0E", not_after=soon))
+    monkeypatch.setattr(native, "MAX_LINES", 250)
+    one_pass, every_row = both_ways([str(write_corpus(tmp_path, lines))], Filters())
+    assert one_pass == every_row
+    (warning,) = one_pass["warnings"]
+    assert {i["subject"] for i in warning["items"]} == {f"CN=device {k}" for k in range(3)}
+
+
 def test_strict_stops_at_the_first_malformed_line(corpus: Path) -> None:
     scope = Scope.of(Filters(), NOW, 30)
     with (

@@ -34,7 +34,12 @@ def scan(lines: list[str], routing: Routing | None) -> tuple:  # type: ignore[ty
 
 
 def statuses(scanned: tuple) -> list[str]:  # type: ignore[type-arg]
-    offsets, data = scanned[1][10]
+    return statuses_of(scanned, 10)
+
+
+def statuses_of(scanned: tuple, field: int) -> list[str]:  # type: ignore[type-arg]
+    """The text of field ``field`` (0-based) of each row."""
+    offsets, data = scanned[1][field]
     ends = memoryview(offsets).cast("i").tolist()
     return [bytes(data[a:b]).decode() for a, b in itertools.pairwise(ends)]
 
@@ -107,3 +112,30 @@ def test_a_scan_of_many_minutes_in_any_order_counts_them_all() -> None:
     scanned = scan(lines * 2, Routing(HORIZON, fold=True))
     assert scanned[0] == 0 and len(scanned[-2]) == 5000
     assert {f[3] for f in scanned[-2]} == {2}
+
+
+def test_of_expiring_lines_per_client_and_certificate_only_the_latest_is_a_row() -> None:
+    def use(minute: int, ip: str = "192.0.2.1", subject: str = "CN=a") -> str:
+        at = T + timedelta(minutes=minute)
+        return entry(at, ip, "Success", subject=subject, not_after=SOON)
+
+    lines = [use(1), use(5), use(3), use(2, subject="CN=b"), use(4, ip="192.0.2.2")]
+    folding = scan(lines, Routing(HORIZON, fold=True))
+    assert folding[-1] == (0, 3, 0) and sum(f[3] for f in folding[-2]) == 5  # all counted
+    at = memoryview(folding[5][0]).cast("q").tolist()
+    rows = sorted(zip(statuses_of(folding, 7), at, strict=True))
+    minute = timedelta(minutes=1) // timedelta(microseconds=1)
+    assert rows == [("CN=a", micros(T) + 4 * minute), ("CN=a", micros(T) + 5 * minute),
+                    ("CN=b", micros(T) + 2 * minute)]  # fmt: skip
+    # Without folding (a filter may want any of them), every line is a row.
+    assert scan(lines, Routing(HORIZON))[-1] == (0, 5, 0)
+
+
+def test_many_clients_in_one_scan_each_keep_their_latest_line() -> None:
+    # Past the first table's room (1024 slots): the rows found so far are placed again.
+    clients = [f"10.{i // 250}.{i % 250}.1" for i in range(3000)]
+    early = [entry(T, ip, "Success", not_after=SOON) for ip in clients]
+    late = [entry(T + timedelta(minutes=1), ip, "Success", not_after=SOON) for ip in clients]
+    scanned = scan(early + late[::-1] + early, Routing(HORIZON, fold=True))
+    assert scanned[-1] == (0, 3000, 0)
+    assert set(memoryview(scanned[5][0]).cast("q").tolist()) == {micros(T) + 60_000_000}

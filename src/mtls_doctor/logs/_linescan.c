@@ -25,19 +25,69 @@ typedef struct {
     Py_ssize_t index, start, len;
 } Pending;
 
+/* The rows of one scan, as pass 1 finds them. */
 typedef struct {
-    int32_t start, len;
-} Cut;
+    Cut *cuts;
+    Row *meta;
+    Py_ssize_t *sizes, n;
+    Fold *fold;
+    Latest latest;
+} Rows;
+
+/* Row r is the line of fields f: a new row (r == n), or in place of an earlier one. */
+static void put_row(Rows *rows, Py_ssize_t r, const unsigned char *buf, const Span *f, Row row)
+{
+    if (r == rows->n)
+        rows->n++;
+    else
+        for (int c = 0; c < NCOLS; c++)
+            rows->sizes[c] -= rows->cuts[r * NCOLS + c].len;
+    for (int c = 0; c < NCOLS; c++) {
+        Cut *cut = &rows->cuts[r * NCOLS + c];
+        *cut = (Cut){(int32_t)(f[c].p - buf), (int32_t)f[c].n};
+        rows->sizes[c] += f[c].n;
+    }
+    rows->meta[r] = row;
+}
+
+/* A certified line: counted when folding, then a row, or in place of an earlier row, or
+ * nothing more (see linescan_route.c). 0 when out of memory. */
+static int take_line(Rows *rows, const unsigned char *buf, const Span *f, int nf,
+                     const Times *t)
+{
+    Fold *fold = rows->fold;
+    int route = linescan_route(fold, f[10], t);
+    Row row = {t->at, t->has_validity ? t->not_before : 0, t->has_validity ? t->not_after : 0,
+               nf, (uint8_t)t->has_validity, (uint8_t)route};
+    if (!fold->on || route == ROUTE_FAILED) {
+        put_row(rows, rows->n, buf, f, row);
+        return 1;
+    }
+    if (!linescan_fold(fold, f[10], nf, t->at))
+        return 0;
+    if (route == ROUTE_OTHER)
+        return 1;
+    Py_ssize_t slot = linescan_latest_slot(&rows->latest, buf, rows->cuts, f);
+    if (slot < 0)
+        return 0;
+    int32_t kept = rows->latest.slots[slot];
+    if (kept < 0) {
+        rows->latest.slots[slot] = (int32_t)rows->n;
+        rows->latest.used++;
+        put_row(rows, rows->n, buf, f, row);
+    } else if (t->at > rows->meta[kept].at) {
+        put_row(rows, kept, buf, f, row);
+    }
+    return 1;
+}
 
 /* Pass 1, without the GIL: certify every line, note where its fields are and what they
- * hold. When folding, a certified line that is not "failed" is counted, and an "other" one
- * is not a row (see linescan_route.c). */
+ * hold. */
 static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t max_line,
-                        Cut *cuts, Row *meta, Py_ssize_t *sizes, Fold *fold, Pending *pending,
-                        Py_ssize_t max_lines, Py_ssize_t *rows_out, Py_ssize_t *npending_out,
-                        Py_ssize_t *lines_out, Py_ssize_t *consumed)
+                        Rows *found, Pending *pending, Py_ssize_t max_lines,
+                        Py_ssize_t *npending_out, Py_ssize_t *lines_out, Py_ssize_t *consumed)
 {
-    Py_ssize_t pos = 0, rows = 0, npending = 0, index = 0;
+    Py_ssize_t pos = 0, npending = 0, index = 0;
     while (pos < size && index < max_lines) {
         const unsigned char *nl = memchr(buf + pos, '\n', (size_t)(size - pos));
         Py_ssize_t end = nl ? nl - buf : size, n = end - pos;
@@ -51,19 +101,9 @@ static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t ma
         int nf = 0;
         Times t;
         if (n > 0 && untrimmed <= max_line && linescan_certify(p, n, f, &nf, &t)) {
-            int route = linescan_route(fold, f[10], &t);
-            if (fold->on && route != ROUTE_FAILED && !linescan_fold(fold, f[10], nf, t.at)) {
-                fold->out_of_memory = 1;
+            if (!take_line(found, buf, f, nf, &t)) {
+                found->fold->out_of_memory = 1;
                 break;
-            }
-            if (!(fold->on && route == ROUTE_OTHER)) {
-                for (int c = 0; c < NCOLS; c++) {
-                    cuts[rows * NCOLS + c] = (Cut){(int32_t)(f[c].p - buf), (int32_t)f[c].n};
-                    sizes[c] += f[c].n;
-                }
-                meta[rows++] = (Row){t.at, t.has_validity ? t.not_before : 0,
-                                     t.has_validity ? t.not_after : 0, nf,
-                                     (uint8_t)t.has_validity, (uint8_t)route};
             }
         } else if (n > 0) {
             pending[npending++] = (Pending){index, pos, end - pos};
@@ -71,7 +111,6 @@ static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t ma
         index++;
         pos = end + 1;
     }
-    *rows_out = rows;
     *npending_out = npending;
     *lines_out = index;
     *consumed = pos < size ? pos : size;
@@ -219,8 +258,10 @@ static PyObject *scan(PyObject *self, PyObject *args)
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    find_fields(buf, size, max_line, cuts, meta, sizes, fold, pending, lines, &rows, &npending,
-                &seen, &consumed);
+    Rows found = {cuts, meta, sizes, 0, fold, {NULL, 0, 0}};
+    find_fields(buf, size, max_line, &found, pending, lines, &npending, &seen, &consumed);
+    rows = found.n;
+    PyMem_RawFree(found.latest.slots);
     order_rows(meta, rows, order, per_route);
     Py_END_ALLOW_THREADS
     if (fold->out_of_memory) {

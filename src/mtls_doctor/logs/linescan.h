@@ -32,6 +32,11 @@ void linescan_init_tables(void);
  * without testing rows again. */
 enum { ROUTE_FAILED, ROUTE_EXPIRING, ROUTE_OTHER, NROUTES };
 
+/* Where a row's field lies in the scanned buffer. */
+typedef struct {
+    int32_t start, len;
+} Cut;
+
 /* What one certified line left as a row carries besides its fields. */
 typedef struct {
     int64_t at, not_before, not_after;
@@ -54,7 +59,16 @@ typedef struct {
     Py_ssize_t used, nslots, recent;
 } Fold;
 
+/* The latest "expiring" row per client and certificate, when folding: see linescan_route.c.
+ * slots hold a row index, or -1. */
+typedef struct {
+    int32_t *slots;
+    Py_ssize_t used, nslots;
+} Latest;
+
 int linescan_route(const Fold *fold, Span status, const Times *t);
+Py_ssize_t linescan_latest_slot(Latest *latest, const unsigned char *buf, const Cut *cuts,
+                                const Span *f);
 int linescan_fold(Fold *fold, Span status, int nfields, int64_t at);
 PyObject *linescan_folded(const Fold *fold);
 void linescan_fold_free(Fold *fold);

@@ -10,7 +10,11 @@
  * "Success"), minute and "more than 15 fields", with its first and last instant. An "other"
  * line (status "-", or "Success" with no validity or a NotAfter at or after the horizon) is
  * then not returned as a row at all: a diagnosis of every row needs no more of it, and they
- * are most lines. An "expiring" line is still returned, for the questions about expiry.
+ * are most lines. An "expiring" line is still returned, for the questions about expiry; but
+ * those ask, per client and certificate, only when it was last seen (diagnose/stream.py), so
+ * of the expiring lines of one scan with the same client, subject, validity and serial only
+ * the latest is returned. Grouped by derived values, as the SQL does, the latest of each
+ * group of raw values still gives each group's latest.
  */
 #include "linescan.h"
 
@@ -88,6 +92,82 @@ int linescan_fold(Fold *fold, Span status, int nfields, int64_t at)
     if (at > e->last)
         e->last = at;
     return 1;
+}
+
+/* The fields that say which client used which certificate. */
+static const int KEY_FIELDS[] = {1, 7, 8, 9};
+#define NKEY 4
+
+static uint64_t mix(uint64_t h, const unsigned char *p, Py_ssize_t n)
+{
+    uint64_t w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    for (; n > 0; p++, n--)
+        h = (h ^ *p) * 0x100000001B3ull;
+    return h;
+}
+
+static Py_ssize_t probe(const Latest *latest, const unsigned char *buf, const Cut *cuts,
+                        const Span *key)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (int k = 0; k < NKEY; k++)
+        h = mix(h ^ (uint64_t)key[k].n, key[k].p, key[k].n);
+    Py_ssize_t i = (Py_ssize_t)((h ^ (h >> 32)) & (uint64_t)(latest->nslots - 1));
+    for (;; i = (i + 1) & (latest->nslots - 1)) {
+        int32_t r = latest->slots[i];
+        if (r < 0)
+            return i;
+        int same = 1;
+        for (int k = 0; same && k < NKEY; k++) {
+            const Cut c = cuts[(Py_ssize_t)r * NCOLS + KEY_FIELDS[k]];
+            same = c.len == key[k].n && memcmp(buf + c.start, key[k].p, (size_t)c.len) == 0;
+        }
+        if (same)
+            return i;
+    }
+}
+
+static int grow_latest(Latest *latest, const unsigned char *buf, const Cut *cuts)
+{
+    if ((latest->used + 1) * 2 <= latest->nslots)
+        return 1;
+    Latest bigger = {NULL, latest->used, latest->nslots ? latest->nslots * 2 : 1024};
+    bigger.slots = PyMem_RawMalloc(sizeof(int32_t) * (size_t)bigger.nslots);
+    if (!bigger.slots)
+        return 0;
+    memset(bigger.slots, 0xff, sizeof(int32_t) * (size_t)bigger.nslots);
+    for (Py_ssize_t i = 0; i < latest->nslots; i++) {
+        int32_t r = latest->slots[i];
+        if (r < 0)
+            continue;
+        Span key[NKEY];
+        for (int k = 0; k < NKEY; k++) {
+            const Cut c = cuts[(Py_ssize_t)r * NCOLS + KEY_FIELDS[k]];
+            key[k] = (Span){buf + c.start, c.len};
+        }
+        bigger.slots[probe(&bigger, buf, cuts, key)] = r;
+    }
+    PyMem_RawFree(latest->slots);
+    *latest = bigger;
+    return 1;
+}
+
+/* The slot of the row with the client and certificate of fields f (-1 in it when there is
+ * none yet); -1 when out of memory. */
+Py_ssize_t linescan_latest_slot(Latest *latest, const unsigned char *buf, const Cut *cuts,
+                                const Span *f)
+{
+    if (!grow_latest(latest, buf, cuts))
+        return -1;
+    Span key[NKEY];
+    for (int k = 0; k < NKEY; k++)
+        key[k] = f[KEY_FIELDS[k]];
+    return probe(latest, buf, cuts, key);
 }
 
 void linescan_fold_free(Fold *fold)
