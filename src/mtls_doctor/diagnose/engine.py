@@ -112,11 +112,26 @@ class _Run:
         # Only bind what the text uses: DuckDB refuses unused named parameters.
         return {k: v for k, v in {**self.params, **(extra or {})}.items() if f"${k}" in sql}
 
+    def query(
+        self, template: str, extra: dict[str, Any] | None = None, **fmt: str
+    ) -> tuple[str, dict[str, Any]]:
+        sql = template.format(rel=self.relation, where=self.where, **self.shape, **fmt)
+        return sql, self._bind(sql, extra)
+
     def fetch(
         self, template: str, extra: dict[str, Any] | None = None, **fmt: str
     ) -> list[tuple[Any, ...]]:
-        sql = template.format(rel=self.relation, where=self.where, **self.shape, **fmt)
-        return self.target.fetch(sql, self._bind(sql, extra))
+        return self.target.fetch(*self.query(template, extra, **fmt))
+
+
+def _fetch_all(
+    target: QueryTarget, queries: list[tuple[str, dict[str, Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """Questions that do not depend on each other: at the same time where the target can."""
+    many = getattr(target, "fetch_many", None)
+    if many is not None:
+        return list(many(queries))
+    return [target.fetch(sql, params) for sql, params in queries]
 
 
 def diagnose(target: QueryTarget, filters: Filters, options: DiagnoseOptions) -> Diagnosis:
@@ -154,17 +169,29 @@ def _failure_groups(
         else 0.0
     )
     unit = q.timeline_unit(span)
-    tls = [(b, int(n)) for b, n in run.fetch(q.TLS_TIMELINE, unit=unit)]
     failed = run.failures()
     grouped = failed.grouped()
     # The timeline needs minutes: the failed rows, or the per-minute counts of a prepared
     # target (its failures are grouped without time).
     per_minute = run if run.prepared is not None else failed
+    answers = _fetch_all(
+        run.target,
+        [
+            run.query(q.TLS_TIMELINE, unit=unit),
+            grouped.query(q.TOP_CLIENTS),
+            grouped.query(q.TOP_CERTIFICATES),
+            per_minute.query(q.TIMELINE, unit=unit),
+            grouped.query(q.CODE_CERTIFICATES),
+            grouped.query(q.PER_CODE),
+        ],
+    )
+    tls_rows, top_clients, top_certs, timeline_rows, evidence, per_code = answers
+    tls = [(b, int(n)) for b, n in tls_rows]
     clients: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for code, ip, n, first, last in grouped.fetch(q.TOP_CLIENTS):
+    for code, ip, n, first, last in top_clients:
         clients[code].append({"client_ip": ip, "count": n, "first_seen": first, "last_seen": last})
     certs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for code, serial, subject, nb, na, n, ncl, first, last in grouped.fetch(q.TOP_CERTIFICATES):
+    for code, serial, subject, nb, na, n, ncl, first, last in top_certs:
         certs[code].append(
             {
                 "serial": serial,
@@ -178,13 +205,13 @@ def _failure_groups(
             }
         )
     timeline: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
-    for code, bucket, n in per_minute.fetch(q.TIMELINE, unit=unit):
+    for code, bucket, n in timeline_rows:
         timeline[code].append((bucket, int(n)))
     evidence_rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for code, *cert_row in grouped.fetch(q.CODE_CERTIFICATES):
+    for code, *cert_row in evidence:
         evidence_rows[code].append(tuple(cert_row))
     groups = []
-    for code, n, ncl, ncert, first, last in grouped.fetch(q.PER_CODE):
+    for code, n, ncl, ncert, first, last in per_code:
         cert_rows = evidence_rows.get(code, [])
         correlation: tuple[dict[str, Any], ...] = ()
         if options.correlator is not None:

@@ -26,6 +26,7 @@ must meet the SQL selection, so the main query reads every row.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_GROUPS
 from mtls_doctor.diagnose.target import Prepared, Scope, ScratchTarget
@@ -39,6 +40,7 @@ from mtls_doctor.logs.split import Side, run_split
 
 _STATUS = "tls_verify_status"
 _MALFORMED_KEPT = 10000  # malformed lines looked up again to be numbered
+_CONCURRENT = 2  # questions asked at once (fetch_many)
 
 
 class StreamTarget(ScratchTarget):
@@ -81,6 +83,21 @@ class StreamTarget(ScratchTarget):
         )
         self.stats = stats
         self._read_stats(fileset, strict)
+
+    def fetch_many(self, queries: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
+        """Several questions at once, each on a cursor of its own (the tables here are not
+        TEMP, so cursors see them): DuckDB runs a query over a small table on one thread."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def ask(query: tuple[str, dict[str, Any]]) -> list[Any]:
+            cursor = self.con.cursor()
+            try:
+                return cursor.execute(*query).fetchall()
+            finally:
+                cursor.close()
+
+        with ThreadPoolExecutor(max_workers=_CONCURRENT) as pool:
+            return list(pool.map(ask, queries))
 
     def _add_counts(self, folded: list[Folded]) -> None:
         """The lines the scanner counted join the counts: rows selected (there is no filter),
