@@ -227,6 +227,28 @@ def test_without_the_compiled_reader_the_same_diagnosis(
 
 
 @pytest.mark.parametrize("damage", ["truncated gzip", "bytes that are not UTF-8"])
+def test_a_damaged_file_counts_as_its_rows_would(
+    tmp_path: Path, reader: str, damage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without filters most lines are only counted by the scanner: up to a gzip fault, those
+    # of every scan before it count, as their rows would.
+    import gzip
+
+    lines = [*crafted_lines(), *EXTRA[:7]] * 40
+    body = ("\n".join(lines) + "\n").encode()
+    path = write_corpus(tmp_path, [])
+    if damage == "truncated gzip":
+        data = gzip.compress(body)
+        path.write_bytes(data[: len(data) * 2 // 3])
+    else:
+        path.write_bytes(gzip.compress(body.replace(b"CN=old client", b"CN=old \xff client", 1)))
+    monkeypatch.setattr(native, "MAX_LINES", 300)
+    one_pass, every_row = both_ways([str(path)], Filters())
+    assert one_pass == every_row
+    assert len(one_pass["errors"]) == 1 and one_pass["summary"]["connections"] > 1000
+
+
+@pytest.mark.parametrize("damage", ["truncated gzip", "bytes that are not UTF-8"])
 def test_an_ipv6_block_reads_twice_but_reports_each_fault_once(
     tmp_path: Path, reader: str, damage: str
 ) -> None:
