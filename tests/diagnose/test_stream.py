@@ -92,6 +92,34 @@ def test_one_pass_gives_the_diagnosis_of_every_row(
     assert one_pass == every_row
 
 
+@pytest.fixture(scope="module")
+def store(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mtls_doctor.logs.ingest import ingest_inputs
+
+    db = tmp_path_factory.mktemp("store") / "logs.duckdb"
+    ingest_inputs([str(corpus)], db)
+    return db
+
+
+@pytest.mark.parametrize(
+    ("filters", "options"),
+    [(f, AT_NOW) for f in FILTERS] + [(Filters(), DiagnoseOptions(NOW + timedelta(days=3650)))],
+    ids=lambda x: repr(x)[:50],
+)
+def test_a_store_read_for_one_diagnosis_gives_the_diagnosis_of_every_row(
+    store: Path, filters: Filters, options: DiagnoseOptions
+) -> None:
+    # With a scope, the store's rows are counted and grouped once (StoreTarget._prepare),
+    # and the questions asked of those tables: the answers must be those of every row.
+    with open_target([], db=store) as target:
+        every_row = diagnose(target, filters, options).to_dict()
+    scope = Scope.of(filters, options.now, options.warn_days)
+    with open_target([], db=store, scope=scope) as target:
+        assert getattr(target, "prepared", None) is not None
+        prepared = diagnose(target, filters, options).to_dict()
+    assert prepared == every_row
+
+
 def test_the_corpus_has_what_the_comparison_needs(corpus: Path, reader: str) -> None:
     # Without this, the comparison above could pass on a corpus that exercises nothing.
     one_pass, _ = both_ways([str(corpus)], Filters())

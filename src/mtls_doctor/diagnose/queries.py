@@ -57,6 +57,21 @@ FROM {rel} WHERE {where} AND verify_result = 'failed'
 GROUP BY error_code, verify_result, client_ip, serial_key, leaf_client_cert_serial_number,
          leaf_client_cert_subject, not_before, not_after"""
 
+# The selection's rows counted per status and minute (COUNT_SHAPE), and who used each
+# certificate that worked and expires before $horizon, when last: what a target read for one
+# diagnosis keeps (diagnose/target.py, diagnose/stream.py).
+STATUS_MINUTES = """
+SELECT tls_verify_status, date_trunc('minute', timestamp) AS bucket, count(*) AS n,
+       min(timestamp) AS first_seen, max(timestamp) AS last_seen
+FROM {rel} WHERE {where} GROUP BY ALL"""
+
+EXPIRING_CLIENTS = """
+SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, not_after, client_ip,
+       max(timestamp) AS timestamp
+FROM {rel}
+WHERE {where} AND verify_result = 'success' AND not_after < $horizon
+GROUP BY ALL"""
+
 PER_CODE = """
 SELECT coalesce(error_code, '') AS code, {n} AS n, count(DISTINCT client_ip),
        count(DISTINCT coalesce(serial_key, '') || '|' || coalesce(leaf_client_cert_subject, '')),

@@ -28,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mtls_doctor.diagnose.queries import COUNT_SHAPE, FAILURE_GROUPS
+from mtls_doctor.diagnose.queries import COUNT_SHAPE, EXPIRING_CLIENTS, FAILURE_GROUPS
 from mtls_doctor.diagnose.target import Prepared, Scope, ScratchTarget
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs.api import ReadStats
@@ -187,9 +187,6 @@ SELECT filename, line, error FROM {rel} WHERE error IS NOT NULL LIMIT {_MALFORME
 
 def _expiring_sql(rel: str, where: str) -> str:
     # Grouped per client already: diagnose asks for distinct clients and the last time.
-    return f"""CREATE TABLE mtls_expiring AS
-SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, not_after, client_ip,
-       max(timestamp) AS timestamp
-FROM {rel}
-WHERE error IS NULL AND verify_result = 'success' AND not_after < $horizon AND ({where})
-GROUP BY ALL"""
+    return "CREATE TABLE mtls_expiring AS " + EXPIRING_CLIENTS.format(
+        rel=rel, where=f"error IS NULL AND ({where})"
+    )

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 import duckdb
 
 from mtls_doctor import duck
+from mtls_doctor.diagnose import queries as q
 from mtls_doctor.errors import LogFormatError, StoreError
 from mtls_doctor.logs import native
 from mtls_doctor.logs.api import ReadStats, store_stats
-from mtls_doctor.logs.parse import PARSED_COLUMNS
+from mtls_doctor.logs.parse import PARSED_COLUMNS, error_code_sql, verify_result_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.reader import FileSet, locate_lines
 from mtls_doctor.logs.sources import expand_inputs, make_workdir
@@ -98,13 +99,43 @@ class QueryTarget(Protocol):
 
 
 class StoreTarget:
-    """Rows of an ingested store."""
+    """Rows of an ingested store; with a :class:`Scope`, read for that one diagnosis."""
 
     relation = "connections"  # diagnose needs no source_file: skip the join with files
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, scope: Scope | None = None) -> None:
         self.store = store
         self.stats = store_stats(store)
+        if scope is not None:
+            self._prepare(scope)
+
+    def _prepare(self, scope: Scope) -> None:
+        """Three reads of the store (counts per status and minute, failures per code, client
+        and certificate, expiring certificates per client) into temporary tables, which the
+        dozen questions then ask. Asked of the store, each question read it again."""
+        filters = scope.filters
+        if filters.needs_candidates():
+            seen = self.fetch(
+                "SELECT DISTINCT client_ip FROM connections WHERE contains(client_ip, ':')"
+            )
+            filters = filters.with_candidates([str(r[0]) for r in seen])
+        where, params = filters.where()
+        over = {"rel": "connections", "where": where}
+        counts = self.stage("diagnose_counts", q.STATUS_MINUTES.format(**over), params)
+        failures = self.stage("diagnose_groups", q.FAILURE_GROUPS.format(**over), params)
+        expiring = self.stage(
+            "diagnose_expiring",
+            q.EXPIRING_CLIENTS.format(**over),
+            {**params, "horizon": scope.horizon},
+        )
+        self.shape = q.COUNT_SHAPE
+        self.relation = (
+            f"(SELECT *, {verify_result_sql('tls_verify_status')} AS verify_result, "
+            f"{error_code_sql('tls_verify_status')} AS error_code FROM {counts})"
+        )
+        self.prepared = Prepared(
+            scope, failures, f"(SELECT *, 'success' AS verify_result FROM {expiring})"
+        )
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         try:
@@ -114,7 +145,8 @@ class StoreTarget:
 
     def stage(self, name: str, select: str, params: dict[str, Any]) -> str:
         """Keep the rows of ``select`` in a temporary table (in memory; the store is read-only)."""
-        self.fetch(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}", params)
+        used = {k: v for k, v in params.items() if f"${k}" in select}
+        self.fetch(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}", used)
         return name
 
 
@@ -211,7 +243,7 @@ def open_target(
         assert db is not None
         store = Store.open_read_only(db)
         try:
-            yield StoreTarget(store)
+            yield StoreTarget(store, scope)
         finally:
             store.close()
         return
