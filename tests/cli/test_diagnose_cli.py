@@ -80,3 +80,35 @@ def test_malformed_lines_are_reported_with_file_and_line(tmp_path: Path) -> None
     assert data["summary"]["malformed_lines"] == 1
     assert data["errors"][0]["line"] == 2
     assert f"{corpus}:2: malformed line skipped" in err
+
+
+def test_at_judges_expiry_and_durations_as_of_that_time(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from tests.diagnose.corpus import NOW, crafted_lines
+
+    corpus = write_corpus(tmp_path, crafted_lines())
+    at = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, out, _ = invoke("diagnose", str(corpus), "--at", at, "--format", "json")
+    assert code == 1
+    kinds = {w["kind"]: w for w in json.loads(out)["warnings"]}
+    assert [i["serial"] for i in kinds["expiring_soon"]["items"]] == ["04"]
+    # Judged today, every certificate of 2024 ends before the horizon, not only that one.
+    today = json.loads(invoke("diagnose", str(corpus), "--format", "json")[1])
+    soon = {w["kind"]: w for w in today["warnings"]}["expiring_soon"]
+    assert {i["serial"] for i in soon["items"]} > {"04"}
+    # --since 11h counts back from --at, to 13:00: the first hour's successes are left out.
+    _, out, _ = invoke("diagnose", str(corpus), "--at", at, "--since", "11h", "--format", "json")
+    summary = json.loads(out)["summary"]
+    assert summary["first_seen"] >= (NOW - timedelta(hours=11)).isoformat()[:19]
+    assert (
+        summary["succeeded"]
+        < json.loads(invoke("diagnose", str(corpus), "--format", "json")[1])["summary"]["succeeded"]
+    )
+
+
+def test_at_that_is_not_a_time_is_a_usage_error(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path, [entry(T0, "198.51.100.1", "Success")])
+    code, out, err = invoke("diagnose", str(corpus), "--at", "yesterday-ish")
+    assert code == 2
+    assert "'yesterday-ish' is not a time" in err and not out

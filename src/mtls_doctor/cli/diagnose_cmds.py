@@ -19,6 +19,7 @@ from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import ExitCode, InputError
 from mtls_doctor.report.diagnosis_text import render_markdown, render_text
+from mtls_doctor.timeutil import parse_time
 
 
 def pki_options(func: Any) -> Any:
@@ -60,11 +61,27 @@ def pki_options(func: Any) -> Any:
     return func
 
 
+at_option = click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="Diagnose as of this time (ISO 8601, or a duration back from now) rather than now: "
+    "expiry warnings and --since/--until durations count from it. For a past incident.",
+)
+
+
+def clock(at: str | None) -> datetime:
+    """Now, or the time ``--at`` gives."""
+    now = datetime.now(UTC)
+    return now if at is None else parse_time(at, now=now)
+
+
 @cli.command("diagnose")
 @athena_options
 @input_options
 @filter_options
 @pki_options
+@at_option
 @listener_options
 @format_option("text", "json", "markdown")
 def diagnose_cmd(
@@ -76,6 +93,7 @@ def diagnose_cmd(
     certs: Path | None,
     ignore_expiry: bool,
     warn_days: int,
+    at: str | None,
     fmt: str,
     **filters: Any,
 ) -> None:
@@ -91,8 +109,9 @@ def diagnose_cmd(
       mtls-doctor diagnose logs/ --trust-store bundle.pem --crl revoked.pem --certs clients/
       mtls-doctor diagnose s3://alb-logs/web --since 2h --listener-arn LISTENER_ARN
       mtls-doctor diagnose --engine athena --workgroup primary --since 30d --max-scan-gb 50
+      mtls-doctor diagnose logs/2024/04/05/ --at 2024-04-05T18:00:00Z --since 6h
     """
-    now = datetime.now(UTC)
+    now = clock(at)
     engine, athena = AthenaSettings.pop(filters)
     selected = build_filters(filters, now)
     correlator = None

@@ -8,7 +8,6 @@ import signal
 import sys
 import tempfile
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import click
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
 from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_options, athena_report
-from mtls_doctor.cli.diagnose_cmds import pki_options
+from mtls_doctor.cli.diagnose_cmds import at_option, clock, pki_options
 from mtls_doctor.cli.logs_cmds import report_stats
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
@@ -41,6 +40,7 @@ def _correlator(
 @input_options
 @filter_options
 @pki_options
+@at_option
 @click.option(
     "-o",
     "--output",
@@ -58,6 +58,7 @@ def report_cmd(
     certs: Path | None,
     ignore_expiry: bool,
     warn_days: int,
+    at: str | None,
     output: str,
     title: str,
     **filters: Any,
@@ -74,7 +75,7 @@ def report_cmd(
       mtls-doctor report --db incident.duckdb --since 6h --trust-store bundle.pem -o out.html
       mtls-doctor report --engine athena --since 30d --max-scan-gb 50 -o month.html
     """
-    now = datetime.now(UTC)
+    now = clock(at)
     engine, athena = AthenaSettings.pop(filters)
     selected = build_filters(filters, now)
     correlator = _correlator(trust_store, crls, certs, ignore_expiry)
