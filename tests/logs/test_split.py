@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,64 @@ def test_a_failing_side_stops_the_main_query_and_is_the_error(tmp_path: Path) ->
 
 def _readers() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name == "mtls-doctor-read"]
+
+
+@pytest.fixture
+def slow_plain_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FileSet:
+    """Files of successful lines only, read slowly: about 6 s in all, in scans of 100 lines.
+    Folded, none of them is a row the main query below reads."""
+    from datetime import timedelta
+
+    from tests.diagnose.corpus import T0, entry
+
+    lines = [entry(T0 + timedelta(seconds=i), "192.0.2.1", "Success") for i in range(3000)]
+    paths = [str(write_corpus(tmp_path / f"f{i}", lines)) for i in range(2)]
+    scan = native._linescan.scan
+
+    def slow_scan(*args: Any) -> Any:
+        time.sleep(0.1)
+        return scan(*args)
+
+    monkeypatch.setattr(native._linescan, "scan", slow_scan)
+    monkeypatch.setattr(native, "MAX_LINES", 100)
+    found = expand_inputs(paths, workdir=tmp_path)
+    return FileSet(found.sources, tmp_path, found.unreadable)
+
+
+FOLDING = native.Routing(datetime(2100, 1, 1), fold=True)  # every success is "expiring"
+FAILED_ONLY = frozenset({native.FAILED, native.DECLINED})
+
+
+def test_a_failing_side_ends_a_read_whose_rows_the_main_query_never_sees(
+    slow_plain_files: FileSet,
+) -> None:
+    main = Side(table("m", "SELECT count(*) FROM {rel}"), FAILED_ONLY)
+    side = Side(table("s", "SELECT error('this side broke') FROM {rel}"), everything)
+    start = time.monotonic()
+    error = within(
+        60, lambda: run_split(slow_plain_files, duckdb.connect(), main, [side], None, FOLDING)
+    )
+    assert error is not None and "this side broke" in str(error)
+    assert time.monotonic() - start < 3  # not after the whole read
+
+
+def test_ctrl_c_ends_a_read_whose_rows_the_main_query_never_sees(
+    slow_plain_files: FileSet,
+) -> None:
+    import os
+    import signal
+
+    main = Side(table("m", "SELECT count(*) FROM {rel}"), FAILED_ONLY)
+    side = Side(table("s", "SELECT count(*) FROM {rel}"), everything)
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    try:
+        # DuckDB reports a Ctrl-C during its query as its own "interrupted" error.
+        with pytest.raises((KeyboardInterrupt, RuntimeError), match=r"^$|Query interrupted"):
+            run_split(slow_plain_files, duckdb.connect(), main, [side], None, FOLDING)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 3.5  # not after the whole read
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as it was
+    assert signal.set_wakeup_fd(-1) == -1  # put back

@@ -26,17 +26,20 @@ must meet the SQL selection, so the main query reads every row.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.diagnose.queries import COUNT_SHAPE, EXPIRING_CLIENTS, FAILURE_GROUPS
 from mtls_doctor.diagnose.target import Prepared, Scope, ScratchTarget
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs.api import ReadStats
-from mtls_doctor.logs.native import DECLINED, EXPIRING, FAILED, OTHER, Folded, Routing
+from mtls_doctor.logs.native import DECLINED, EXPIRING, FAILED, OTHER, Routing
 from mtls_doctor.logs.parse import error_code_sql, verify_result_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.reader import FileSet, locate_lines
 from mtls_doctor.logs.split import Side, run_split
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _STATUS = "tls_verify_status"
 _MALFORMED_KEPT = 10000  # malformed lines looked up again to be numbered
@@ -99,30 +102,22 @@ class StreamTarget(ScratchTarget):
         with ThreadPoolExecutor(max_workers=_CONCURRENT) as pool:
             return list(pool.map(ask, queries))
 
-    def _add_counts(self, folded: list[Folded]) -> None:
+    def _add_counts(self, folded: pa.Table) -> None:
         """The lines the scanner counted join the counts: rows selected (there is no filter),
         well-formed, of a documented status."""
-        if not folded:
+        if not folded.num_rows:
             return
-        import pyarrow as pa
-
-        counts = pa.table(
-            {
-                "status": ["-" if f.not_tls else "Success" for f in folded],
-                "extra": [f.extra_fields for f in folded],
-                "bucket": pa.array([f.minute for f in folded], pa.timestamp("us")),
-                "n": [f.n for f in folded],
-                "first_seen": pa.array([f.first for f in folded], pa.timestamp("us")),
-                "last_seen": pa.array([f.last for f in folded], pa.timestamp("us")),
-            }
-        )
-        self.con.register("mtls_folded", counts)
-        self.con.execute(
-            "INSERT INTO mtls_counts BY NAME SELECT false AS malformed, true AS selected, "
-            "extra AS has_extra_fields, false AS unknown_code, status AS tls_verify_status, "
-            "bucket, n, first_seen, last_seen FROM mtls_folded"
-        )
-        self.con.unregister("mtls_folded")
+        self.con.register("mtls_folded", folded)
+        try:
+            self.con.execute(
+                "INSERT INTO mtls_counts BY NAME SELECT false AS malformed, true AS selected, "
+                "key & 2 <> 0 AS has_extra_fields, false AS unknown_code, CASE WHEN key & 1 = 1 "
+                "THEN '-' ELSE 'Success' END AS tls_verify_status, minute AS bucket, "
+                "sum(n) AS n, min(first_seen) AS first_seen, max(last_seen) AS last_seen "
+                "FROM mtls_folded GROUP BY key, minute"
+            )
+        finally:
+            self.con.unregister("mtls_folded")
 
     def _candidates(self, fileset: FileSet, filters: Filters) -> Filters:
         """An IPv6 block is matched in Python against the addresses of the data (read once

@@ -206,6 +206,10 @@ static int parse_routing(PyObject *routing, Fold *fold)
     if (routing == Py_None)
         return 1;
     PyObject *horizon;
+    if (!PyTuple_Check(routing)) {
+        PyErr_SetString(PyExc_TypeError, "routing must be None or (horizon, fold)");
+        return 0;
+    }
     if (!PyArg_ParseTuple(routing, "Op", &horizon, &fold->on))
         return 0;
     fold->routing = 1;
@@ -354,8 +358,8 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(data, max_line, max_lines=2**20, routing=None) -> (rows, "
      "[(offsets, data)] * 15, field_counts, lines, [(line_index, line)], (timestamp, "
-     "not_before, not_after, validity_bitmap), bytes_consumed, [(not_tls, extra_fields, "
-     "minute, n, first, last)], (failed, expiring, other))"},
+     "not_before, not_after, validity_bitmap), bytes_consumed, (key, minute, n, first, last) folded counts as int32 "
+     "and int64 columns, (failed, expiring, other))"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -3,8 +3,9 @@
 #            [(line index, raw line)] not certified,
 #            (int64 timestamp us, int64 not_before us, int64 not_after us, validity bitmap),
 #            bytes consumed: at most max_lines lines are read per call,
-#            [(not TLS, extra fields, minute us, count, first us, last us)] of the lines
-#            folded into counts, (rows failed, expiring, other): with a routing
+#            the lines folded into counts, as columns: int32 key (bit 0: status "-", bit 1:
+#            more than 15 fields), int64 minute us, count, first us, last us,
+#            (rows failed, expiring, other): with a routing
 #            (horizon us or None, fold), the rows come in that order, else all are "other";
 #            see linescan_route.c)
 def scan(
@@ -21,7 +22,7 @@ def scan(
     list[tuple[int, bytes]],
     tuple[bytearray, bytearray, bytearray, bytearray],
     int,
-    list[tuple[int, int, int, int, int, int]],
+    tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
     tuple[int, int, int],
 ]: ...
 def keep_freed_memory() -> None: ...

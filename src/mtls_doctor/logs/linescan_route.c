@@ -179,20 +179,31 @@ void linescan_fold_free(Fold *fold)
     PyMem_RawFree(fold);
 }
 
-/* [(not_tls, extra_fields, minute start us, count, first us, last us)] */
+/* The counts as columns (int32 key, then int64 minute start us, count, first us, last us),
+ * for Arrow: a year of logs may hold millions of minutes, too many for Python objects. */
 PyObject *linescan_folded(const Fold *fold)
 {
-    PyObject *list = PyList_New(fold->used);
-    for (Py_ssize_t i = 0; list && i < fold->used; i++) {
-        const FoldEntry *e = &fold->e[i];
-        PyObject *item = Py_BuildValue("(iiLLLL)", e->key & 1, (e->key & 2) != 0,
-                                       (long long)(e->minute * MINUTE_US), (long long)e->n,
-                                       (long long)e->first, (long long)e->last);
-        if (!item) {
-            Py_CLEAR(list);
-            break;
+    Py_ssize_t n = fold->used;
+    PyObject *cols[5] = {PyByteArray_FromStringAndSize(NULL, n * 4)};
+    for (int c = 1; c < 5; c++)
+        cols[c] = PyByteArray_FromStringAndSize(NULL, n * 8);
+    PyObject *result = NULL;
+    if (cols[0] && cols[1] && cols[2] && cols[3] && cols[4]) {
+        int32_t *key = (int32_t *)PyByteArray_AS_STRING(cols[0]);
+        int64_t *at[4];
+        for (int c = 1; c < 5; c++)
+            at[c - 1] = (int64_t *)PyByteArray_AS_STRING(cols[c]);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const FoldEntry *e = &fold->e[i];
+            key[i] = e->key;
+            at[0][i] = e->minute * MINUTE_US;
+            at[1][i] = e->n;
+            at[2][i] = e->first;
+            at[3][i] = e->last;
         }
-        PyList_SET_ITEM(list, i, item);
+        result = PyTuple_Pack(5, cols[0], cols[1], cols[2], cols[3], cols[4]);
     }
-    return list;
+    for (int c = 0; c < 5; c++)
+        Py_XDECREF(cols[c]);
+    return result;
 }

@@ -80,28 +80,14 @@ class _FileState:
     bad_bytes: bool = False
     long_lines: int = 0
     faults: list[FileFault] = field(default_factory=list)
-    folded: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)
-
-    def fold(self, counts: list[tuple[int, int, int, int, int, int]]) -> None:
-        for not_tls, extra, minute, n, first, last in counts:
-            _merge(self.folded, (not_tls, extra, minute), n, first, last)
-
-
-def _merge(into: dict[Any, list[int]], key: Any, n: int, first: int, last: int) -> None:
-    seen = into.get(key)
-    if seen is None:
-        into[key] = [n, first, last]
-    else:
-        seen[0] += n
-        seen[1] = min(seen[1], first)
-        seen[2] = max(seen[2], last)
+    folded: list[pa.RecordBatch] = field(default_factory=list)  # see NativeReader.folded
 
 
 @dataclass(frozen=True)
 class Routing:
     """How a :class:`NativeReader` sorts certified rows (see linescan_route.c): ``horizon``
     (naive UTC) splits ``Success`` rows into ``EXPIRING`` and ``OTHER``. With ``fold``,
-    every certified line that is not ``FAILED`` is counted (see :meth:`NativeReader.folded`),
+    every certified line that is not ``FAILED`` is counted (:meth:`NativeReader.folded`),
     and an ``OTHER`` line (status ``-``, or ``Success`` not expiring before the horizon) is
     not returned as a row: a diagnosis of every row needs no more of it, and they are most
     lines."""
@@ -115,19 +101,36 @@ class Routing:
         return (self.horizon - _EPOCH) // timedelta(microseconds=1), self.fold
 
 
-@dataclass(frozen=True)
-class Folded:
-    """Lines counted by the scanner (see :class:`Routing`): ``n`` certified lines with
-    status ``-`` (``not_tls``) or ``Success``, with more than 15 fields or not, in the minute
-    starting at ``minute``, the first and last at the instants given (microseconds since the
-    epoch, UTC)."""
+def folded_schema() -> pa.Schema:
+    """The scanner's counts of folded lines (see :class:`Routing`): per ``key`` (bit 0: status
+    ``-``, else ``Success``; bit 1: more than 15 fields) and ``minute``, ``n`` lines seen from
+    ``first_seen`` to ``last_seen``. A key and minute may come in several rows (one per scan)."""
+    import pyarrow as pa
 
-    not_tls: bool
-    extra_fields: bool
-    minute: int
-    n: int
-    first: int
-    last: int
+    micros = pa.timestamp("us")
+    return pa.schema(
+        [
+            ("key", pa.int32()),
+            ("minute", micros),
+            ("n", pa.int64()),
+            ("first_seen", micros),
+            ("last_seen", micros),
+        ]
+    )
+
+
+def _folded_batch(columns: tuple[bytearray, ...]) -> pa.RecordBatch | None:
+    import pyarrow as pa
+
+    rows = len(columns[0]) // 4
+    if not rows:
+        return None
+    schema = folded_schema()
+    arrays = [
+        pa.Array.from_buffers(f.type, rows, [None, pa.py_buffer(data)])
+        for f, data in zip(schema, columns, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def schema() -> pa.Schema:
@@ -309,7 +312,8 @@ def _read_file(
                     state.faults.append(FileFault(source.display, f"cannot read: {error}", 0))
                     return
                 rows, _, _, lines, declined, _, consumed, folded, per_route = scanned
-                state.fold(folded)
+                if (counts := _folded_batch(folded)) is not None:
+                    state.folded.append(counts)
                 if rows:  # ordered by route: each route is one slice (no copy)
                     batch, start = batcher.certified(rows, scanned), 0
                     for kind, count in zip(_ROUTES, per_route, strict=True):
@@ -364,15 +368,14 @@ class NativeReader:
         self.faults: list[FileFault] = faults if faults is not None else []
         self.annotate = annotate  # run on each batch in the reading threads
         self.routing = None if routing is None else routing.for_scan()
-        self._folded: dict[tuple[int, int, int], list[int]] = {}
+        self._folded: list[pa.RecordBatch] = []
         self._workers: _Workers | None = None
 
-    def folded(self) -> list[Folded]:
-        """The lines counted (with ``Routing.fold``), of the files read to their end."""
-        return [
-            Folded(bool(not_tls), bool(extra), minute, n, first, last)
-            for (not_tls, extra, minute), (n, first, last) in sorted(self._folded.items())
-        ]
+    def folded(self) -> pa.Table:
+        """The counts of folded lines (``folded_schema``), of the files read to their end."""
+        import pyarrow as pa
+
+        return pa.Table.from_batches(self._folded, schema=folded_schema())
 
     def reader(self) -> pa.RecordBatchReader:
         """The stream; its threads start now, in the calling thread (see :meth:`_batches`)."""
@@ -436,7 +439,15 @@ class NativeReader:
             for index in range(len(workers.done)):
                 workers.files.put(index)
             for index, source in enumerate(self.sources):
-                while not isinstance(item := workers.out[index].get(), _FileState):
+                while True:
+                    try:
+                        item = workers.out[index].get(timeout=0.1)
+                    except queue.Empty:
+                        if workers.stop.is_set():  # stopped from outside (a side failed)
+                            return
+                        continue
+                    if isinstance(item, _FileState):
+                        break
                     if isinstance(item, BaseException):
                         raise item
                     yield item
@@ -452,8 +463,7 @@ class NativeReader:
                 done.wait()
 
     def _finish(self, source: LogSource, state: _FileState) -> None:
-        for key, (n, first, last) in state.folded.items():
-            _merge(self._folded, key, n, first, last)
+        self._folded += state.folded
         for fault in state.faults:
             self.faults.append(FileFault(fault.file, fault.message, state.lines))
         if not state.faults and state.bad_bytes:

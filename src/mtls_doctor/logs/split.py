@@ -16,6 +16,7 @@ row is cheaper.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -29,7 +30,7 @@ from mtls_doctor.logs.reader import FileSet, forget_stream, register_stream, str
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from mtls_doctor.logs.native import Folded, Routing
+    from mtls_doctor.logs.native import Routing
 
 _AHEAD = 4  # batches a side's queue holds before the main stream waits for that side
 _END = object()
@@ -120,13 +121,13 @@ def run_split(
     sides: Sequence[Side],
     params: dict[str, Any] | None = None,
     routing: Routing | None = None,
-) -> list[Folded]:
+) -> pa.Table:
     """Run the ``main`` query and every side's over one read of ``fileset``.
 
     The queries must store their results in tables of ``con``'s database (not TEMP tables,
     which a cursor does not share), since each side runs on a cursor of its own. The
     ``routing`` is the reader's (see ``native.NativeReader``): lines it folds reach no
-    query, and are returned counted.
+    query, and are returned counted (``native.folded_schema``).
     """
     from mtls_doctor.logs import native
 
@@ -154,11 +155,14 @@ def run_split(
         for side, stream in zip(sides, streams, strict=True):
             cursors.append(con.cursor())
             batches = pa.RecordBatchReader.from_batches(schema, stream.batches())
-            threads.append(_start_side(cursors[-1], side, batches, stream, params, errors, con))
+            threads.append(
+                _start_side(cursors[-1], side, batches, stream, params, errors, con, reader.stop)
+            )
         stream = pa.RecordBatchReader.from_batches(schema, tee)
         name, relation = register_stream(con, stream, main.reasons)
         try:
-            _execute(con, name, main.query(relation), params)
+            with _stop_on_sigint(reader.stop):
+                _execute(con, name, main.query(relation), params)
         except duckdb.InterruptException:
             if errors:  # a side failed and stopped the main query: report the side's error
                 raise errors[0] from None
@@ -184,11 +188,12 @@ def _start_side(
     params: dict[str, Any] | None,
     errors: list[BaseException],
     main: duckdb.DuckDBPyConnection,
+    stop: Callable[[], None],
 ) -> threading.Thread:
     name, relation = register_stream(cursor, batches, side.reasons)
     thread = threading.Thread(
         target=_run_side,
-        args=(cursor, name, side.query(relation), params, stream, errors, main),
+        args=(cursor, name, side.query(relation), params, stream, errors, main, stop),
         name="mtls-doctor-side",
         daemon=True,
     )
@@ -219,12 +224,14 @@ def _run_side(
     stream: _SideStream,
     errors: list[BaseException],
     main: duckdb.DuckDBPyConnection,
+    stop_reading: Callable[[], None],
 ) -> None:
     try:
         _execute(cursor, name, sql, params)
     except BaseException as error:  # reported by run_split, in the caller's thread
         errors.append(error)
         main.interrupt()  # no use reading on: the run fails with this error
+        stop_reading()  # the main query may be waiting for a batch it reads: end its stream
     finally:
         stream.gone.set()
         cursor.close()
@@ -244,3 +251,45 @@ def _execute(
         raise stream_failure(error, name) or error from error
     finally:
         forget_stream(con, name)
+
+
+@contextlib.contextmanager
+def _stop_on_sigint(stop: Callable[[], None]) -> Iterator[None]:
+    """Ctrl-C also ends the reading. DuckDB may be waiting, in a reading thread, for the
+    next batch the main query reads, which may come only at the end of the files when it
+    reads few kinds; the main thread meanwhile waits inside DuckDB, where Python's handler
+    does not run. Python's own C handler still writes the signal to the wakeup fd at once:
+    a watching thread reads it there and stops the reader. Only in the main thread, and only
+    where Python handles SIGINT (an ignored SIGINT stays ignored)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or not callable(
+        signal.getsignal(signal.SIGINT)
+    ):
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    watcher = threading.Thread(
+        target=_watch, args=(read_end, previous, stop), name="mtls-doctor-sigint", daemon=True
+    )
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(write_end)  # the watcher reads the end of the pipe and returns
+        watcher.join()
+        os.close(read_end)
+
+
+def _watch(read_end: int, forward: int, stop: Callable[[], None]) -> None:
+    import signal
+
+    while data := os.read(read_end, 64):
+        if signal.SIGINT in data:
+            stop()
+        if forward >= 0:  # someone else's wakeup fd (an asyncio loop): pass the signals on
+            with contextlib.suppress(OSError):
+                os.write(forward, data)
