@@ -190,6 +190,38 @@ def test_every_certificate_expiring_in_the_window(corpus: Path, reader: str) -> 
     assert {i["serial"] for i in soon["items"]} == {"04", "06", "0A1B", "0B"}
 
 
+@pytest.mark.parametrize(
+    "window",
+    [
+        (T0 + timedelta(minutes=30), T0 + timedelta(minutes=70)),
+        (T0 + timedelta(minutes=30), None),
+        (None, T0 + timedelta(minutes=62)),
+    ],
+    ids=["since-until", "since", "until"],
+)
+def test_a_time_window_alone_is_counted_by_the_scanner_as_its_rows_would(
+    tmp_path: Path, reader: str, window: tuple[datetime | None, datetime | None]
+) -> None:
+    # A time window is the one filter the scanner applies itself: lines on its bounds, lines
+    # of every kind outside it (extra fields, expiring certificates, failures, declined).
+    since, until = window
+    edges = [t for t in window if t is not None]
+    lines = [*crafted_lines(), *EXTRA]
+    for at in edges:
+        for second in (-1, 0, 1):
+            when = at + timedelta(seconds=second)
+            lines += [
+                entry(when, "192.0.2.1", "Success"),
+                entry(when, "192.0.2.2", "-") + " new-field",
+                entry(when, "192.0.2.3", "Success", not_after=NOW + timedelta(days=3)),
+                entry(when, "192.0.2.4", "Failed:ClientCertRevoked"),
+            ]
+    path = write_corpus(tmp_path, lines)
+    one_pass, every_row = both_ways([str(path)], Filters(since=since, until=until))
+    assert one_pass == every_row
+    assert one_pass["stats"]["extra_field_lines"] == 1 + 3 * len(edges)  # every line counts
+
+
 def test_expiring_certificates_seen_often_and_out_of_order(
     tmp_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,7 +34,8 @@ def scan(lines: list[str], routing: Routing | None) -> tuple:  # type: ignore[ty
 
 
 def folded(scanned: tuple) -> list[tuple[int, int, int, int, int, int]]:  # type: ignore[type-arg]
-    """The folded counts as (not TLS, more than 15 fields, minute, n, first, last)."""
+    """The folded counts as (not TLS, key >> 1, minute, n, first, last): key >> 1 is 1 for
+    more than 15 fields, plus 2 outside the time window."""
     key, *rest = scanned[7]
     keys = memoryview(key).cast("i").tolist()
     minutes, counts, first, last = (memoryview(c).cast("q").tolist() for c in rest)
@@ -154,4 +155,27 @@ def test_many_clients_in_one_scan_each_keep_their_latest_line() -> None:
 
 def test_a_routing_that_is_not_a_pair_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="routing"):
-        _linescan.scan(b"", 100, 10, [None, True])
+        _linescan.scan(b"", 100, 10, [None, True, None, None])
+
+
+def test_outside_the_time_window_only_failed_lines_are_rows() -> None:
+    inside, outside = T + timedelta(minutes=1), T + timedelta(minutes=2)  # until excluded
+    lines = [
+        entry(T, "192.0.2.1", "Success"),  # on `since`: inside
+        entry(outside, "192.0.2.2", "Success"),
+        entry(outside, "192.0.2.3", "-") + " new-field",
+        entry(outside, "192.0.2.4", "Success", not_after=SOON),  # expiring, but outside
+        entry(outside, "192.0.2.5", "Failed:ClientCertExpired"),  # the SQL judges it
+        entry(inside, "192.0.2.6", "Success", not_after=SOON),
+    ]
+    window = Routing(HORIZON, True, T.replace(tzinfo=None), outside.replace(tzinfo=None))
+    scanned = scan(lines, window)
+    assert scanned[-1] == (1, 1, 0)
+    minute = micros(datetime(2024, 4, 5, 12, 0, tzinfo=UTC))
+    t2 = micros(outside)
+    assert sorted(folded(scanned)) == [
+        (0, 0, minute, 1, micros(T), micros(T)),
+        (0, 0, minute + 60_000_000, 1, micros(inside), micros(inside)),
+        (0, 2, 0, 2, t2, t2),  # outside: no minute
+        (1, 3, 0, 1, t2, t2),  # "-", more than 15 fields, outside
+    ]

@@ -25,6 +25,7 @@ must meet the SQL selection, so the main query reads every row.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from mtls_doctor.logs.parse import error_code_sql, verify_result_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.reader import FileSet, locate_lines
 from mtls_doctor.logs.split import Side, run_split
+from mtls_doctor.timeutil import to_naive_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -61,9 +63,7 @@ class StreamTarget(ScratchTarget):
         super().__init__(workdir)
         where, params = self._candidates(fileset, scope.filters).where()
         params["horizon"] = scope.horizon
-        # With no filter, every row is selected, so most are needed only as counts, which
-        # the scanner makes itself: the main query counts the failed and declined ones.
-        routing = Routing(scope.horizon, fold=where == "true")
+        routing = _routing(scope)
         everything = frozenset({FAILED, EXPIRING, OTHER, DECLINED})
         main = Side(
             lambda rel: _counts_sql(rel, where),
@@ -103,17 +103,19 @@ class StreamTarget(ScratchTarget):
             return list(pool.map(ask, queries))
 
     def _add_counts(self, folded: pa.Table) -> None:
-        """The lines the scanner counted join the counts: rows selected (there is no filter),
-        well-formed, of a documented status."""
+        """The lines the scanner counted join the counts, as _counts_sql would count them:
+        well-formed, of a documented status, selected unless outside the time window."""
         if not folded.num_rows:
             return
         self.con.register("mtls_folded", folded)
         try:
             self.con.execute(
-                "INSERT INTO mtls_counts BY NAME SELECT false AS malformed, true AS selected, "
-                "key & 2 <> 0 AS has_extra_fields, false AS unknown_code, CASE WHEN key & 1 = 1 "
-                "THEN '-' ELSE 'Success' END AS tls_verify_status, minute AS bucket, "
-                "sum(n) AS n, min(first_seen) AS first_seen, max(last_seen) AS last_seen "
+                "INSERT INTO mtls_counts BY NAME SELECT false AS malformed, "
+                "key & 4 = 0 AS selected, key & 2 <> 0 AS has_extra_fields, "
+                "false AS unknown_code, CASE WHEN key & 4 <> 0 THEN NULL WHEN key & 1 = 1 "
+                "THEN '-' ELSE 'Success' END AS tls_verify_status, "
+                "CASE WHEN key & 4 = 0 THEN minute END AS bucket, sum(n) AS n, "
+                "min(first_seen) AS first_seen, max(last_seen) AS last_seen "
                 "FROM mtls_folded GROUP BY key, minute"
             )
         finally:
@@ -153,6 +155,18 @@ class StreamTarget(ScratchTarget):
         if strict and self.stats.issues:
             first = self.stats.issues[0]
             raise LogFormatError(first.file, first.line or 0, first.message)
+
+
+def _routing(scope: Scope) -> Routing:
+    """With no filter but a time window (the usual first look at an incident), every row in
+    the window is selected, so most are needed only as counts, which the scanner makes
+    itself: the main query then counts only the failed and declined ones."""
+    filters = scope.filters
+    window_only = dataclasses.replace(filters, since=None, until=None) == Filters()
+    if not window_only:
+        return Routing(scope.horizon)
+    since, until = (None if t is None else to_naive_utc(t) for t in (filters.since, filters.until))
+    return Routing(scope.horizon, fold=True, since=since, until=until)
 
 
 def _counts_sql(rel: str, where: str) -> str:

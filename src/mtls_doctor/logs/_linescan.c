@@ -63,9 +63,10 @@ static int take_line(Rows *rows, const unsigned char *buf, const Span *f, int nf
         put_row(rows, rows->n, buf, f, row);
         return 1;
     }
-    if (!linescan_fold(fold, f[10], nf, t->at))
+    int selected = t->at >= fold->since && t->at < fold->until;
+    if (!linescan_fold(fold, f[10], nf, t->at, selected))
         return 0;
-    if (route == ROUTE_OTHER)
+    if (route == ROUTE_OTHER || !selected)
         return 1;
     Py_ssize_t slot = linescan_latest_slot(&rows->latest, buf, rows->cuts, f);
     if (slot < 0)
@@ -199,24 +200,33 @@ static PyObject *new_bytes(Py_ssize_t size)
     return PyByteArray_FromStringAndSize(NULL, size);
 }
 
-/* routing is None (every row "other", in the order read) or (horizon us or None, fold). */
+/* An instant in microseconds, or `otherwise` for None. */
+static int micros_or(PyObject *value, int64_t otherwise, int64_t *out)
+{
+    *out = value == Py_None ? otherwise : PyLong_AsLongLong(value);
+    return !(*out == -1 && PyErr_Occurred());
+}
+
+/* routing is None (every row "other", in the order read) or (horizon, fold, since, until):
+ * instants in microseconds or None. */
 static int parse_routing(PyObject *routing, Fold *fold)
 {
     fold->horizon = INT64_MIN;
+    fold->since = INT64_MIN;
+    fold->until = INT64_MAX;
     if (routing == Py_None)
         return 1;
-    PyObject *horizon;
+    PyObject *horizon, *since, *until;
     if (!PyTuple_Check(routing)) {
-        PyErr_SetString(PyExc_TypeError, "routing must be None or (horizon, fold)");
+        PyErr_SetString(PyExc_TypeError, "routing must be None or (horizon, fold, since, until)");
         return 0;
     }
-    if (!PyArg_ParseTuple(routing, "Op", &horizon, &fold->on))
+    if (!PyArg_ParseTuple(routing, "OpOO", &horizon, &fold->on, &since, &until))
         return 0;
     fold->routing = 1;
-    if (horizon == Py_None)
-        return 1;
-    fold->horizon = PyLong_AsLongLong(horizon);
-    return !(fold->horizon == -1 && PyErr_Occurred());
+    return micros_or(horizon, INT64_MIN, &fold->horizon) &&
+           micros_or(since, INT64_MIN, &fold->since) &&
+           micros_or(until, INT64_MAX, &fold->until);
 }
 
 static PyObject *scan(PyObject *self, PyObject *args)

@@ -4,15 +4,15 @@
 #            (int64 timestamp us, int64 not_before us, int64 not_after us, validity bitmap),
 #            bytes consumed: at most max_lines lines are read per call,
 #            the lines folded into counts, as columns: int32 key (bit 0: status "-", bit 1:
-#            more than 15 fields), int64 minute us, count, first us, last us,
-#            (rows failed, expiring, other): with a routing
-#            (horizon us or None, fold), the rows come in that order, else all are "other";
+#            more than 15 fields, bit 2: outside the time window), int64 minute us, count,
+#            first us, last us, (rows failed, expiring, other): with a routing (horizon,
+#            fold, since, until: us or None), the rows come in that order, else all "other";
 #            see linescan_route.c)
 def scan(
     data: bytes | memoryview,
     max_line: int,
     max_lines: int = ...,
-    routing: tuple[int | None, bool] | None = ...,
+    routing: tuple[int | None, bool, int | None, int | None] | None = ...,
     /,
 ) -> tuple[
     int,

@@ -48,12 +48,14 @@ typedef struct {
  * folding (see linescan_route.c). */
 typedef struct {
     int64_t minute, n, first, last;
-    int key; /* bit 0: status "-" (else "Success"); bit 1: more than 15 fields */
+    int key; /* bit 0: status "-" (else "Success"); bit 1: more than 15 fields; bit 2: outside
+              * the time window (minute then 0) */
 } FoldEntry;
 
 typedef struct {
     int routing, on, out_of_memory; /* routes are made; lines are counted */
     int64_t horizon; /* microseconds: "Success" with a NotAfter before it is ROUTE_EXPIRING */
+    int64_t since, until; /* the time window selected (microseconds, until excluded) */
     FoldEntry *e;    /* the counts, in the order first seen */
     int32_t *slots;  /* open addressing over e: an index, or -1 */
     Py_ssize_t used, nslots, recent;
@@ -69,7 +71,7 @@ typedef struct {
 int linescan_route(const Fold *fold, Span status, const Times *t);
 Py_ssize_t linescan_latest_slot(Latest *latest, const unsigned char *buf, const Cut *cuts,
                                 const Span *f);
-int linescan_fold(Fold *fold, Span status, int nfields, int64_t at);
+int linescan_fold(Fold *fold, Span status, int nfields, int64_t at, int selected);
 PyObject *linescan_folded(const Fold *fold);
 void linescan_fold_free(Fold *fold);
 

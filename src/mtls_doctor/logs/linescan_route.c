@@ -7,7 +7,9 @@
  * the SQL that reads the rows still makes every exact choice.
  *
  * Fold: when on, every certified line that is not "failed" is counted, per status ("-" or
- * "Success"), minute and "more than 15 fields", with its first and last instant. An "other"
+ * "Success"), minute and "more than 15 fields", with its first and last instant. A line
+ * outside the time window (the one filter a fold allows) is counted apart, without its
+ * minute, and is never a row unless it failed: only the line statistics count it. An "other"
  * line (status "-", or "Success" with no validity or a NotAfter at or after the horizon) is
  * then not returned as a row at all: a diagnosis of every row needs no more of it, and they
  * are most lines. An "expiring" line is still returned, for the questions about expiry; but
@@ -69,11 +71,13 @@ static int grow(Fold *fold)
 }
 
 /* Count a line; 0 when out of memory. */
-int linescan_fold(Fold *fold, Span status, int nfields, int64_t at)
+int linescan_fold(Fold *fold, Span status, int nfields, int64_t at, int selected)
 {
-    int key = (status.n == 1 ? 1 : 0) | (nfields > NCOLS ? 2 : 0);
+    int key = (status.n == 1 ? 1 : 0) | (nfields > NCOLS ? 2 : 0) | (selected ? 0 : 4);
     /* floor division: date_trunc('minute', ...) truncates instants before 1970 down too */
     int64_t minute = at >= 0 ? at / MINUTE_US : -((-at + MINUTE_US - 1) / MINUTE_US);
+    if (!selected)
+        minute = 0;
     FoldEntry *e = fold->used ? &fold->e[fold->recent] : NULL;
     if (!(e && e->minute == minute && e->key == key)) { /* lines mostly come in time order */
         if (!grow(fold))

@@ -90,21 +90,27 @@ class Routing:
     every certified line that is not ``FAILED`` is counted (:meth:`NativeReader.folded`),
     and an ``OTHER`` line (status ``-``, or ``Success`` not expiring before the horizon) is
     not returned as a row: a diagnosis of every row needs no more of it, and they are most
-    lines."""
+    lines. Nor is any line outside the ``since``/``until`` window that did not fail: it is
+    counted apart."""
 
     horizon: datetime | None = None
     fold: bool = False
+    since: datetime | None = None  # the time window selected (naive UTC, until excluded):
+    until: datetime | None = None  # folded lines outside it are counted apart
 
-    def for_scan(self) -> tuple[int | None, bool]:
-        if self.horizon is None:
-            return None, self.fold
-        return (self.horizon - _EPOCH) // timedelta(microseconds=1), self.fold
+    def for_scan(self) -> tuple[int | None, bool, int | None, int | None]:
+        return _micros(self.horizon), self.fold, _micros(self.since), _micros(self.until)
+
+
+def _micros(at: datetime | None) -> int | None:
+    return None if at is None else (at - _EPOCH) // timedelta(microseconds=1)
 
 
 def folded_schema() -> pa.Schema:
     """The scanner's counts of folded lines (see :class:`Routing`): per ``key`` (bit 0: status
-    ``-``, else ``Success``; bit 1: more than 15 fields) and ``minute``, ``n`` lines seen from
-    ``first_seen`` to ``last_seen``. A key and minute may come in several rows (one per scan)."""
+    ``-``, else ``Success``; bit 1: more than 15 fields; bit 2: outside the time window, with
+    ``minute`` 0) and ``minute``, ``n`` lines seen from ``first_seen`` to ``last_seen``. A key
+    and minute may come in several rows (one per scan)."""
     import pyarrow as pa
 
     micros = pa.timestamp("us")
@@ -291,7 +297,7 @@ def _read_file(
     out: queue.Queue[Any],
     stop: threading.Event,
     annotate: Annotate,
-    routing: tuple[int | None, bool] | None,
+    routing: tuple[int | None, bool, int | None, int | None] | None,
 ) -> None:
     """Scan one file into ``out``: ``(batch, annotate(batch, kind))`` pairs, then its
     :class:`_FileState`."""
