@@ -100,7 +100,8 @@ def compare(files: list[Path], repeat: int) -> tuple[float, float, float]:
 
 def diagnose_figures(files: list[Path], db: Path, repeat: int) -> dict[str, float]:
     """``diagnose FILES`` (compiled and pure, today's clock and a clock inside the logs'
-    span) and ``diagnose --db`` wall times; the compiled and pure JSON must agree."""
+    span, with no filter, a time window or another filter that select every row) and
+    ``diagnose --db`` wall times; the answers must agree."""
     cmd = [str(BIN), "diagnose", *map(str, files), "--format", "json"]
     files_s, files_out = best(repeat, cmd, ok=(0, 1))
     pure_s, pure_out = best(1, pure(cmd), shell=True, ok=(0, 1))
@@ -112,8 +113,13 @@ def diagnose_figures(files: list[Path], db: Path, repeat: int) -> dict[str, floa
         raise SystemExit("diagnose FILES differs between the compiled and the pure reader")
     span = [*cmd, "--at", a["summary"]["last_seen"]]
     span_s, span_out = best(repeat, span, ok=(0, 1))
-    if json.loads(span_out)["summary"] != a["summary"]:
-        raise SystemExit("diagnose in the logs' span counts differently")
+    # The same selection through a time window (which the scanner applies itself) and
+    # through another filter (every row then goes to the SQL selection).
+    window_s, window_out = best(repeat, [*span, "--since", a["summary"]["first_seen"]], ok=(0, 1))
+    port_s, port_out = best(repeat, [*span, "--listener-port", "443"], ok=(0, 1))
+    for out in (span_out, window_out, port_out):
+        if json.loads(out)["summary"] != a["summary"]:
+            raise SystemExit("diagnose in the logs' span counts differently")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, _, usage = os.wait4(proc.pid, 0)
     return {
@@ -121,6 +127,8 @@ def diagnose_figures(files: list[Path], db: Path, repeat: int) -> dict[str, floa
         "pure": pure_s,
         "db": db_s,
         "span": span_s,
+        "window": window_s,
+        "port": port_s,
         "rss": usage.ru_maxrss / 1024,
     }
 
@@ -201,7 +209,9 @@ def main() -> int:
     print(
         f"- `diagnose FILES` {d['files']:.2f} s (ratio to awk {d['files'] / awk_s:.2f}, peak RSS "
         f"{d['rss']:.0f} MB; without the compiled scanner {d['pure']:.2f} s); with the clock "
-        f"inside the logs' span {d['span']:.2f} s (ratio {d['span'] / awk_s:.2f}); "
+        f"inside the logs' span {d['span']:.2f} s (ratio {d['span'] / awk_s:.2f}), "
+        f"with a --since window {d['window']:.2f} s (ratio {d['window'] / awk_s:.2f}), "
+        f"with --listener-port {d['port']:.2f} s (ratio {d['port'] / awk_s:.2f}); "
         f"`diagnose --db` (2M rows) CLI wall {d['db']:.2f} s"
     )
     return 0
