@@ -113,13 +113,17 @@ def diagnose_figures(files: list[Path], db: Path, repeat: int) -> dict[str, floa
         raise SystemExit("diagnose FILES differs between the compiled and the pure reader")
     span = [*cmd, "--at", a["summary"]["last_seen"]]
     span_s, span_out = best(repeat, span, ok=(0, 1))
-    # The same selection through a time window (which the scanner applies itself) and
-    # through another filter (every row then goes to the SQL selection).
+    # The same selection through a time window (which the scanner applies itself), and the
+    # TLS connections (all on port 443 here) through another filter: every row then goes to
+    # the SQL selection.
     window_s, window_out = best(repeat, [*span, "--since", a["summary"]["first_seen"]], ok=(0, 1))
     port_s, port_out = best(repeat, [*span, "--listener-port", "443"], ok=(0, 1))
-    for out in (span_out, window_out, port_out):
-        if json.loads(out)["summary"] != a["summary"]:
-            raise SystemExit("diagnose in the logs' span counts differently")
+    tls = {k: a["summary"][k] for k in ("succeeded", "failed", "tls_connections")}
+    if (
+        any(json.loads(out)["summary"] != a["summary"] for out in (span_out, window_out))
+        or {k: json.loads(port_out)["summary"][k] for k in tls} != tls
+    ):
+        raise SystemExit("diagnose in the logs' span counts differently")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, _, usage = os.wait4(proc.pid, 0)
     return {
