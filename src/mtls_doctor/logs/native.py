@@ -106,6 +106,10 @@ def _micros(at: datetime | None) -> int | None:
     return None if at is None else (at - _EPOCH) // timedelta(microseconds=1)
 
 
+# The bits of a folded count's key (linescan.h's FoldEntry).
+KEY_NOT_TLS, KEY_EXTRA_FIELDS, KEY_OUTSIDE = 1, 2, 4
+
+
 def folded_schema() -> pa.Schema:
     """The scanner's counts of folded lines (see :class:`Routing`): per ``key`` (bit 0: status
     ``-``, else ``Success``; bit 1: more than 15 fields; bit 2: outside the time window, with
