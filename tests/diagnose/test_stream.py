@@ -136,7 +136,7 @@ def test_the_corpus_has_what_the_comparison_needs(corpus: Path, reader: str) -> 
 def test_lines_the_scanner_counts_give_the_diagnosis_of_their_rows(
     tmp_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Without filters the scanner counts the plain lines itself (native.Routing's fold): the
+    # Without filters the scanner counts the plain lines itself (routing.Routing's fold): the
     # lines it counts must weigh as their rows would, at every edge of what it folds.
     horizon = NOW + timedelta(days=30)
     at = T0 + timedelta(seconds=30)

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from mtls_doctor.cli import cli
-from mtls_doctor.logs import native
+from mtls_doctor.logs import native, routing
 from mtls_doctor.logs.reader import FileSet, stream_failure
 from mtls_doctor.logs.sources import expand_inputs
 from mtls_doctor.logs.split import Side, run_split
@@ -109,7 +109,7 @@ def test_the_cli_exits_130(logs: Path, command: list[str]) -> None:
     assert result.stderr == "interrupted\n"
 
 
-_everything = frozenset({native.FAILED, native.EXPIRING, native.OTHER, native.DECLINED})
+_everything = frozenset({routing.FAILED, routing.EXPIRING, routing.OTHER, routing.DECLINED})
 
 
 def test_a_real_sigint_stops_a_long_read(tmp_path: Path) -> None:

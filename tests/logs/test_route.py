@@ -16,7 +16,7 @@ from tests.diagnose.corpus import entry
 
 _linescan = pytest.importorskip("mtls_doctor.logs._linescan")
 
-from mtls_doctor.logs.native import Routing  # noqa: E402
+from mtls_doctor.logs.routing import Routing  # noqa: E402
 
 T = datetime(2024, 4, 5, 12, 0, 30, tzinfo=UTC)
 HORIZON = datetime(2024, 6, 1)  # naive UTC, as Scope gives it

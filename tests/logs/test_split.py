@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from mtls_doctor.logs import native, split
+from mtls_doctor.logs import native, routing, split
 from mtls_doctor.logs.reader import FileSet
 from mtls_doctor.logs.sources import expand_inputs
 from mtls_doctor.logs.split import Side, run_split
@@ -21,7 +21,7 @@ from tests.diagnose.corpus import crafted_lines, write_corpus
 pytestmark = pytest.mark.skipif(not native.available(), reason="the compiled scanner")
 
 
-everything = frozenset({native.FAILED, native.EXPIRING, native.OTHER, native.DECLINED})
+everything = frozenset({routing.FAILED, routing.EXPIRING, routing.OTHER, routing.DECLINED})
 nothing: frozenset[str] = frozenset()
 
 
@@ -205,8 +205,8 @@ def slow_plain_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FileSet
     return FileSet(found.sources, tmp_path, found.unreadable)
 
 
-FOLDING = native.Routing(datetime(2100, 1, 1), fold=True)  # every success is "expiring"
-FAILED_ONLY = frozenset({native.FAILED, native.DECLINED})
+FOLDING = routing.Routing(datetime(2100, 1, 1), fold=True)  # every success is "expiring"
+FAILED_ONLY = frozenset({routing.FAILED, routing.DECLINED})
 
 
 def test_a_failing_side_ends_a_read_whose_rows_the_main_query_never_sees(

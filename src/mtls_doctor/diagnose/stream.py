@@ -18,7 +18,7 @@ engine asks them the same questions as it asks a store (see ``queries.COUNT_SHAP
 The scanner sorts each chunk's rows into failed, expiring and other ones, so each side
 reads only its kind. With no filter but a time window, every row in the window is selected,
 and only the failed rows are needed as rows by the counts: the scanner counts the others
-itself, per status and minute (``native.Routing``'s fold), and the other rows (status
+itself, per status and minute (``routing.Routing``'s fold), and the other rows (status
 ``-``, or ``Success`` with a certificate valid past the horizon: most rows) never become
 rows. With any other filter, each row must meet the SQL selection, so the main query reads
 every row.
@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 from mtls_doctor.diagnose.queries import COUNT_SHAPE, EXPIRING_CLIENTS, FAILURE_GROUPS
 from mtls_doctor.diagnose.target import Prepared, Scope, ScratchTarget
 from mtls_doctor.errors import LogFormatError
-from mtls_doctor.logs import native
+from mtls_doctor.logs import routing as kinds
 from mtls_doctor.logs.api import ReadStats
-from mtls_doctor.logs.native import DECLINED, EXPIRING, FAILED, OTHER, Routing
 from mtls_doctor.logs.parse import error_code_sql, verify_result_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.reader import FileSet, locate_lines
+from mtls_doctor.logs.routing import DECLINED, EXPIRING, FAILED, OTHER, Routing
 from mtls_doctor.logs.split import Side, run_split
 from mtls_doctor.timeutil import to_naive_utc
 
@@ -109,14 +109,14 @@ class StreamTarget(ScratchTarget):
         well-formed, of a documented status, selected unless outside the time window."""
         if not folded.num_rows:
             return
-        inside = f"key & {native.KEY_OUTSIDE} = 0"
+        inside = f"key & {kinds.KEY_OUTSIDE} = 0"
         self.con.register("mtls_folded", folded)
         try:
             self.con.execute(
                 "INSERT INTO mtls_counts BY NAME SELECT false AS malformed, "
-                f"{inside} AS selected, key & {native.KEY_EXTRA_FIELDS} <> 0 AS "
+                f"{inside} AS selected, key & {kinds.KEY_EXTRA_FIELDS} <> 0 AS "
                 f"has_extra_fields, false AS unknown_code, CASE WHEN NOT {inside} THEN NULL "
-                f"WHEN key & {native.KEY_NOT_TLS} <> 0 THEN '-' ELSE 'Success' END AS "
+                f"WHEN key & {kinds.KEY_NOT_TLS} <> 0 THEN '-' ELSE 'Success' END AS "
                 f"{_STATUS}, CASE WHEN {inside} THEN minute END AS bucket, sum(n) AS n, "
                 "min(first_seen) AS first_seen, max(last_seen) AS last_seen "
                 "FROM mtls_folded GROUP BY key, minute"

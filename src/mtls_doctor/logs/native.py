@@ -25,7 +25,6 @@ import threading
 import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.logs.parse import MAX_LINE_BYTES, RAW_COLUMNS
@@ -38,6 +37,15 @@ from mtls_doctor.logs.reader import (
     inflate_pieces,
     long_lines_fault,
     too_long,
+)
+from mtls_doctor.logs.routing import (
+    DECLINED,
+    EXPIRING,
+    FAILED,
+    OTHER,
+    Routing,
+    folded_batch,
+    folded_schema,
 )
 from mtls_doctor.logs.sources import LogSource
 
@@ -52,7 +60,6 @@ except ImportError:  # built only where a C compiler was present at install time
 CHUNK_BYTES = 8 * 1024 * 1024  # bytes of lines scanned per batch: bounds memory per thread
 MAX_LINES = 64 * 1024  # lines per scan call: bounds it too when lines are short
 _AHEAD = 2  # batches a thread may hold before the reader takes them
-_EPOCH = datetime(1970, 1, 1)
 
 
 def available() -> bool:
@@ -81,66 +88,6 @@ class _FileState:
     long_lines: int = 0
     faults: list[FileFault] = field(default_factory=list)
     folded: list[pa.RecordBatch] = field(default_factory=list)  # see NativeReader.folded
-
-
-@dataclass(frozen=True)
-class Routing:
-    """How a :class:`NativeReader` sorts certified rows (see linescan_route.c): ``horizon``
-    (naive UTC) splits ``Success`` rows into ``EXPIRING`` and ``OTHER``. With ``fold``,
-    every certified line that is not ``FAILED`` is counted (:meth:`NativeReader.folded`),
-    and an ``OTHER`` line (status ``-``, or ``Success`` not expiring before the horizon) is
-    not returned as a row: a diagnosis of every row needs no more of it, and they are most
-    lines. Nor is any line outside the ``since``/``until`` window that did not fail: it is
-    counted apart."""
-
-    horizon: datetime | None = None
-    fold: bool = False
-    since: datetime | None = None  # the time window selected (naive UTC, until excluded):
-    until: datetime | None = None  # folded lines outside it are counted apart
-
-    def for_scan(self) -> tuple[int | None, bool, int | None, int | None]:
-        return _micros(self.horizon), self.fold, _micros(self.since), _micros(self.until)
-
-
-def _micros(at: datetime | None) -> int | None:
-    return None if at is None else (at - _EPOCH) // timedelta(microseconds=1)
-
-
-# The bits of a folded count's key (linescan.h's FoldEntry).
-KEY_NOT_TLS, KEY_EXTRA_FIELDS, KEY_OUTSIDE = 1, 2, 4
-
-
-def folded_schema() -> pa.Schema:
-    """The scanner's counts of folded lines (see :class:`Routing`): per ``key`` (bit 0: status
-    ``-``, else ``Success``; bit 1: more than 15 fields; bit 2: outside the time window, with
-    ``minute`` 0) and ``minute``, ``n`` lines seen from ``first_seen`` to ``last_seen``. A key
-    and minute may come in several rows (one per scan)."""
-    import pyarrow as pa
-
-    micros = pa.timestamp("us")
-    return pa.schema(
-        [
-            ("key", pa.int32()),
-            ("minute", micros),
-            ("n", pa.int64()),
-            ("first_seen", micros),
-            ("last_seen", micros),
-        ]
-    )
-
-
-def _folded_batch(columns: tuple[bytearray, ...]) -> pa.RecordBatch | None:
-    import pyarrow as pa
-
-    rows = len(columns[0]) // 4
-    if not rows:
-        return None
-    schema = folded_schema()
-    arrays = [
-        pa.Array.from_buffers(f.type, rows, [None, pa.py_buffer(data)])
-        for f, data in zip(schema, columns, strict=True)
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def schema() -> pa.Schema:
@@ -289,10 +236,7 @@ def _hand_over(out: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
             continue
 
 
-# Each batch holds rows of one kind: the scanner's routes (linescan_route.c) and the lines it
-# declined, as text. A consumer of several queries hands each kind to those that need it.
-FAILED, EXPIRING, OTHER, DECLINED = "failed", "expiring", "other", "declined"
-_ROUTES = (FAILED, EXPIRING, OTHER)
+_ROUTES = (FAILED, EXPIRING, OTHER)  # in the order the scanner returns its rows
 Annotate = Callable[["pa.RecordBatch", str], Any]
 
 
@@ -322,7 +266,7 @@ def _read_file(
                     state.faults.append(FileFault(source.display, f"cannot read: {error}", 0))
                     return
                 rows, _, _, lines, declined, _, consumed, folded, per_route = scanned
-                if (counts := _folded_batch(folded)) is not None:
+                if (counts := folded_batch(folded)) is not None:
                     state.folded.append(counts)
                 if rows:  # ordered by route: each route is one slice (no copy)
                     batch, start = batcher.certified(rows, scanned), 0

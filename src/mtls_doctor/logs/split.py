@@ -7,7 +7,7 @@ columns of every row and keeps them in a wide hash table, which cost more than t
 itself; typed and grouped for the few rows that need them, they cost next to nothing. A
 stream can be read only once, though. So with the compiled reader the batches are teed: each
 goes to the main query, and the batches of the kinds a side reads (the scanner sorts the rows
-of each chunk by a cheap test on raw fields, see ``native.Routing``) go to that side's own
+of each chunk by a cheap test on raw fields, see ``routing.Routing``) go to that side's own
 stream, which its own query reads at the same time, on its own cursor and thread. It needs
 the compiled reader: without it each side would read the files again, and one table of every
 row is cheaper.
@@ -30,7 +30,7 @@ from mtls_doctor.logs.reader import FileSet, forget_stream, register_stream, str
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from mtls_doctor.logs.native import Routing
+    from mtls_doctor.logs.routing import Routing
 
 _AHEAD = 4  # batches a side's queue holds before the main stream waits for that side
 _END = object()
@@ -127,7 +127,7 @@ def run_split(
     The queries must store their results in tables of ``con``'s database (not TEMP tables,
     which a cursor does not share), since each side runs on a cursor of its own. The
     ``routing`` is the reader's (see ``native.NativeReader``): lines it folds reach no
-    query, and are returned counted (``native.folded_schema``).
+    query, and are returned counted (``routing.folded_schema``).
     """
     from mtls_doctor.logs import native
 
