@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from mtls_doctor.cli import cli
-from mtls_doctor.logs import native, routing
+from mtls_doctor.logs import chunks, native, routing
 from mtls_doctor.logs.reader import FileSet, stream_failure
 from mtls_doctor.logs.sources import expand_inputs
 from mtls_doctor.logs.split import Side, run_split
@@ -42,7 +42,7 @@ def interrupted_after_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
             yield pair
 
     monkeypatch.setattr(native.NativeReader, "pairs", ctrl_c_midway)
-    monkeypatch.setattr(native, "CHUNK_BYTES", 4096)  # several batches from a small file
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 4096)  # several batches from a small file
 
 
 @pytest.fixture

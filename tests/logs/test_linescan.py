@@ -44,7 +44,7 @@ from tests.logs.corpus import AWS_FAILED, AWS_SUCCESS, PLAIN_HTTP, TLS_NO_MTLS, 
 
 _linescan = pytest.importorskip("mtls_doctor.logs._linescan")
 pytest.importorskip("pyarrow")
-from mtls_doctor.logs import native  # noqa: E402  (after the skip: needs the extension)
+from mtls_doctor.logs import chunks, native  # noqa: E402  (after the skip: needs the extension)
 
 Scan = Callable[[bytes, int], Any]  # _linescan.scan, or a stand-in that lies
 _LINE = re.compile(LINE_RE)
@@ -597,7 +597,7 @@ def test_small_chunks_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     names = ["conn_log_plain.log", "conn_log_multi.log.gz", "conn_log_gz.log.gz"]
     names += ["conn_log_bom.log", "conn_log_crlf.log", "conn_log_utf8.log", "conn_log_cr.log"]
     paths = _write(tmp_path, names)
-    monkeypatch.setattr(native, "CHUNK_BYTES", 200)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 200)
     monkeypatch.setattr(reader, "FEED_BYTES", 97)
     result = _same(paths, monkeypatch)
     lines = sorted(i[1] for i in result["stats"]["issues"] if i[0].endswith("plain.log"))
@@ -606,17 +606,17 @@ def test_small_chunks_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_small_chunks_truncated_gzip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(native, "CHUNK_BYTES", 200)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 200)
     _same(_write(tmp_path, ["conn_log_trunc.log.gz"]), monkeypatch)
 
 
 def test_chunks_end_at_line_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(native, "CHUNK_BYTES", 200)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 200)
     (path,) = _write(tmp_path, ["conn_log_multi.log.gz"])
     source = LogSource(str(path), path, True, path.stat().st_size)
-    chunks = [bytes(c) for c in native._chunks(source, native._FileState(), threading.Event())]
-    assert len(chunks) > 50 and all(c.endswith(b"\n") for c in chunks)
-    assert b"".join(chunks) == _BODY
+    pieces = [bytes(c) for c in chunks.chunks(source, chunks.FileState(), threading.Event())]
+    assert len(pieces) > 50 and all(c.endswith(b"\n") for c in pieces)
+    assert b"".join(pieces) == _BODY
 
 
 # --- D. The reading threads end with the stream -------------------------------------------
@@ -654,7 +654,7 @@ def test_a_stream_never_read_stops_its_threads(tmp_path: Path) -> None:
 def test_a_stream_abandoned_midway_stops_its_threads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(native, "CHUNK_BYTES", 200)  # many batches: the threads stay busy
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 200)  # many batches: the threads stay busy
     before = _threads()
     stream = native.NativeReader(_sources(tmp_path), workers=2).reader()
     started = _threads() - before

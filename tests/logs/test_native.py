@@ -19,7 +19,7 @@ from tests.logs.corpus import line
 
 _linescan = pytest.importorskip("mtls_doctor.logs._linescan")
 
-from mtls_doctor.logs import native  # noqa: E402  (after the skip: needs the extension)
+from mtls_doctor.logs import chunks  # noqa: E402  (after the skip: needs the extension)
 from tests.logs.test_linescan import _same  # noqa: E402
 
 
@@ -51,10 +51,10 @@ def test_a_line_with_no_end_is_cut_and_memory_stays_bounded(
     body = (line() + "\n").encode() + b"A" * (3 << 20) + b"\n" + (line() + "\n").encode()
     path = tmp_path / "conn_log_long.log.gz"
     path.write_bytes(gzip.compress(body))
-    monkeypatch.setattr(native, "CHUNK_BYTES", 256 * 1024)
-    state = native._FileState()
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 256 * 1024)
+    state = chunks.FileState()
     source = LogSource(str(path), path, gzip=True, size=0)
-    sizes = [len(c) for c in native._chunks(source, state, threading.Event())]
+    sizes = [len(c) for c in chunks.chunks(source, state, threading.Event())]
     assert max(sizes) <= 256 * 1024 + MAX_LINE_BYTES + reader.FEED_BYTES * 8
     assert sum(sizes) < len(body) // 2  # the bulk of the long line was skipped
     result = _same([path], monkeypatch)  # and the reading agrees with DuckDB's, line cut
@@ -66,7 +66,7 @@ def test_a_line_with_no_end_is_cut_and_memory_stays_bounded(
 def test_a_cr_only_file_is_chunked_at_cr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "conn_log_cr.log"
     path.write_bytes("".join(line(port=str(i)) + "\r" for i in range(1, 700)).encode())
-    monkeypatch.setattr(native, "CHUNK_BYTES", 64 * 1024)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 64 * 1024)
     result = _same([path], monkeypatch)
     assert len(result["rows"]) == 699 and not result["stats"]["faults"]
 

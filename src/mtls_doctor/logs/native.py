@@ -23,18 +23,16 @@ import os
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mtls_doctor.logs.chunks import FileState, chunks
 from mtls_doctor.logs.parse import MAX_LINE_BYTES, RAW_COLUMNS
 from mtls_doctor.logs.reader import (
     NOT_UTF8,
-    TRUNCATED_GZIP,
     FileFault,
     duckdb_parts,
-    gzip_fault,
-    inflate_pieces,
     long_lines_fault,
     too_long,
 )
@@ -57,7 +55,6 @@ try:
 except ImportError:  # built only where a C compiler was present at install time
     _linescan = None  # type: ignore[assignment]
 
-CHUNK_BYTES = 8 * 1024 * 1024  # bytes of lines scanned per batch: bounds memory per thread
 MAX_LINES = 64 * 1024  # lines per scan call: bounds it too when lines are short
 _AHEAD = 2  # batches a thread may hold before the reader takes them
 
@@ -79,17 +76,6 @@ def _tune_allocator() -> None:
     _linescan.keep_freed_memory()  # once per process: see _linescan.c
 
 
-@dataclass
-class _FileState:
-    """What reading one file found besides its rows."""
-
-    lines: int = 0  # physical lines seen so far (the number of the next line, minus one)
-    bad_bytes: bool = False
-    long_lines: int = 0
-    faults: list[FileFault] = field(default_factory=list)
-    folded: list[pa.RecordBatch] = field(default_factory=list)  # see NativeReader.folded
-
-
 def schema() -> pa.Schema:
     """The columns of the batches: the line (when not certified), c1..c15, nf, ts, nb, na."""
     import pyarrow as pa
@@ -103,7 +89,7 @@ def schema() -> pa.Schema:
 class _Batcher:
     """Turns the scanner's output for one chunk into Arrow record batches."""
 
-    def __init__(self, source: LogSource, state: _FileState) -> None:
+    def __init__(self, source: LogSource, state: FileState) -> None:
         import pyarrow as pa
 
         self.pa = pa
@@ -156,77 +142,6 @@ class _Batcher:
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
-def _chunks(
-    source: LogSource, state: _FileState, stop: threading.Event
-) -> Iterator[bytes | memoryview]:
-    """The file's bytes, inflated, in pieces of about CHUNK_BYTES that end at a line end
-    (the last one may not). Memory stays bounded whatever the input: a piece ends at the last
-    LF, else at the last CR (read_csv ends lines there too), and a line longer than a whole
-    piece keeps only its head, enough to be reported, while the rest is skipped."""
-    pieces: list[bytes] = []
-    size, skipping = 0, False
-    for piece in _inflated(source, state):
-        if stop.is_set():
-            return
-        if skipping:  # inside an over-long line: drop bytes up to its end
-            end = _line_end(piece)
-            if end < 0:
-                continue
-            piece, skipping = piece[end:], False
-        pieces.append(piece)
-        size += len(piece)
-        if size >= CHUNK_BYTES:
-            data = b"".join(pieces)
-            cut = data.rfind(b"\n") + 1
-            if not cut and len(data) > MAX_LINE_BYTES:  # no LF in a line's worth of bytes
-                cut = data.rfind(b"\r") + 1
-                if not cut:
-                    data, skipping = _head(data), True
-            pieces, size = [data[cut:]], len(data) - cut
-            if cut:
-                yield memoryview(data)[:cut]
-    data = b"".join(pieces)
-    if state.faults:  # a line cut off by a gzip fault is not a line
-        data = data[: data.rfind(b"\n") + 1]
-    if data:
-        yield data
-
-
-def _line_end(data: bytes) -> int:
-    ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
-    return min(ends) if ends else -1
-
-
-def _head(line: bytes) -> bytes:
-    """The start of an over-long line: still over the limit, cut at a character boundary."""
-    head = line[: MAX_LINE_BYTES + 4]
-    while head and head[-1] & 0xC0 == 0x80:  # UTF-8 continuation bytes
-        head = head[:-1]
-    return head[:-1] if head and head[-1] >= 0xC0 else head
-
-
-def _inflated(source: LogSource, state: _FileState) -> Iterator[bytes]:
-    with open(source.path, "rb") as handle:
-        if not source.gzip:
-            while piece := handle.read(CHUNK_BYTES):
-                yield piece
-            return
-        yield from _gunzip(handle, source, state)
-
-
-def _gunzip(handle: Any, source: LogSource, state: _FileState) -> Iterator[bytes]:
-    from isal import isal_zlib
-
-    if (yield from inflate_pieces(handle, isal_zlib, CHUNK_BYTES)) is not None:
-        state.faults.append(_gzip_fault(source))
-
-
-def _gzip_fault(source: LogSource) -> FileFault:
-    # zlib words the fault as the DuckDB path reports it (ISA-L may see garbage as a short
-    # stream); this reads the damaged file once more, in bounded memory.
-    return FileFault(source.display, gzip_fault(source.path) or TRUNCATED_GZIP, 0)
-
-
 def _hand_over(out: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
@@ -248,16 +163,16 @@ def _read_file(
     routing: tuple[int | None, bool, int | None, int | None] | None,
 ) -> None:
     """Scan one file into ``out``: ``(batch, annotate(batch, kind))`` pairs, then its
-    :class:`_FileState`."""
+    :class:`FileState`."""
     assert _linescan is not None
-    state = _FileState()
+    state = FileState()
 
     def hand_over(batch: pa.RecordBatch, kind: str) -> None:
         _hand_over(out, (batch, annotate(batch, kind)), stop)
 
     try:
         batcher = _Batcher(source, state)
-        for chunk in _chunks(source, state, stop):
+        for chunk in chunks(source, state, stop):
             view = memoryview(chunk)
             while view and not stop.is_set():
                 try:
@@ -291,7 +206,7 @@ def _read_file(
 class _Workers:
     """The reading threads of one stream and what they share with it."""
 
-    out: list[queue.Queue[Any]]  # per file: batches, then its _FileState
+    out: list[queue.Queue[Any]]  # per file: batches, then its FileState
     files: queue.Queue[int | None] = field(default_factory=queue.Queue)
     stop: threading.Event = field(default_factory=threading.Event)
     done: list[threading.Event] = field(default_factory=list)
@@ -400,7 +315,7 @@ class NativeReader:
                         if workers.stop.is_set():  # stopped from outside (a side failed)
                             return
                         continue
-                    if isinstance(item, _FileState):
+                    if isinstance(item, FileState):
                         break
                     if isinstance(item, BaseException):
                         raise item
@@ -416,7 +331,7 @@ class NativeReader:
             for done in workers.done:
                 done.wait()
 
-    def _finish(self, source: LogSource, state: _FileState) -> None:
+    def _finish(self, source: LogSource, state: FileState) -> None:
         self._folded += state.folded
         for fault in state.faults:
             self.faults.append(FileFault(fault.file, fault.message, state.lines))

@@ -1,0 +1,100 @@
+"""A log file's bytes for the compiled reader (``native.py``): inflated with ISA-L, in
+chunks of lines of bounded size, with what reading found besides the lines."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mtls_doctor.logs.parse import MAX_LINE_BYTES
+from mtls_doctor.logs.reader import TRUNCATED_GZIP, FileFault, gzip_fault, inflate_pieces
+from mtls_doctor.logs.sources import LogSource
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+CHUNK_BYTES = 8 * 1024 * 1024  # bytes of lines scanned per batch: bounds memory per thread
+
+
+@dataclass
+class FileState:
+    """What reading one file found besides its rows."""
+
+    lines: int = 0  # physical lines seen so far (the number of the next line, minus one)
+    bad_bytes: bool = False
+    long_lines: int = 0
+    faults: list[FileFault] = field(default_factory=list)
+    folded: list[pa.RecordBatch] = field(default_factory=list)  # see NativeReader.folded
+
+
+def chunks(
+    source: LogSource, state: FileState, stop: threading.Event
+) -> Iterator[bytes | memoryview]:
+    """The file's bytes, inflated, in pieces of about CHUNK_BYTES that end at a line end
+    (the last one may not). Memory stays bounded whatever the input: a piece ends at the last
+    LF, else at the last CR (read_csv ends lines there too), and a line longer than a whole
+    piece keeps only its head, enough to be reported, while the rest is skipped."""
+    pieces: list[bytes] = []
+    size, skipping = 0, False
+    for piece in _inflated(source, state):
+        if stop.is_set():
+            return
+        if skipping:  # inside an over-long line: drop bytes up to its end
+            end = _line_end(piece)
+            if end < 0:
+                continue
+            piece, skipping = piece[end:], False
+        pieces.append(piece)
+        size += len(piece)
+        if size >= CHUNK_BYTES:
+            data = b"".join(pieces)
+            cut = data.rfind(b"\n") + 1
+            if not cut and len(data) > MAX_LINE_BYTES:  # no LF in a line's worth of bytes
+                cut = data.rfind(b"\r") + 1
+                if not cut:
+                    data, skipping = _head(data), True
+            pieces, size = [data[cut:]], len(data) - cut
+            if cut:
+                yield memoryview(data)[:cut]
+    data = b"".join(pieces)
+    if state.faults:  # a line cut off by a gzip fault is not a line
+        data = data[: data.rfind(b"\n") + 1]
+    if data:
+        yield data
+
+
+def _line_end(data: bytes) -> int:
+    ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    return min(ends) if ends else -1
+
+
+def _head(line: bytes) -> bytes:
+    """The start of an over-long line: still over the limit, cut at a character boundary."""
+    head = line[: MAX_LINE_BYTES + 4]
+    while head and head[-1] & 0xC0 == 0x80:  # UTF-8 continuation bytes
+        head = head[:-1]
+    return head[:-1] if head and head[-1] >= 0xC0 else head
+
+
+def _inflated(source: LogSource, state: FileState) -> Iterator[bytes]:
+    with open(source.path, "rb") as handle:
+        if not source.gzip:
+            while piece := handle.read(CHUNK_BYTES):
+                yield piece
+            return
+        yield from _gunzip(handle, source, state)
+
+
+def _gunzip(handle: Any, source: LogSource, state: FileState) -> Iterator[bytes]:
+    from isal import isal_zlib
+
+    if (yield from inflate_pieces(handle, isal_zlib, CHUNK_BYTES)) is not None:
+        state.faults.append(_gzip_fault(source))
+
+
+def _gzip_fault(source: LogSource) -> FileFault:
+    # zlib words the fault as the DuckDB path reports it (ISA-L may see garbage as a short
+    # stream); this reads the damaged file once more, in bounded memory.
+    return FileFault(source.display, gzip_fault(source.path) or TRUNCATED_GZIP, 0)
