@@ -48,7 +48,7 @@ def _athena(
     load_table(con, corpus)
     runner = DuckRunner(con)
     target = AthenaTarget(runner, TABLE, DayRange.around(filters.since, filters.until))
-    from mtls_doctor.athena.target import resolve_candidates
+    from mtls_doctor.diagnose.target import resolve_candidates
 
     filters = resolve_candidates(target, filters)
     prefetch_diagnosis(target, filters, now=NOW, warn_days=30)

@@ -23,16 +23,15 @@ from mtls_doctor.athena.target import (
     count_rows,
     planned_queries,
     prefetch_diagnosis,
-    resolve_candidates,
     select_rows,
 )
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.target import open_target, resolve_candidates
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.ingest import ingest_inputs
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.report.html import render_html
-from mtls_doctor.web.queries import overview, resolve
+from mtls_doctor.web.queries import overview
 from tests.athena.fakeathena import LOCATION, TABLE, DuckRunner, load_table
 from tests.athena.test_parity import FILTERS
 from tests.diagnose.corpus import NOW
@@ -69,7 +68,7 @@ def _without_malformed(corpus: Corpus) -> Corpus:
 
 def _local_report(tmp_path: Path, corpus: Corpus, filters: Filters) -> tuple[str, dict[str, Any]]:
     with open_target(_files(tmp_path, corpus), db=None) as target:
-        selected = resolve(target, filters)
+        selected = resolve_candidates(target, filters)
         result = diagnose(target, selected, DiagnoseOptions(NOW))
         top = overview(target, selected)
         return render_html(result, top, title="t"), top.to_dict()

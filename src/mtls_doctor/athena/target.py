@@ -159,16 +159,6 @@ class _Plan:
         return sql, {**self.params, **(extra or {})}
 
 
-def resolve_candidates(target: AthenaTarget, filters: Filters) -> Filters:
-    """An IPv6 block is matched in Python against the v6 addresses in the data."""
-    if not filters.needs_candidates():
-        return filters
-    rows = target.fetch(
-        f"SELECT DISTINCT client_ip FROM {target.relation} WHERE contains(client_ip, ':')"
-    )
-    return filters.with_candidates([str(r[0]) for r in rows])
-
-
 def prefetch_diagnosis(
     target: AthenaTarget,
     filters: Filters,

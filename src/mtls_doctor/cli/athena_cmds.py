@@ -294,12 +294,8 @@ def athena_target(
     ``also(target, filters)`` asks more questions whose text does not depend on earlier
     answers (the report's overview); they run in the first wave.
     """
-    from mtls_doctor.athena.target import (
-        FIXED_SCANS,
-        planned_queries,
-        prefetch_diagnosis,
-        resolve_candidates,
-    )
+    from mtls_doctor.athena.target import FIXED_SCANS, planned_queries, prefetch_diagnosis
+    from mtls_doctor.diagnose.target import resolve_candidates
 
     with _session(settings, filters, now) as (target, estimate):
         ask = also or (lambda t, f: None)
@@ -364,8 +360,9 @@ def athena_logs_query(
     db: Any = None,
 ) -> None:
     """``logs query --engine athena``: one query (rows, or counts), rendered to Trino."""
-    from mtls_doctor.athena.target import count_rows, resolve_candidates, select_rows
+    from mtls_doctor.athena.target import count_rows, select_rows
     from mtls_doctor.cli.logs_cmds import TABLE_COLUMNS, emit
+    from mtls_doctor.diagnose.target import resolve_candidates
     from mtls_doctor.logs.fields import OUTPUT_COLUMNS
     from mtls_doctor.logs.query import check_columns
 

@@ -20,11 +20,11 @@ from mtls_doctor.cli.diagnose_cmds import at_option, clock, pki_options
 from mtls_doctor.cli.logs_cmds import report_stats
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.target import open_target, resolve_candidates
 from mtls_doctor.errors import ExitCode, InputError
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.report.html import render_html
-from mtls_doctor.web.queries import overview, resolve
+from mtls_doctor.web.queries import overview
 
 
 def _correlator(
@@ -93,7 +93,7 @@ def report_cmd(
                     "no connection-log line could be read from the inputs",
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
                 )
-            selected = resolve(target, selected)
+            selected = resolve_candidates(target, selected)
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
             page = render_html(result, overview(target, selected), title=title)
     if output == "-":

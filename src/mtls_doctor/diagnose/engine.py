@@ -16,7 +16,13 @@ from mtls_doctor.diagnose.model import (
     FailureGroup,
     Summary,
 )
-from mtls_doctor.diagnose.target import Prepared, QueryTarget, Scope, expiry_horizon
+from mtls_doctor.diagnose.target import (
+    Prepared,
+    QueryTarget,
+    Scope,
+    expiry_horizon,
+    resolve_candidates,
+)
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import is_documented
 from mtls_doctor.logs.query import Filters
@@ -61,13 +67,7 @@ class _Run:
             self.where = "true"  # its rows are the selection already
             self.params: dict[str, Any] = {}
             return
-        if filters.needs_candidates():
-            # An IPv6 block is matched in Python against the addresses the data holds.
-            seen = target.fetch(
-                f"SELECT DISTINCT client_ip FROM {target.relation} WHERE contains(client_ip, ':')"
-            )
-            filters = filters.with_candidates([str(r[0]) for r in seen])
-        where, self.params = filters.where()
+        where, self.params = resolve_candidates(target, filters).where()
         self.where = where
 
     def _over(self, relation: str, shape: dict[str, str] = q.ROW_SHAPE) -> _Run:

@@ -98,6 +98,17 @@ class QueryTarget(Protocol):
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
 
 
+def resolve_candidates(target: QueryTarget, filters: Filters) -> Filters:
+    """An IPv6 block is matched in Python against the v6 addresses in the target's rows,
+    since the log's IPv6 spelling is not documented (see ``Filters.needs_candidates``)."""
+    if not filters.needs_candidates():
+        return filters
+    rows = target.fetch(
+        f"SELECT DISTINCT client_ip FROM {target.relation} WHERE contains(client_ip, ':')"
+    )
+    return filters.with_candidates([str(r[0]) for r in rows])
+
+
 class StoreTarget:
     """Rows of an ingested store; with a :class:`Scope`, read for that one diagnosis."""
 
@@ -113,13 +124,7 @@ class StoreTarget:
         """Three reads of the store (counts per status and minute, failures per code, client
         and certificate, expiring certificates per client) into temporary tables, which the
         dozen questions then ask. Asked of the store, each question read it again."""
-        filters = scope.filters
-        if filters.needs_candidates():
-            seen = self.fetch(
-                "SELECT DISTINCT client_ip FROM connections WHERE contains(client_ip, ':')"
-            )
-            filters = filters.with_candidates([str(r[0]) for r in seen])
-        where, params = filters.where()
+        where, params = resolve_candidates(self, scope.filters).where()
         over = {"rel": "connections", "where": where}
         counts = self.stage("diagnose_counts", q.STATUS_MINUTES.format(**over), params)
         failures = self.stage("diagnose_groups", q.FAILURE_GROUPS.format(**over), params)

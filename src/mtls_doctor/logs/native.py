@@ -152,23 +152,20 @@ def _hand_over(out: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
 
 
 _ROUTES = (FAILED, EXPIRING, OTHER)  # in the order the scanner returns its rows
-Annotate = Callable[["pa.RecordBatch", str], Any]
 
 
 def _read_file(
     source: LogSource,
     out: queue.Queue[Any],
     stop: threading.Event,
-    annotate: Annotate,
     routing: tuple[int | None, bool, int | None, int | None] | None,
 ) -> None:
-    """Scan one file into ``out``: ``(batch, annotate(batch, kind))`` pairs, then its
-    :class:`FileState`."""
+    """Scan one file into ``out``: ``(batch, kind)`` pairs, then its :class:`FileState`."""
     assert _linescan is not None
     state = FileState()
 
     def hand_over(batch: pa.RecordBatch, kind: str) -> None:
-        _hand_over(out, (batch, annotate(batch, kind)), stop)
+        _hand_over(out, (batch, kind), stop)
 
     try:
         batcher = _Batcher(source, state)
@@ -216,7 +213,7 @@ class _Workers:
 class NativeReader:
     """Every file's rows as one Arrow stream, files in the order given, read in parallel.
 
-    Each batch holds rows of one kind, which ``annotate`` is told: ``DECLINED`` (lines the
+    Each batch holds rows of one kind, which :meth:`pairs` tells: ``DECLINED`` (lines the
     scanner left to the SQL parser) or, for certified lines, ``OTHER`` (in the order read)
     unless a :class:`Routing` is given. Then the certified rows of a chunk come as up to
     three batches: ``FAILED``, ``EXPIRING`` (status ``Success``, NotAfter before the
@@ -229,13 +226,11 @@ class NativeReader:
         sources: Sequence[LogSource],
         faults: list[FileFault] | None = None,
         workers: int | None = None,
-        annotate: Annotate = lambda batch, kind: None,
         routing: Routing | None = None,
     ) -> None:
         self.sources = list(sources)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.faults: list[FileFault] = faults if faults is not None else []
-        self.annotate = annotate  # run on each batch in the reading threads
         self.routing = None if routing is None else routing.for_scan()
         self._folded: list[pa.RecordBatch] = []
         self._workers: _Workers | None = None
@@ -252,8 +247,8 @@ class NativeReader:
 
         return pa.RecordBatchReader.from_batches(schema(), (b for b, _ in self.pairs()))
 
-    def pairs(self) -> Generator[tuple[pa.RecordBatch, Any], None, None]:
-        """Each batch with what ``annotate`` made of it; the threads start now."""
+    def pairs(self) -> Generator[tuple[pa.RecordBatch, str], None, None]:
+        """Each batch with the kind of its rows; the threads start now."""
         _tune_allocator()
         workers = self._start()
         self._workers = workers
@@ -295,11 +290,11 @@ class NativeReader:
                 if index is None:
                     return
                 out, stop = workers.out[index], workers.stop
-                _read_file(self.sources[index], out, stop, self.annotate, self.routing)
+                _read_file(self.sources[index], out, stop, self.routing)
         finally:
             done.set()
 
-    def _batches(self, workers: _Workers) -> Generator[tuple[pa.RecordBatch, Any], None, None]:
+    def _batches(self, workers: _Workers) -> Generator[tuple[pa.RecordBatch, str], None, None]:
         # DuckDB pulls this generator from its own threads. Nothing here may create a thread
         # or call threading.current_thread() (which would leave a _DummyThread behind), so
         # the workers were started by reader() and are told what to read through a queue.

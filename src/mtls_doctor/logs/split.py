@@ -39,7 +39,7 @@ _END = object()
 @dataclass(frozen=True)
 class Side:
     """A side query: ``query(relation)`` is its SQL over the parsed rows, and ``kinds`` the
-    kinds of batch it reads (``native.FAILED``, ``EXPIRING``, ``OTHER``, ``DECLINED``).
+    kinds of batch it reads (``routing.FAILED``, ``EXPIRING``, ``OTHER``, ``DECLINED``).
     The kinds must hold every row that ``query`` reads; the SQL makes the exact choice.
     Without ``reasons``, the relation's ``error`` only marks malformed lines (see
     ``parse.parse_sql``): for a query that asks no more than ``error IS NULL``."""
@@ -59,13 +59,9 @@ class _SideStream:
         self.closed = threading.Event()  # run_split is finishing: the stream ends here
         self.ended = False
 
-    def pick(self, batch: pa.RecordBatch, kind: str) -> pa.RecordBatch | None:
-        """``batch`` if this side reads its kind (run in the reading threads)."""
-        return batch if kind in self.kinds else None
-
-    def give(self, kept: pa.RecordBatch | None) -> None:
-        if kept is not None:
-            self._put(kept)
+    def give(self, batch: pa.RecordBatch, kind: str) -> None:
+        if kind in self.kinds:
+            self._put(batch)
 
     def end(self) -> None:
         if not self.ended and self._put(_END):
@@ -98,16 +94,17 @@ class _SideStream:
 
 
 def _tee(
-    pairs: Iterator[tuple[pa.RecordBatch, tuple[bool, list[pa.RecordBatch | None]]]],
+    pairs: Iterator[tuple[pa.RecordBatch, str]],
+    main: frozenset[str],
     sides: Sequence[_SideStream],
 ) -> Generator[pa.RecordBatch, None, None]:
-    # Runs in the thread DuckDB reads the main stream from: one at a time, so the filtering
-    # was done beforehand, in the reading threads (NativeReader's annotate).
+    # Runs in the thread DuckDB reads the main stream from. The scanner sorted the rows:
+    # each batch is handed whole to the queries that read its kind.
     try:
-        for batch, (main, picked) in pairs:
-            for side, kept in zip(sides, picked, strict=True):
-                side.give(kept)
-            if main:
+        for batch, kind in pairs:
+            for side in sides:
+                side.give(batch, kind)
+            if kind in main:
                 yield batch
     finally:
         for side in sides:
@@ -136,17 +133,9 @@ def run_split(
     import pyarrow as pa
 
     streams = [_SideStream(side) for side in sides]
-    reader = native.NativeReader(
-        fileset.sources,
-        faults=fileset.faults,
-        annotate=lambda batch, kind: (
-            kind in main.kinds,
-            [stream.pick(batch, kind) for stream in streams],
-        ),
-        routing=routing,
-    )
+    reader = native.NativeReader(fileset.sources, faults=fileset.faults, routing=routing)
     pairs = reader.pairs()
-    tee = _tee(pairs, streams)
+    tee = _tee(pairs, main.kinds, streams)
     schema = native.schema()
     errors: list[BaseException] = []
     threads: list[threading.Thread] = []

@@ -17,7 +17,7 @@ from typing import Any
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import Diagnosis
-from mtls_doctor.diagnose.target import QueryTarget
+from mtls_doctor.diagnose.target import QueryTarget, resolve_candidates
 from mtls_doctor.errors import InputError, MtlsDoctorError, StoreError, UsageError
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
@@ -126,7 +126,9 @@ class DashboardApp:
         if route == "/connections.csv":
             return self._csv(params, filters, now)
         with self.source.target() as (target, state):
-            request = Request(route, params, q.resolve(target, filters), target, state, now)
+            request = Request(
+                route, params, resolve_candidates(target, filters), target, state, now
+            )
             return self._route(request, api)
 
     def _route(self, r: Request, api: bool) -> Response:
@@ -199,7 +201,7 @@ class DashboardApp:
             net = parse_client(ip)
         except (InputError, UsageError) as error:
             raise BadRequest(error.message) from None
-        filters = q.resolve(r.target, replace(r.filters, client=net))
+        filters = resolve_candidates(r.target, replace(r.filters, client=net))
         d = self._diagnose(r, filters)
         certs = q.certificates_of(r.target, filters)
         recent = q.connections_page(r.target, filters, sort="timestamp", descending=True,
@@ -250,7 +252,7 @@ class DashboardApp:
     def _csv(self, params: dict[str, str], filters: Filters, now: datetime) -> Response:
         p = paging_from(params)
         with self.source.target() as (target, _state):
-            q.resolve(target, filters)  # fail before the 200 when the store is unusable
+            resolve_candidates(target, filters)  # fail before the 200 when the store is unusable
         return Response("200 OK", self._csv_chunks(filters, p.sort, p.descending),
                         "text/csv; charset=utf-8")  # fmt: skip
 
@@ -259,7 +261,7 @@ class DashboardApp:
         writer = csv.DictWriter(buffer, fieldnames=list(OUTPUT_COLUMNS), lineterminator="\n")
         writer.writeheader()
         with self.source.target() as (target, _state):
-            filters = q.resolve(target, filters)
+            filters = resolve_candidates(target, filters)
             page = 1
             while True:
                 chunk = q.connections_page(target, filters, sort=sort, descending=descending,

@@ -62,16 +62,6 @@ def fetch(
     return target.fetch(sql, {k: v for k, v in merged.items() if f"${k}" in sql})
 
 
-def resolve(target: QueryTarget, filters: Filters) -> Filters:
-    """Resolve an IPv6 block against the addresses in the data (see ``Filters``)."""
-    if not filters.needs_candidates():
-        return filters
-    rows = target.fetch(
-        f"SELECT DISTINCT client_ip FROM {target.relation} WHERE contains(client_ip, ':')"
-    )
-    return filters.with_candidates([r[0] for r in rows])
-
-
 def _codes(values: list[str | None] | None) -> list[str]:
     return [v if v else "(empty)" for v in values or []]
 
