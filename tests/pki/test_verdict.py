@@ -208,7 +208,9 @@ def test_all_findings_are_kept_and_precedence_decides(pki: StandardPki) -> None:
     codes = [f.code for f in result.findings]
     assert "ClientCertExpired" in codes and "ClientCertPurposeInvalid" in codes
     assert result.verdict == "ClientCertPurposeInvalid"  # purpose comes before validity
-    later = AlbLimits(precedence=("ClientCertExpired", "ClientCertPurposeInvalid"))
+    later = AlbLimits(
+        check_order="precedence", precedence=("ClientCertExpired", "ClientCertPurposeInvalid")
+    )
     case = _leaf_case(pki, not_after=NOW - DAY, eku=(SERVER_AUTH,))
     assert check_chain(case.chain, case.store, at=NOW, limits=later).verdict == "ClientCertExpired"
 
