@@ -15,6 +15,7 @@ the authority key identifier's issuer name, and matching log rows to certificate
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from cryptography import x509
@@ -131,6 +132,29 @@ _TEXT_NAMES = {
 }
 
 
+_KNOWN_TYPES = {
+    name.upper(): name
+    for name in ("CN", "C", "O", "OU", "L", "ST", "STREET", "DC", "UID", *_TEXT_NAMES)
+}
+_SEPARATOR = re.compile(r"(?<!\\)([,+])")
+
+
+def _tidy(text: str) -> str:
+    """``cn = x, o = y`` -> ``CN=x,O=y``: the spacing and case of attribute names that
+    OpenSSL's other print formats use, which RFC 4514 parsers refuse."""
+    out = []
+    for part in _SEPARATOR.split(text):
+        if part in (",", "+"):
+            out.append(part)
+            continue
+        kind, equals, value = part.partition("=")
+        if not equals:
+            raise ValueError(f"no '=' in {part!r}")
+        kind = kind.strip()
+        out.append(f"{_KNOWN_TYPES.get(kind.upper(), kind)}={value.strip()}")
+    return "".join(out)
+
+
 def text_key(text: str) -> bytes:
     """:func:`name_key` of a name written as text (RFC 4514/2253, as the ALB logs subjects).
 
@@ -139,7 +163,7 @@ def text_key(text: str) -> bytes:
     AWS does not say how the log escapes a DN).
     """
     try:
-        return name_key(x509.Name.from_rfc4514_string(text, _TEXT_NAMES))
+        return name_key(x509.Name.from_rfc4514_string(_tidy(text), _TEXT_NAMES))
     except ValueError:
         return b"\x00text" + canonical_value(text).encode()
 
