@@ -3,7 +3,7 @@
 :func:`check_chain` runs every check of the table below and keeps *all* findings; the verdict
 is the first error in the order an OpenSSL-family verifier meets it (``check_order``; see
 limits.py for that order and for every UNCONFIRMED assumption). The ordering key of each
-finding is kept beside it (``_Ranked``) and never shown.
+finding is kept beside it (``Ranked``) and never shown.
 
 =================================  ==========================================================
 ClientCertMaxSizeExceeded          a certificate over ``max_certificate_bytes``, or the TLS
@@ -39,19 +39,23 @@ from mtls_doctor.pki.findings import Finding, alb_finding
 from mtls_doctor.pki.inspect import (
     CertificateSummary,
     describe_chain,
-    format_serial,
     format_time,
 )
 from mtls_doctor.pki.limits import AlbLimits
 from mtls_doctor.pki.load import LoadedCrl, load_certificates, load_crls
-from mtls_doctor.pki.names import name_key, self_issued
-from mtls_doctor.pki.path import CaIndex, PathLink, build_path, label
-from mtls_doctor.pki.signing import signature_valid
-
-UNTRUSTED = "ClientCertUntrusted"
-PURPOSE = "ClientCertPurposeInvalid"
-CRL_ERROR = "ClientCertCrlProcessingError"
-CRL_HIT = "ClientCertCrlHit"
+from mtls_doctor.pki.path import CaIndex, PathLink, build_path
+from mtls_doctor.pki.pathchecks import (
+    ALB,
+    BUILD,
+    NO_PATH,
+    UNTRUSTED,
+    Context,
+    Ranked,
+    crl_findings,
+    extension_findings,
+    validity_findings,
+    verify_findings,
+)
 
 
 @dataclass(frozen=True)
@@ -121,20 +125,9 @@ class ChainVerdict:
         }
 
 
-_Ranked = tuple[tuple[int, ...], Finding]
-# Phases of OpenSSL's X509_verify_cert, the first element of every ordering key.
-_ALB, _BUILD, _EXTENSIONS, _REVOCATION, _VERIFY, _NO_PATH, _UNRELATED = range(7)
-
-
-def _where(link: PathLink) -> int | str:
-    if link.source == "chain":
-        return link.index
-    return f"trust store #{link.index} {link.certificate.subject.rfc4514_string()}"
-
-
 def _alb_key(code: str, limits: AlbLimits, index: int = 0) -> tuple[int, ...]:
     position = limits.precedence.index(code) if code in limits.precedence else 99
-    return (_ALB, position, index)
+    return (ALB, position, index)
 
 
 def _message_size(chain: Sequence[bytes]) -> int:
@@ -144,7 +137,7 @@ def _message_size(chain: Sequence[bytes]) -> int:
     return 4 + 1 + 3 + sum(len(der) + 5 for der in chain)
 
 
-def _size_findings(chain: Sequence[bytes], limits: AlbLimits) -> list[_Ranked]:
+def _size_findings(chain: Sequence[bytes], limits: AlbLimits) -> list[Ranked]:
     code = "ClientCertMaxSizeExceeded"
     key = _alb_key(code, limits)
     found = [
@@ -180,8 +173,8 @@ def _parse(der: bytes) -> x509.Certificate | str:
     return cert
 
 
-def _parse_findings(parsed: Sequence[x509.Certificate | str], limits: AlbLimits) -> list[_Ranked]:
-    found: list[_Ranked] = []
+def _parse_findings(parsed: Sequence[x509.Certificate | str], limits: AlbLimits) -> list[Ranked]:
+    found: list[Ranked] = []
     for index, item in enumerate(parsed):
         if isinstance(item, str):
             code, texts = "ClientCertInvalid", [f"is not valid X.509: {item}"]
@@ -196,7 +189,7 @@ def _parse_findings(parsed: Sequence[x509.Certificate | str], limits: AlbLimits)
 
 def _depth_finding(
     certs: Sequence[x509.Certificate | None], path: tuple[PathLink, ...], limits: AlbLimits
-) -> list[_Ranked]:
+) -> list[Ranked]:
     mode = limits.chain_depth_counts
     if mode == "presented" or not path:
         depth, what = len(certs), "certificates sent by the client"
@@ -211,162 +204,14 @@ def _depth_finding(
     return [(_alb_key(code, limits), alb_finding(code, None, text))]
 
 
-def _expired(cert: x509.Certificate, at: datetime, limits: AlbLimits) -> bool:
-    after = cert.not_valid_after_utc
-    return after < at or (after == at and not limits.not_after_inclusive)
-
-
-def _validity_findings(
-    key: tuple[int, ...],
-    where: int | str,
-    cert: x509.Certificate,
-    is_leaf: bool,
-    context: _Context,
-) -> list[_Ranked]:
-    """notBefore, then notAfter (OpenSSL's ossl_x509_check_cert_time)."""
-    limits, at = context.limits, context.at
-    waivable = context.ignore_expiry and (is_leaf or limits.ignore_expiry_covers_chain)
-    found = []
-    if cert.not_valid_before_utc > at:
-        waived = waivable and limits.ignore_expiry_covers_not_yet_valid
-        text = f"not valid before {format_time(cert.not_valid_before_utc)}"
-        found.append(((*key, 2), _timed("ClientCertNotYetValid", where, text, at, waived)))
-    if _expired(cert, at, limits):
-        text = f"expired at {format_time(cert.not_valid_after_utc)}"
-        found.append(((*key, 3), _timed("ClientCertExpired", where, text, at, waivable)))
-    return found
-
-
-def _timed(code: str, where: int | str, text: str, at: datetime, waived: bool) -> Finding:
-    message = f"{_name(where)} is {text} (checked at {format_time(at)})"
-    if waived:
-        message += "; waived by IgnoreClientCertificateExpiry"
-    return alb_finding(code, where, message, "info" if waived else "error")
-
-
-def _name(where: int | str | None) -> str:
-    return f"certificate {where}" if isinstance(where, int) else str(where)
-
-
-@dataclass(frozen=True)
-class _Context:
-    store: TrustStore
-    at: datetime  # whole seconds, as OpenSSL compares times
-    ignore_expiry: bool
-    limits: AlbLimits
-
-
-def _extension_findings(path: tuple[PathLink, ...], limits: AlbLimits) -> list[_Ranked]:
-    """OpenSSL's check_extensions, leaf first: CA flag, purpose, pathLen of each."""
-    found: list[_Ranked] = []
-    below = 0  # CAs below the current one that are not self-issued
-    for position, link in enumerate(path):
-        cert, where = link.certificate, _where(link)
-        if position:
-            anchor = position == len(path) - 1
-            found += [
-                (
-                    (_EXTENSIONS, position, 0),
-                    alb_finding(
-                        UNTRUSTED,
-                        where,
-                        f"{label(link)} {p}, so it cannot sign {label(path[position - 1])}",
-                    ),
-                )
-                for p in policy.ca_problems(cert, anchor, limits)
-            ]
-        problems = (
-            policy.leaf_purpose_problems(cert, limits)
-            if position == 0
-            else policy.ca_purpose_problems(cert, limits)
-        )
-        found += [
-            ((_EXTENSIONS, position, 1), alb_finding(PURPOSE, where, f"{_name(where)} {p}"))
-            for p in problems
-        ]
-        limit = policy.path_length(cert)
-        if position > 1 and limit is not None and below > limit:
-            text = f"{label(link)} allows {limit} CA(s) below it (pathLen); the path has {below}"
-            found.append(((_EXTENSIONS, position, 2), alb_finding(UNTRUSTED, where, text)))
-        if position and not self_issued(cert):
-            below += 1
-    return found
-
-
-def _crl_findings(path: tuple[PathLink, ...], context: _Context) -> list[_Ranked]:
-    """OpenSSL's check_revocation, leaf first: the CRL that counts must be usable, then the
-    serial must not be on it. Broken CRLs that cover nothing here are warnings."""
-    store, limits, at = context.store, context.limits, context.at
-    found: list[_Ranked] = []
-    used: set[int] = set()
-    reported: set[int] = set()
-    checked = path if limits.crl_check_intermediates else path[:1]
-    for position, link in enumerate(checked):
-        cert, where = link.certificate, _where(link)
-        statuses = store.crls_by_issuer.get(name_key(cert.issuer), ())
-        issuer = path[position + 1] if position + 1 < len(path) else link
-        if not statuses or (issuer is link and not self_issued(cert)):
-            continue
-        used.update(id(s) for s in statuses)
-        chosen = crl_mod.choose(statuses, issuer.certificate, at, limits)
-        if not chosen:
-            text = (
-                f"no CRL of {cert.issuer.rfc4514_string()}, which covers {_name(where)}, has "
-                f"an authority key identifier that fits {label(issuer)}"
-            )
-            found.append(((_REVOCATION, position, 0), alb_finding(CRL_ERROR, where, text)))
-        for status in chosen:
-            problems = crl_mod.path_problems(status, issuer, at, limits, store.crl_signatures)
-            if problems and id(status) not in reported:
-                reported.add(id(status))
-                text = f"{status.label}, which covers {_name(where)}, cannot be used: "
-                finding = alb_finding(CRL_ERROR, status.label, text + "; ".join(problems))
-                found.append(((_REVOCATION, position, 0), finding))
-            elif not problems and cert.serial_number in status.revoked:
-                text = (
-                    f"{_name(where)} (serial {format_serial(cert.serial_number)}) is revoked "
-                    f"by {status.label}"
-                )
-                found.append(((_REVOCATION, position, 1), alb_finding(CRL_HIT, where, text)))
-    for status in store.crl_statuses:
-        problems = crl_mod.usable_problems(status, at, limits)
-        if id(status) not in used and problems:
-            text = f"{status.label} cannot be used: " + "; ".join(problems)
-            finding = alb_finding(
-                CRL_ERROR, status.label, text + " (it does not cover this chain)", "warning"
-            )
-            found.append(((_UNRELATED,), finding))
-    return found
-
-
-def _verify_findings(path: tuple[PathLink, ...], context: _Context) -> list[_Ranked]:
-    """OpenSSL's internal_verify, from the anchor down: signature, then validity times.
-
-    The anchor's own signature is not checked (OpenSSL skips self-signatures)."""
-    found: list[_Ranked] = []
-    for position in reversed(range(len(path))):
-        link = path[position]
-        key = (_VERIFY, len(path) - position)
-        if position + 1 < len(path):
-            issuer = path[position + 1]
-            if not signature_valid(link.certificate, issuer.certificate):
-                text = (
-                    f"the signature of {label(link)} does not verify with the key of "
-                    f"{label(issuer)}"
-                )
-                found.append(((*key, 1), alb_finding(UNTRUSTED, _where(link), text)))
-        found += _validity_findings(key, _where(link), link.certificate, position == 0, context)
-    return found
-
-
-def _decide(ranked: Sequence[_Ranked], limits: AlbLimits) -> str:
+def _decide(ranked: Sequence[Ranked], limits: AlbLimits) -> str:
     errors = [(key, f) for key, f in ranked if f.severity == "error"]
     if not errors:
         return SUCCESS
     return min(errors, key=lambda item: _order(item, limits))[1].code
 
 
-def _order(item: _Ranked, limits: AlbLimits) -> tuple[Any, ...]:
+def _order(item: Ranked, limits: AlbLimits) -> tuple[Any, ...]:
     key, finding = item
     if limits.check_order == "precedence":
         code = finding.code
@@ -376,19 +221,19 @@ def _order(item: _Ranked, limits: AlbLimits) -> tuple[Any, ...]:
 
 
 def _path_findings(
-    certs: Sequence[x509.Certificate | None], context: _Context
-) -> tuple[tuple[PathLink, ...], list[_Ranked]]:
+    certs: Sequence[x509.Certificate | None], context: Context, cas: CaIndex
+) -> tuple[tuple[PathLink, ...], list[Ranked]]:
     if not certs or certs[0] is None:
         return (), []
-    result = build_path(certs[0], certs, context.store.cas, context.limits, context.at)
+    result = build_path(certs[0], certs, cas, context.limits, context.at)
     if result.links is None:
         text = "no path from the leaf to a trust-store CA: " + "; ".join(result.dead_ends)
-        return (), [((_BUILD, 0), alb_finding(UNTRUSTED, 0, text))]
+        return (), [((BUILD, 0), alb_finding(UNTRUSTED, 0, text))]
     path = result.links
     return path, (
-        _extension_findings(path, context.limits)
-        + _crl_findings(path, context)
-        + _verify_findings(path, context)
+        extension_findings(path, context.limits)
+        + crl_findings(path, context)
+        + verify_findings(path, context)
     )
 
 
@@ -406,7 +251,14 @@ def check_chain(
     no code is documented for it, and a verifier with nothing to chain reports "untrusted".
     """
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    context = _Context(trust_store, at.replace(microsecond=0), ignore_expiry, limits)
+    context = Context(
+        trust_store.crls_by_issuer,
+        trust_store.crl_statuses,
+        trust_store.crl_signatures,
+        at.replace(microsecond=0),
+        ignore_expiry,
+        limits,
+    )
     ranked = _size_findings(chain, limits)
     if not chain:
         code = limits.empty_chain_code
@@ -415,13 +267,13 @@ def check_chain(
     parsed = [_parse(der) for der in chain]
     certs = [c if isinstance(c, x509.Certificate) else None for c in parsed]
     ranked += _parse_findings(parsed, limits)
-    path, found = _path_findings(certs, context)
+    path, found = _path_findings(certs, context, trust_store.cas)
     ranked += found
     ranked += _depth_finding(certs, path, limits)
     if not path:  # still say what else is wrong with what was sent
         for i, cert in enumerate(certs):
             if cert is not None:
-                ranked += _validity_findings((_NO_PATH, i), i, cert, i == 0, context)
+                ranked += validity_findings((NO_PATH, i), i, cert, i == 0, context)
     indexed = [(i, c, d) for i, (c, d) in enumerate(zip(certs, chain, strict=True)) if c]
     summaries = describe_chain([c for _, c, _ in indexed], [d for _, _, d in indexed])
     summaries = tuple(_reindex(s, [i for i, _, _ in indexed]) for s in summaries)
