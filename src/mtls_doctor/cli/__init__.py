@@ -25,6 +25,7 @@ cli.lazy_commands.update(
         "ingest": "mtls_doctor.cli.logs_cmds",
         "logs": "mtls_doctor.cli.logs_cmds",
         "pki": "mtls_doctor.cli.sandbox_cmds",
+        "policy": "mtls_doctor.cli.policy_cmds",
         "probe": "mtls_doctor.cli.probe_cmds",
         "report": "mtls_doctor.cli.report_cmds",
         "sandbox": "mtls_doctor.cli.sandbox_cmds",
