@@ -22,6 +22,7 @@ cli.lazy_commands.update(
         "demo": "mtls_doctor.cli.report_cmds",
         "diagnose": "mtls_doctor.cli.diagnose_cmds",
         "explain": "mtls_doctor.cli.explain_cmds",
+        "header": "mtls_doctor.cli.header_cmds",
         "ingest": "mtls_doctor.cli.logs_cmds",
         "logs": "mtls_doctor.cli.logs_cmds",
         "pki": "mtls_doctor.cli.sandbox_cmds",
