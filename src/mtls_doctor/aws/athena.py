@@ -1,8 +1,9 @@
 """Running SQL on Amazon Athena with boto3: start, poll with backoff, page results, stop.
 
 :class:`AthenaRunner` is the :class:`~mtls_doctor.athena.target.QueryRunner` of the Athena
-engine. Results come back as strings; they are converted to Python values by the column
-types Athena reports, so diagnose sees the same types DuckDB would give it.
+engine (``athena/`` sits above ``aws/``: this module does not import it). Results come back
+as strings; they are converted to Python values by the column types Athena reports, so
+diagnose sees the same types DuckDB would give it.
 
 Athena has no dry run, so :func:`estimate_scan` sums the sizes of the objects under the
 day folders (S3 ListObjectsV2): a text table is read whole by every query.
@@ -19,8 +20,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from mtls_doctor.athena.ddl import DAY_FORMAT
-from mtls_doctor.athena.target import QueryResult
 from mtls_doctor.aws.session import translate
 from mtls_doctor.errors import AwsAccessError, InputError
 
@@ -28,6 +27,18 @@ _RUNNING = {"QUEUED", "RUNNING"}
 _INT_TYPES = {"tinyint", "smallint", "integer", "int", "bigint"}
 _FLOAT_TYPES = {"double", "real", "float"}
 PAGE_SIZE = 1000
+# The yyyy/MM/dd folders under .../elasticloadbalancing/REGION/, which hold the *delivery*
+# date (spec §1.2): the Athena table's ``day`` partitions (athena/ddl.py) use it too.
+DAY_FORMAT = "%Y/%m/%d"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Rows of one finished query and what Athena says it read."""
+
+    rows: list[tuple[Any, ...]]
+    scanned_bytes: int = 0
+    query_id: str = ""
 
 
 class AthenaQueryError(AwsAccessError):
@@ -268,7 +279,7 @@ def estimate_scan(s3: Any, location: str, days: Sequence[date], parallel: int = 
         paginator = s3.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(
-                Bucket=bucket, Prefix=prefix + day.strftime("%Y/%m/%d/")
+                Bucket=bucket, Prefix=prefix + day.strftime(DAY_FORMAT) + "/"
             ):
                 for obj in page.get("Contents", []):
                     count += 1
