@@ -120,6 +120,10 @@ def estimate_partitions(
     return estimate_scan(s3, location, days.days(start or FALLBACK_START, today))
 
 
+# (settings, runner, days, today) -> what one query over those days reads.
+Estimator = Callable[[AthenaSettings, Any, DayRange, date], ScanEstimate]
+
+
 @dataclass
 class AthenaSession:
     """The partitions ``filters`` select, their estimate, and the queries run against them."""
@@ -188,7 +192,7 @@ def open_session(
     now: datetime,
     *,
     runner: QueryRunner | None = None,
-    estimate: Callable[[AthenaSettings, Any, DayRange, date], ScanEstimate] | None = None,
+    estimate: Estimator | None = None,
 ) -> Iterator[AthenaSession]:
     """A session over the partitions of ``filters`` (``--since``/``--until`` with a day of
     margin), estimated by listing them; ``runner``/``estimate`` replace the boto3 ones."""
@@ -221,10 +225,11 @@ def diagnose_on_athena(
     options: DiagnoseOptions,
     *,
     runner: QueryRunner | None = None,
+    estimate: Estimator | None = None,
 ) -> AthenaDiagnosis:
     """``diagnose --engine athena`` as a function: one Athena query (two with an IPv6 block),
     refused before it runs (UsageError) when over ``settings.max_scan_gb``."""
-    with open_session(settings, filters, options.now, runner=runner) as session:
+    with open_session(settings, filters, options.now, runner=runner, estimate=estimate) as session:
         session.diagnosis_plan()
         result = session.diagnose(options)
         return AthenaDiagnosis(result, session.estimate, session.cost())

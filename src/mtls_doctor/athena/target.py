@@ -41,11 +41,9 @@ __all__ = ["AthenaTarget", "QueryResult", "QueryRunner", "ScanBudget", "prepare"
 
 
 class QueryRunner(Protocol):
-    """Runs Trino SQL; ``run_many`` runs its queries in parallel and stops them on Ctrl-C."""
+    """Runs Trino SQL, and stops it on Ctrl-C."""
 
     def run(self, sql: str) -> QueryResult: ...
-
-    def run_many(self, sqls: Sequence[str]) -> list[QueryResult]: ...
 
 
 def cost_usd(scanned: Iterable[int], price_per_tb: float) -> float:

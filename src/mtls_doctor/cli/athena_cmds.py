@@ -247,6 +247,7 @@ def athena_diagnose(
 ) -> Diagnosis:
     """``diagnose --engine athena`` (in Python: ``athena.session.diagnose_on_athena``)."""
     from mtls_doctor.cli._output import report_stats
+    from mtls_doctor.diagnose.engine import diagnose
 
     no_paths(paths, db)
     with _session(settings, filters, options.now) as session:
@@ -266,6 +267,7 @@ def athena_report(
     """``report --engine athena``: the diagnosis and the overview, from one set of prepared
     tables (the overview costs no query)."""
     from mtls_doctor.cli._output import report_stats
+    from mtls_doctor.diagnose.engine import diagnose
     from mtls_doctor.web.queries import overview
 
     no_paths(paths, db)
