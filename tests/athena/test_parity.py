@@ -18,6 +18,7 @@ import pytest
 from mtls_doctor.athena.dialect import DayRange
 from mtls_doctor.athena.target import AthenaTarget, ScanBudget, prefetch_diagnosis
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
+from mtls_doctor.diagnose.source import RowsSource, Scope
 from mtls_doctor.diagnose.target import open_target
 from mtls_doctor.errors import UsageError
 from mtls_doctor.logs.query import Filters, parse_client, parse_status
@@ -34,10 +35,7 @@ def _local(tmp_path: Path, corpus: dict[str, list[str]], filters: Filters) -> di
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
         paths.append(str(path))
-    with open_target(paths, db=None) as target:
-        if filters.needs_candidates():
-            rows = target.fetch(f"SELECT DISTINCT client_ip FROM {target.relation}")
-            filters = filters.with_candidates([r[0] for r in rows])
+    with open_target(paths, db=None, scope=Scope.of(filters, NOW)) as target:
         return diagnose(target, filters, DiagnoseOptions(NOW)).to_dict()
 
 
@@ -53,7 +51,8 @@ def _athena(
     filters = resolve_candidates(target, filters)
     prefetch_diagnosis(target, filters, now=NOW, warn_days=30)
     asked = len(runner.sqls)
-    result = diagnose(target, filters, DiagnoseOptions(NOW)).to_dict()
+    source = RowsSource(target, Scope.of(filters, NOW))
+    result = diagnose(source, filters, DiagnoseOptions(NOW)).to_dict()
     assert len(runner.sqls) == asked, "diagnose asked something the prefetch did not foresee"
     return result, target, runner
 

@@ -26,12 +26,13 @@ from mtls_doctor.athena.target import (
     select_rows,
 )
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
+from mtls_doctor.diagnose.overview import overview
+from mtls_doctor.diagnose.source import RowsSource, Scope
 from mtls_doctor.diagnose.target import open_target, resolve_candidates
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.ingest import ingest_inputs
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.report.html import render_html
-from mtls_doctor.web.queries import overview
 from tests.athena.fakeathena import LOCATION, TABLE, DuckRunner, load_table
 from tests.athena.test_parity import FILTERS
 from tests.diagnose.corpus import NOW
@@ -67,21 +68,21 @@ def _without_malformed(corpus: Corpus) -> Corpus:
 
 
 def _local_report(tmp_path: Path, corpus: Corpus, filters: Filters) -> tuple[str, dict[str, Any]]:
-    with open_target(_files(tmp_path, corpus), db=None) as target:
-        selected = resolve_candidates(target, filters)
-        result = diagnose(target, selected, DiagnoseOptions(NOW))
-        top = overview(target, selected)
+    with open_target(_files(tmp_path, corpus), db=None, scope=Scope.of(filters, NOW)) as target:
+        result = diagnose(target, filters, DiagnoseOptions(NOW))
+        top = overview(target)
         return render_html(result, top, title="t"), top.to_dict()
 
 
 def _athena_report(corpus: Corpus, filters: Filters) -> tuple[str, dict[str, Any], DuckRunner]:
     with _athena(corpus, filters) as (target, runner):
         selected = resolve_candidates(target, filters)
-        extra = planned_queries(target, lambda t: overview(t, selected))
+        extra = planned_queries(target, lambda t: overview(RowsSource(t, Scope.of(selected, NOW))))
         prefetch_diagnosis(target, selected, now=NOW, warn_days=30, also=extra)
         asked = len(runner.sqls)
-        result = diagnose(target, selected, DiagnoseOptions(NOW))
-        top = overview(target, selected)
+        source = RowsSource(target, Scope.of(selected, NOW))
+        result = diagnose(source, selected, DiagnoseOptions(NOW))
+        top = overview(source)
         assert len(runner.sqls) == asked, "the report asked what the prefetch did not foresee"
         return render_html(result, top, title="t"), top.to_dict(), runner
 

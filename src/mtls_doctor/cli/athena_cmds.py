@@ -330,7 +330,14 @@ def athena_diagnose(
     _no_paths(paths, db)
     with athena_target(settings, filters, options.now, options.warn_days) as (target, selected):
         report_stats(target.stats)
-        return diagnose(target, selected, options)
+        return diagnose(_source(target, selected, options), selected, options)
+
+
+def _source(target: Any, filters: Any, options: Any) -> Any:
+    """diagnose's Source over the Athena rows (each question reads them again)."""
+    from mtls_doctor.diagnose.source import RowsSource, Scope
+
+    return RowsSource(target, Scope.of(filters, options.now, options.warn_days))
 
 
 def athena_report(
@@ -339,13 +346,18 @@ def athena_report(
     """``report --engine athena``: the Diagnosis and the overview, from the Athena table."""
     from mtls_doctor.cli.logs_cmds import report_stats
     from mtls_doctor.diagnose.engine import diagnose
-    from mtls_doctor.web.queries import overview
+    from mtls_doctor.diagnose.overview import overview
 
     _no_paths(paths, db)
     now, warn_days = options.now, options.warn_days
-    with athena_target(settings, filters, now, warn_days, also=overview) as (target, selected):
+
+    def tops(target: Any, selected: Any) -> Any:
+        return overview(_source(target, selected, options))
+
+    with athena_target(settings, filters, now, warn_days, also=tops) as (target, selected):
         report_stats(target.stats)
-        return diagnose(target, selected, options), overview(target, selected)
+        source = _source(target, selected, options)
+        return diagnose(source, selected, options), overview(source)
 
 
 def athena_logs_query(
