@@ -324,7 +324,7 @@ def athena_diagnose(
     db: Any = None,
 ) -> Any:
     """``diagnose --engine athena``: the same Diagnosis, from the Athena table."""
-    from mtls_doctor.cli.logs_cmds import report_stats
+    from mtls_doctor.cli._output import report_stats
     from mtls_doctor.diagnose.engine import diagnose
 
     _no_paths(paths, db)
@@ -344,7 +344,7 @@ def athena_report(
     settings: AthenaSettings, paths: tuple[str, ...], filters: Any, options: Any, db: Any = None
 ) -> tuple[Any, Any]:
     """``report --engine athena``: the Diagnosis and the overview, from the Athena table."""
-    from mtls_doctor.cli.logs_cmds import report_stats
+    from mtls_doctor.cli._output import report_stats
     from mtls_doctor.diagnose.engine import diagnose
     from mtls_doctor.diagnose.overview import overview
 
@@ -373,7 +373,7 @@ def athena_logs_query(
 ) -> None:
     """``logs query --engine athena``: one query (rows, or counts), rendered to Trino."""
     from mtls_doctor.athena.target import count_rows, select_rows
-    from mtls_doctor.cli.logs_cmds import TABLE_COLUMNS, emit
+    from mtls_doctor.cli._output import TABLE_COLUMNS, emit
     from mtls_doctor.diagnose.target import resolve_candidates
     from mtls_doctor.logs.fields import OUTPUT_COLUMNS
     from mtls_doctor.logs.query import check_columns

@@ -13,8 +13,8 @@ import click
 from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_options
 from mtls_doctor.cli._base import cli, finish, format_option
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli._output import report_stats
 from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_diagnose, athena_options
-from mtls_doctor.cli.logs_cmds import report_stats
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import ExitCode, InputError

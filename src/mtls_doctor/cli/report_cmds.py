@@ -15,9 +15,9 @@ import click
 
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli._output import report_stats
 from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_options, athena_report
 from mtls_doctor.cli.diagnose_cmds import at_option, clock, pki_options
-from mtls_doctor.cli.logs_cmds import report_stats
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.overview import overview
