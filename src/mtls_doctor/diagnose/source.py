@@ -69,9 +69,8 @@ class Prepared:
     """The relations a source read for one :class:`Scope` (see the module's docstring).
 
     ``shape`` says how their rows count (``queries.COUNT_SHAPE``: a row stands for ``n``
-    connections). A source that cannot keep tables may instead name its rows in all three,
-    with ``queries.ROW_SHAPE`` and the selection's ``where`` and ``params``: each question
-    then reads the rows again (Athena, until it keeps its prepared rows locally).
+    connections). :class:`RowsSource`, the tests' reference, names plain rows in all three
+    instead, with ``queries.ROW_SHAPE`` and the selection's ``where`` and ``params``.
     """
 
     scope: Scope
@@ -136,9 +135,10 @@ class RowsTarget(QueryTarget, Protocol):
 
 
 class RowsSource:
-    """A :class:`Source` over a :class:`RowsTarget` that cannot keep tables: its prepared
-    relations are its rows, asked with ``ROW_SHAPE`` and the selection's filters (resolved
-    already: see :func:`resolve_candidates`)."""
+    """A :class:`Source` whose prepared relations are plain rows, asked with ``ROW_SHAPE``
+    and the selection's filters (resolved already: see :func:`resolve_candidates`): the
+    engine's questions over every row. Slow, and no source uses it; it is the reference
+    the tests hold every source's prepared tables to (tests/diagnose/reference.py)."""
 
     def __init__(self, target: RowsTarget, scope: Scope) -> None:
         self.target = target
