@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from mtls_doctor.knowledge.policies import PROTOCOLS, SecurityPolicy, cipher_table
 from mtls_doctor.knowledge.policy_fit import PolicyDifference
+from mtls_doctor.pki.incompatible import LABEL, IncompatibilityHypotheses
 
 _SHORT = {"TLSv1.3": "1.3", "TLSv1.2": "1.2", "TLSv1.1": "1.1", "TLSv1": "1.0"}
 
@@ -74,3 +75,19 @@ def differences_text(differences: Sequence[PolicyDifference]) -> str:
         [f"AWS differs from the snapshot ({len(differences)}):"]
         + [f"  {d.summary()}" for d in differences]
     )
+
+
+def hypotheses_text(fit: IncompatibilityHypotheses) -> str:
+    """The inferred ClientCertIncompatible hypotheses, each with the check that confirms it."""
+    head = f"{fit.policy} ({fit.family}); leaf key {fit.leaf_key}, signature {fit.leaf_signature}"
+    lines = [f"ClientCertIncompatible hypotheses ({LABEL}):", f"  {head}"]
+    if not fit.hypotheses:
+        lines.append("  none of our hypotheses fits this certificate under this policy")
+    for number, hypothesis in enumerate(fit.hypotheses, 1):
+        lines += [
+            f"  {number}. [inferred] {hypothesis.title}",
+            f"     why:     {hypothesis.why}",
+            f"     confirm: {hypothesis.confirm}",
+            f"     $ {hypothesis.command}",
+        ]
+    return "\n".join(lines)
