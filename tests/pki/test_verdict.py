@@ -311,3 +311,11 @@ def test_rsa_pss_signatures_are_supported() -> None:
     assert check_chain([weak.der], TrustStore((root.cert,)), at=NOW).verdict == (
         "ClientCertTypeUnsupported"
     )
+
+
+def test_every_setting_is_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "certificates.md").read_text()
+    missing = [name for name in AlbLimits.__dataclass_fields__ if f"`{name}`" not in doc]
+    assert not missing

@@ -96,7 +96,8 @@ def prepare_crls(crls: Sequence[LoadedCrl], cas: CaIndex) -> tuple[CrlStatus, ..
     return tuple(statuses)
 
 
-def _past_next_update(crl: x509.CertificateRevocationList, at: datetime, limits: AlbLimits) -> bool:
+def past_next_update(crl: x509.CertificateRevocationList, at: datetime, limits: AlbLimits) -> bool:
+    """At or past nextUpdate (at it only when ``crl_next_update_inclusive`` is off)."""
     next_update = crl.next_update_utc
     if not limits.crl_check_next_update or next_update is None:
         return False
@@ -106,7 +107,7 @@ def _past_next_update(crl: x509.CertificateRevocationList, at: datetime, limits:
 def timely(status: CrlStatus, at: datetime, limits: AlbLimits) -> bool:
     """Inside lastUpdate..nextUpdate at ``at`` (OpenSSL's CRL_SCORE_TIME)."""
     crl = status.loaded.crl
-    return crl.last_update_utc <= at and not _past_next_update(crl, at, limits)
+    return crl.last_update_utc <= at and not past_next_update(crl, at, limits)
 
 
 def _time_problems(status: CrlStatus, at: datetime, limits: AlbLimits) -> list[str]:
@@ -114,7 +115,7 @@ def _time_problems(status: CrlStatus, at: datetime, limits: AlbLimits) -> list[s
     problems = []
     if crl.last_update_utc > at:
         problems.append(f"it is not valid before {format_time(crl.last_update_utc)}")
-    if _past_next_update(crl, at, limits):
+    if past_next_update(crl, at, limits):
         assert crl.next_update_utc is not None
         problems.append(f"it is past its nextUpdate ({format_time(crl.next_update_utc)})")
     return problems
