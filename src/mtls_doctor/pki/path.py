@@ -208,15 +208,14 @@ def build_path(
     chain: Sequence[x509.Certificate | None],
     cas: CaIndex,
     limits: AlbLimits,
-    at: datetime | None = None,
+    at: datetime,
 ) -> PathResult:
     """Find a path from ``leaf`` (``chain[0]``) to a trust-store CA; see the module docstring.
 
     ``chain`` is what the client sent; ``None`` marks a certificate that did not parse.
-    ``at`` (the check time) decides between several candidate issuers, as in OpenSSL.
+    ``at`` (the check time, whole seconds) decides between candidate issuers, as in OpenSSL.
     """
-    when = at if at is not None else leaf.not_valid_before_utc
-    builder = _Builder(chain, cas, when, limits)
+    builder = _Builder(chain, cas, at, limits)
     path = builder.build(leaf)
     if builder.anchored(path[-1]):
         return PathResult(tuple(path), ())
