@@ -131,11 +131,37 @@ def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 DEBUG_HELP = "Show full tracebacks on errors."
 
 
+class NonEmpty(click.ParamType):  # type: ignore[type-arg]
+    """A text or path value that may not be empty: ``--log-line "$(grep ...)"`` where the
+    grep found nothing is a mistake to report, not a value to run with (an empty path would
+    even mean the current folder)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str | None:
+        metavar = self.inner.get_metavar(*args, **kwargs)
+        return str(metavar) if metavar is not None else None
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty (did a command substitution find nothing?)", param, ctx)
+        return self.inner.convert(value, param, ctx)
+
+
+def _refuse_empty(param: click.Parameter) -> None:
+    if isinstance(param.type, click.types.StringParamType | click.Path):
+        param.type = NonEmpty(param.type)
+
+
 def _complete(command: click.Command) -> None:
-    """What every command has: the exit codes under its --help, and ``--debug`` after the
-    command name too (``mtls-doctor diagnose logs/ --debug``)."""
+    """What every command has: the exit codes under its --help, ``--debug`` after the
+    command name too (``mtls-doctor diagnose logs/ --debug``), and no empty values."""
     if command.epilog is None:
         command.epilog = EXIT_CODES_HELP
+    for param in command.params:
+        _refuse_empty(param)
     if any(p.name == "debug" for p in command.params):
         return
     command.params.append(
