@@ -145,9 +145,20 @@ class NonEmpty(click.ParamType):  # type: ignore[type-arg]
         return str(metavar) if metavar is not None else None
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not value.strip():
+        if isinstance(value, str) and not value.strip() and _typed(param, ctx):
             self.fail("is empty (did a command substitution find nothing?)", param, ctx)
         return self.inner.convert(value, param, ctx)
+
+
+def _typed(param: click.Parameter | None, ctx: click.Context | None) -> bool:
+    """The value came from the command line or the environment, not from a default."""
+    if param is None or ctx is None or param.name is None:
+        return True
+    source = ctx.get_parameter_source(param.name)
+    return source not in (
+        click.core.ParameterSource.DEFAULT,
+        click.core.ParameterSource.DEFAULT_MAP,
+    )
 
 
 def _refuse_empty(param: click.Parameter) -> None:
