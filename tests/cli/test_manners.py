@@ -374,3 +374,69 @@ def test_every_help_lists_the_exit_codes() -> None:
         for needle in ("0 ok", "1 findings", "2 usage", "3 bad input", "4 environment",
                        "130 interrupted", "141 stdout closed"):  # fmt: skip
             assert needle in flat, (command, needle)
+
+
+# -- 2. --region, --profile and AWS_REGION reach Athena ------------------------------------
+
+
+@pytest.fixture
+def no_aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """No profile, region or credentials from this machine; each client's region recorded,
+    then the command stopped (exit 4) before anything is sent."""
+    from mtls_doctor.aws import session
+    from mtls_doctor.errors import AwsAccessError
+
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    seen: list[tuple[str, str]] = []
+    real = session.new_client
+
+    def recording(service: str, **kwargs: object) -> object:
+        client = real(service, **kwargs)  # type: ignore[arg-type]
+        seen.append((service, client.meta.region_name))
+        raise AwsAccessError(f"stopped after {service} client", hint="test")
+
+    monkeypatch.setattr(session, "new_client", recording)
+    return seen
+
+
+ATHENA_COMMANDS = [
+    ["diagnose", "--engine", "athena"],
+    ["report", "--engine", "athena", "-o", "-"],
+    ["logs", "query", "--engine", "athena"],
+    [
+        "athena",
+        "setup",
+        "--location",
+        "s3://my-alb-logs/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/",
+    ],
+]
+
+
+@pytest.mark.parametrize("command", ATHENA_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_athena_takes_region_option(
+    command: list[str], no_aws_config: list[tuple[str, str]]
+) -> None:
+    code, out, err = run(*command, "--region", "ap-south-2")
+    assert code == 4 and out == "" and "stopped after athena client" in err
+    assert no_aws_config == [("athena", "ap-south-2")]
+
+
+@pytest.mark.parametrize("command", ATHENA_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_athena_takes_aws_region(
+    command: list[str], no_aws_config: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-south-1")
+    code, _, err = run(*command)
+    assert code == 4 and "stopped after athena client" in err
+    assert no_aws_config == [("athena", "eu-south-1")]
+
+
+@pytest.mark.parametrize("command", ATHENA_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_athena_takes_profile_option(
+    command: list[str], no_aws_config: list[tuple[str, str]]
+) -> None:
+    code, out, err = run(*command, "--profile", "nosuch-16", "--region", "eu-west-1")
+    assert code == 4 and out == "" and "AWS profile 'nosuch-16' not found" in err

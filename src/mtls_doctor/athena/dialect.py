@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from mtls_doctor.athena.ddl import DAY_FORMAT, EXTRA_COLUMN
+from mtls_doctor.athena.ddl import EXTRA_COLUMN
+from mtls_doctor.aws.athena import DAY_FORMAT
 from mtls_doctor.diagnose.queries import UNKNOWN_CODE
 from mtls_doctor.logs.fields import FIELD_NAMES
 from mtls_doctor.timeutil import to_naive_utc

@@ -21,7 +21,7 @@ from mtls_doctor.cli._options import (
     resolve_db,
 )
 from mtls_doctor.cli._output import TABLE_COLUMNS, emit, report_stats, write
-from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_logs_query, athena_options
+from mtls_doctor.cli.athena_cmds import athena_logs_query, athena_options, pop_settings
 from mtls_doctor.errors import ExitCode, InputError, LogFormatError
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
@@ -141,7 +141,7 @@ def logs_query(
       mtls-doctor logs query --db incident.duckdb --since 2h --status ClientCertExpired
       mtls-doctor logs query --engine athena --since 7d --count-by client_ip --max-scan-gb 20
     """
-    engine, athena = AthenaSettings.pop(filters)
+    engine, athena = pop_settings(filters)
     if engine == "athena":
         now = datetime.now(UTC)
         athena_logs_query(

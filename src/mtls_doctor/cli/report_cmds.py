@@ -23,7 +23,7 @@ from mtls_doctor.cli._options import (
     resolve_db,
 )
 from mtls_doctor.cli._output import report_stats
-from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_options, athena_report
+from mtls_doctor.cli.athena_cmds import athena_options, athena_report, pop_settings
 from mtls_doctor.cli.diagnose_cmds import at_option, clock, pki_options
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
@@ -83,7 +83,7 @@ def report_cmd(
       mtls-doctor report --engine athena --since 30d --max-scan-gb 50 -o month.html
     """
     now = clock(at)
-    engine, athena = AthenaSettings.pop(filters)
+    engine, athena = pop_settings(filters)
     selected = build_filters(filters, now)
     correlator = _correlator(trust_store, crls, certs, ignore_expiry)
     if engine == "athena":

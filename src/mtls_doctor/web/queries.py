@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mtls_doctor.diagnose.target import QueryTarget
+from mtls_doctor.diagnose.queries import COUNT_SHAPE, ROW_SHAPE
+from mtls_doctor.diagnose.target import Prepared, QueryTarget
 from mtls_doctor.logs.api import export_row
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.query import Filters
@@ -21,14 +22,15 @@ from mtls_doctor.timeutil import iso_z
 TOP_N = 10
 SORTABLE: tuple[str, ...] = OUTPUT_COLUMNS
 
+# Over rows or over failure groups (diagnose.queries' ROW_SHAPE / COUNT_SHAPE).
 _TOP_CLIENTS = """
-SELECT client_ip, count(*) AS n, list(DISTINCT error_code ORDER BY error_code),
-       min(timestamp), max(timestamp)
+SELECT client_ip, {n} AS n, list(DISTINCT error_code ORDER BY error_code),
+       {first}, {last}
 FROM {rel} WHERE {where} AND verify_result = 'failed'
 GROUP BY client_ip ORDER BY n DESC, client_ip LIMIT {limit}"""
 
 _TOP_CERTS = """
-SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, max(not_after), count(*) AS n,
+SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, max(not_after), {n} AS n,
        count(DISTINCT client_ip), list(DISTINCT error_code ORDER BY error_code)
 FROM {rel} WHERE {where} AND verify_result = 'failed'
 GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject
@@ -85,9 +87,23 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def overview(target: QueryTarget, filters: Filters, limit: int = TOP_N) -> Overview:
+    """Asked of the failure groups when the target was read for one diagnosis (its
+    ``prepared`` tables, e.g. Athena's), else of the rows."""
+    prepared: Prepared | None = getattr(target, "prepared", None)
+    rel, shape = target.relation, ROW_SHAPE
+    where, params = filters.where()
+    if prepared is not None:
+        if prepared.scope.filters != filters:
+            raise ValueError("this target was read for another selection")
+        rel, shape, where, params = prepared.failures, COUNT_SHAPE, "true", {}
+
+    def ask(template: str) -> list[tuple[Any, ...]]:
+        sql = template.format(rel=rel, where=where, limit=int(limit), **shape)
+        return target.fetch(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+
     clients = tuple(
         {"client_ip": ip, "count": int(n), "codes": _codes(codes), "first_seen": a, "last_seen": b}
-        for ip, n, codes, a, b in fetch(target, _TOP_CLIENTS, filters, limit=int(limit))
+        for ip, n, codes, a, b in ask(_TOP_CLIENTS)
     )
     certs = tuple(
         {
@@ -98,9 +114,7 @@ def overview(target: QueryTarget, filters: Filters, limit: int = TOP_N) -> Overv
             "clients": int(ncl),
             "codes": _codes(codes),
         }
-        for serial, subject, not_after, n, ncl, codes in fetch(
-            target, _TOP_CERTS, filters, limit=int(limit)
-        )
+        for serial, subject, not_after, n, ncl, codes in ask(_TOP_CERTS)
     )
     return Overview(clients, certs)
 
