@@ -366,3 +366,14 @@ def test_python_twin_is_the_command(fake_athena: DuckRunner) -> None:
     assert twin == command and twin["failures"]
     assert fake_athena.scans == run.cost.queries == 1
     assert run.cost.scanned_bytes == 3 * 2**20 and run.estimate.bytes == 2**30
+
+
+def test_partitions_without_lines_are_nothing_read(fake_athena: DuckRunner) -> None:
+    """Exit 3, not "no failures", when the partitions read hold no connection-log line."""
+    window = ("--since", "2024-05-10T00:00:00Z", "--until", "2024-05-11T00:00:00Z")
+    for command in (("diagnose",), ("report", "-o", "-")):
+        code, out, err = invoke(*command, "--engine", "athena", *window)
+        assert code == 3 and out == "" and "no connection-log line" in err, err
+    # Near miss: the day that holds the lines.
+    code, _, _ = invoke("diagnose", "--engine", "athena", *WINDOW)
+    assert code == 1

@@ -156,6 +156,13 @@ class AthenaSession:
         with an IPv6 block). Diagnose and the report's overview ask them locally."""
         tables = prepare(self.target, self.filters, now=self.now, warn_days=warn_days)
         self.opened.append(tables)
+        if not tables.stats.rows:  # "no failures" only when connections were read
+            raise InputError(
+                f"{self.settings.database}.{self.settings.table}: no connection-log line in "
+                f"the {len(self.estimate.days)} partition(s) read",
+                hint="Check --since/--until, and the table's location (mtls-doctor athena "
+                "setup checks it).",
+            )
         return tables
 
     def diagnose(self, options: DiagnoseOptions) -> Diagnosis:

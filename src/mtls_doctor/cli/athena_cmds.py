@@ -29,8 +29,8 @@ from mtls_doctor.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from mtls_doctor.diagnose.engine import DiagnoseOptions
     from mtls_doctor.diagnose.model import Diagnosis
+    from mtls_doctor.diagnose.overview import Overview
     from mtls_doctor.logs.query import Filters
-    from mtls_doctor.web.queries import Overview
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -268,7 +268,7 @@ def athena_report(
     tables (the overview costs no query)."""
     from mtls_doctor.cli._output import report_stats
     from mtls_doctor.diagnose.engine import diagnose
-    from mtls_doctor.web.queries import overview
+    from mtls_doctor.diagnose.overview import overview
 
     no_paths(paths, db)
     with _session(settings, filters, options.now) as session:
@@ -276,7 +276,7 @@ def athena_report(
         tables = session.prepare(options.warn_days)
         report_stats(tables.stats)
         selected = tables.prepared.scope.filters
-        return diagnose(tables, selected, options), overview(tables, selected)
+        return diagnose(tables, selected, options), overview(tables)
 
 
 def athena_logs_query(

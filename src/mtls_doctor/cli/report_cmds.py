@@ -27,11 +27,11 @@ from mtls_doctor.cli.athena_cmds import athena_options, athena_report, pop_setti
 from mtls_doctor.cli.diagnose_cmds import at_option, clock, pki_options
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target, resolve_candidates
+from mtls_doctor.diagnose.overview import overview
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import ExitCode, InputError
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.report.html import render_html
-from mtls_doctor.web.queries import overview
 
 
 def _correlator(
@@ -92,16 +92,21 @@ def report_cmd(
         page = render_html(result, top, title=title)
     else:
         store = resolve_db(paths, db)
-        with open_target(list(paths), db=store, stdin=sys.stdin.buffer, strict=strict) as target:
+        with open_target(
+            list(paths),
+            db=store,
+            stdin=sys.stdin.buffer,
+            strict=strict,
+            scope=Scope.of(selected, now, warn_days),
+        ) as target:
             report_stats(target.stats)
             if paths and not target.stats.rows:
                 raise InputError(
                     "no connection-log line could be read from the inputs",
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
                 )
-            selected = resolve_candidates(target, selected)
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
-            page = render_html(result, overview(target, selected), title=title)
+            page = render_html(result, overview(target), title=title)
         if not result.summary.connections:  # "no failures" only where connections were read
             raise nothing_selected(input_span(paths, store), paths, store, selected)[0]
     if output == "-":

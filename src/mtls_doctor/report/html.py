@@ -14,11 +14,11 @@ from typing import Any
 
 from mtls_doctor import __version__
 from mtls_doctor.diagnose.model import Diagnosis, DiagnosisWarning, FailureGroup
+from mtls_doctor.diagnose.overview import Overview
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.report.diagnosis_text import _correlation_text
 from mtls_doctor.web.charts import horizontal_bars, stacked_timeline
 from mtls_doctor.web.kit import bar_cell, cards, document, esc, link, pct, table, when
-from mtls_doctor.web.queries import Overview
 
 Href = Callable[[str], str]
 

@@ -17,7 +17,9 @@ from typing import Any
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import Diagnosis
-from mtls_doctor.diagnose.target import QueryTarget, resolve_candidates
+from mtls_doctor.diagnose.overview import overview
+from mtls_doctor.diagnose.source import Scope, Source
+from mtls_doctor.diagnose.target import StoreRows, resolve_candidates
 from mtls_doctor.errors import InputError, MtlsDoctorError, StoreError, UsageError
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
@@ -48,7 +50,7 @@ class Request:
     path: str
     params: dict[str, str]
     filters: Filters
-    target: QueryTarget
+    target: StoreRows
     state: DataState
     now: datetime
 
@@ -149,12 +151,17 @@ class DashboardApp:
     # --- pages -----------------------------------------------------------------------------
 
     def _diagnose(self, r: Request, filters: Filters | None = None) -> Diagnosis:
+        return diagnose(*self._prepare(r, filters or r.filters))
+
+    def _prepare(self, r: Request, filters: Filters) -> tuple[Source, Filters, DiagnoseOptions]:
+        """The store read for one diagnosis of ``filters`` (its prepared tables)."""
         options = DiagnoseOptions(r.now, self.warn_days, self.correlator)
-        return diagnose(r.target, filters or r.filters, options)
+        return r.target.prepare(Scope.of(filters, r.now, self.warn_days)), filters, options
 
     def overview(self, r: Request, api: bool, _rest: str) -> Response:
-        d = self._diagnose(r)
-        tops = q.overview(r.target, r.filters)
+        source, filters, options = self._prepare(r, r.filters)
+        d = diagnose(source, filters, options)
+        tops = overview(source)
         if api:
             return _json({"data_state": r.state.to_dict(), "diagnosis": d.to_dict(),
                           **tops.to_dict()})  # fmt: skip

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mtls_doctor.diagnose.model import Diagnosis, FailureGroup
+from mtls_doctor.diagnose.overview import Overview
 from mtls_doctor.knowledge.catalogue import CatalogueEntry
 from mtls_doctor.report.html import (
     Links,
@@ -18,7 +19,7 @@ from mtls_doctor.report.html import (
     trust_section,
 )
 from mtls_doctor.web.kit import document, esc, link, path_part, query, table, when
-from mtls_doctor.web.queries import ConnectionPage, Overview
+from mtls_doctor.web.queries import ConnectionPage
 from mtls_doctor.web.source import DataState
 
 SHOWN_COLUMNS: tuple[tuple[str, str], ...] = (
