@@ -155,7 +155,7 @@ def test_truncated_gzip_reported_and_others_read(logdir: Path) -> None:
         (["logs", "query", "x", "--client-ip", "nope"], 2, "'nope' is not an IP"),
         (["logs", "query", "x", "--since", "yesterday"], 2, "'yesterday' is not a time"),
         (["logs", "query", "x", "--since", "99999999999d"], 2, "is not a time"),
-        (["logs", "query", "x", "--client-ip", ""], 2, "'--client-ip': is empty"),
+        (["logs", "query", "x", "--client-ip", ""], 2, "--client-ip is empty"),
     ],
 )
 def test_bad_input_is_one_clear_line(

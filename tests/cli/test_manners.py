@@ -329,7 +329,7 @@ def test_certs_folder_with_keys_is_one_short_line(store: Path, tmp_path: Path) -
 def test_an_empty_value_is_a_usage_error(args: list[str]) -> None:
     code, out, err = run(*args)
     assert code == 2 and out == ""
-    assert "is empty (did a command substitution find nothing?)" in err
+    assert err.startswith("error: ") and " is empty\nhint: " in err
 
 
 def test_a_default_empty_value_is_fine() -> None:

@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from mtls_doctor import __version__
-from mtls_doctor.errors import EXIT_CODES_HELP, ExitCode, MtlsDoctorError
+from mtls_doctor.errors import EXIT_CODES_HELP, ExitCode, MtlsDoctorError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -146,7 +146,12 @@ class NonEmpty(click.ParamType):  # type: ignore[type-arg]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not value.strip() and _typed(param, ctx):
-            self.fail("is empty (did a command substitution find nothing?)", param, ctx)
+            name = param.opts[0] if isinstance(param, click.Option) else None
+            shown = name or (param.human_readable_name if param is not None else "a value")
+            raise UsageError(
+                f"{shown} is empty",
+                hint="Give a value; if it came from $(...), that command found nothing.",
+            )
         return self.inner.convert(value, param, ctx)
 
 
