@@ -132,11 +132,19 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests for this Host name (repeatable); loopback names always work.",
+)
 @pki_options
 def serve_cmd(
     db: Path | None,
     host: str,
     port: int,
+    allow_hosts: tuple[str, ...],
     trust_store: Path | None,
     crls: tuple[Path, ...],
     certs: Path | None,
@@ -153,6 +161,7 @@ def serve_cmd(
     Examples:
       mtls-doctor serve --db incident.duckdb
       mtls-doctor serve --db incident.duckdb --port 0 --certs clients/ --trust-store ca.pem
+      mtls-doctor serve --db incident.duckdb --host 0.0.0.0 --allow-host dash.internal
     """
     from mtls_doctor.web.app import DashboardApp
     from mtls_doctor.web.server import Dashboard, is_loopback
@@ -166,7 +175,7 @@ def serve_cmd(
         app = DashboardApp(source, build_filters, correlator=correlator, warn_days=warn_days)
         if not is_loopback(host):
             warn(f"listening on {host}: anyone who can reach this address sees the logs")
-        dashboard = Dashboard(app, host, port)
+        dashboard = Dashboard(app, host, port, allow_hosts=allow_hosts)
         url = dashboard.start()
         click.echo(url)
         info("dashboard running; Ctrl-C stops it")
