@@ -188,14 +188,12 @@ def prefetch_diagnosis(
     summary = target.fetch(*summary_q)[0]
     if not summary[3]:  # no failures: diagnose asks nothing more
         return
-    first, last = summary[6], summary[7]
-    unit = q.timeline_unit((last - first).total_seconds() if first and last else 0.0)
     target.prefetch(
         [
             plan.query(q.TOP_CLIENTS),
             plan.query(q.TOP_CERTIFICATES),
-            plan.query(q.TIMELINE, unit=unit),
-            plan.query(q.TLS_TIMELINE, unit=unit),
+            plan.query(q.TIMELINE, unit="minute"),  # the engine sums minutes up to a unit
+            plan.query(q.TLS_TIMELINE, unit="minute"),
             plan.query(q.PER_CODE),
             plan.query(q.CODE_CERTIFICATES),
         ]
