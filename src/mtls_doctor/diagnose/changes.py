@@ -39,8 +39,11 @@ ALPHA_JUMPED = ALPHA / 2
 MIN_TRAFFIC_BEFORE = 20  # TLS connections before the change
 MIN_APPEARED = 3  # failures of the code from its first occurrence on
 MIN_FAILURES_AFTER = 5  # failures after a jump
+# "Appeared" is withheld when the rate after the first failure rises even at this level: a
+# guard that only withholds claims, so it may be lax without raising false alarms.
+RISE_GUARD = 0.05
 # A jump must also matter: on millions of connections a 10% rise is "significant".
-MIN_JUMP_FACTOR = 4.0
+MIN_JUMP_FACTOR = 3.0
 
 Buckets = Sequence[tuple[datetime, int]]
 
@@ -112,7 +115,7 @@ def _appeared(
     if failures < MIN_APPEARED or before < MIN_TRAFFIC_BEFORE:
         return None
     p = _none_in_first(before + after, before, failures)
-    if p >= ALPHA_APPEARED:
+    if p >= ALPHA_APPEARED or _rises(n[first:], k[first:]):
         return None
     rate = failures / after
     at = first_seen or times[first]
@@ -146,20 +149,40 @@ def _log_choose(n: int, r: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
 
 
-def _jumped(code: str, times: list[datetime], n: list[int], k: list[int]) -> ChangePoint | None:
+def _rises(n: list[int], k: list[int]) -> bool:
+    """Whether the code's rate rises significantly (by any factor) within these minutes.
+
+    "Appeared" compares the clean stretch with the code's rate after its first failure; a
+    later rise would inflate that rate and make an old code look new. Checking it only
+    withholds claims, so the false-alarm rate of "appeared" stays within its share."""
+    found = _tested_split(n, k, 1.0)
+    return found is not None and found[3] < RISE_GUARD
+
+
+def _tested_split(
+    n: list[int], k: list[int], min_factor: float
+) -> tuple[int, int, int, float] | None:
+    """The likeliest split (see ``_best_split``), its connections and failures before, and
+    its exact p-value times the number of split points (Bonferroni)."""
     total, failures = sum(n), sum(k)
-    if failures < MIN_FAILURES_AFTER:
+    if failures < MIN_FAILURES_AFTER or len(n) < 2:
         return None
-    best = _best_split(n, k)
+    best = _best_split(n, k, min_factor)
     if best is None:
         return None
     split, n1, k1 = best
-    n2, k2 = total - n1, failures - k1
     # Bonferroni over every boundary the split could have been chosen from.
-    tried = len(times) - 1
-    p = min(1.0, _binomial_upper(k2, failures, n2 / total) * tried)
-    if p >= ALPHA_JUMPED:
+    p = min(1.0, _binomial_upper(failures - k1, failures, (total - n1) / total) * (len(n) - 1))
+    return split, n1, k1, p
+
+
+def _jumped(code: str, times: list[datetime], n: list[int], k: list[int]) -> ChangePoint | None:
+    found = _tested_split(n, k, MIN_JUMP_FACTOR)
+    if found is None or found[3] >= ALPHA_JUMPED:
         return None
+    split, n1, k1, p = found
+    n2, k2 = sum(n) - n1, sum(k) - k1
+    tried = len(times) - 1
     r1, r2 = k1 / n1, k2 / n2
     factor = f"{r2 / r1:.0f}-fold " if k1 else ""
     at = times[split]
@@ -180,10 +203,10 @@ def _jumped(code: str, times: list[datetime], n: list[int], k: list[int]) -> Cha
     )
 
 
-def _best_split(n: list[int], k: list[int]) -> tuple[int, int, int] | None:
+def _best_split(n: list[int], k: list[int], min_factor: float) -> tuple[int, int, int] | None:
     """The boundary (index of the first minute after it, connections and failures before)
     with the largest likelihood ratio among those that qualify: enough traffic before,
-    enough failures after, and a rate at least ``MIN_JUMP_FACTOR`` times higher after.
+    enough failures after, and a rate at least ``min_factor`` times higher after.
 
     Vectorised (pyarrow): a month has 43,200 minutes, each a candidate."""
     import pyarrow as pa
@@ -199,9 +222,7 @@ def _best_split(n: list[int], k: list[int]) -> tuple[int, int, int] | None:
             pc.greater(n2, 0),
             # k2 / n2 >= F * k1 / n1, and strictly higher when k1 = 0
             pc.and_(
-                pc.greater_equal(
-                    pc.multiply(k2, n1), pc.multiply(MIN_JUMP_FACTOR, pc.multiply(k1, n2))
-                ),
+                pc.greater_equal(pc.multiply(k2, n1), pc.multiply(min_factor, pc.multiply(k1, n2))),
                 pc.greater(pc.multiply(k2, n1), pc.multiply(k1, n2)),
             ),
         ),
