@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from mtls_doctor.cli._aws_options import s3_input_options
+from mtls_doctor.errors import UsageError
 from mtls_doctor.logs.query import Filters, parse_client, parse_status
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.timeutil import parse_time
@@ -57,10 +59,15 @@ def filter_options(func: F) -> F:
     )(func)
 
 
-def build_filters(options: dict[str, Any], now: datetime | None = None) -> Filters:
-    """Filters from the values of :func:`filter_options`."""
+def build_filters(
+    options: dict[str, Any], now: datetime | None = None, *, end: datetime | None = None
+) -> Filters:
+    """Filters from the values of :func:`filter_options`.
+
+    ``end`` (``--at``) ends the selection: rows from it on are not counted, and an
+    ``--until`` after it is a usage error."""
     moment = now or datetime.now(UTC)
-    return Filters(
+    filters = Filters(
         client=parse_client(options["client_ip"]) if options.get("client_ip") is not None else None,
         since=parse_time(options["since"], now=moment)
         if options.get("since") is not None
@@ -74,6 +81,14 @@ def build_filters(options: dict[str, Any], now: datetime | None = None) -> Filte
         listener_port=options.get("listener_port"),
         tls_protocol=options.get("tls_protocol"),
     )
+    if end is None:
+        return filters
+    if filters.until is not None and filters.until > end:
+        raise UsageError(
+            f"--until {options['until']} is after --at {end:%Y-%m-%dT%H:%M:%SZ}",
+            hint="--at ends the review; give an --until at or before it, or leave it out.",
+        )
+    return replace(filters, until=filters.until or end)
 
 
 def resolve_db(paths: tuple[str, ...], db: Path | None) -> Path | None:

@@ -66,7 +66,8 @@ at_option = click.option(
     "at",
     metavar="TIME",
     help="Diagnose as of this time (ISO 8601, or a duration back from now) rather than now: "
-    "expiry warnings and --since/--until durations count from it. For a past incident.",
+    "rows after it are not counted, and expiry warnings and --since/--until durations count "
+    "from it. For a past incident.",
 )
 
 
@@ -113,7 +114,7 @@ def diagnose_cmd(
     """
     now = clock(at)
     engine, athena = AthenaSettings.pop(filters)
-    selected = build_filters(filters, now)
+    selected = build_filters(filters, now, end=now if at is not None else None)
     correlator = None
     if trust_store or crls or certs:
         from mtls_doctor.diagnose.correlate import Correlator
