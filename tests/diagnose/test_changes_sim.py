@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from mtls_doctor.diagnose.changes import Lookback, Window, detect_change
+from mtls_doctor.diagnose import changes as _ch
+from mtls_doctor.diagnose.changes import Lookback, Window
 from mtls_doctor.diagnose.model import ChangePoint
 
 START = datetime(2026, 3, 1)
@@ -87,7 +88,7 @@ def detect(
     look = None
     if lookback:  # the source's rows before the window, as far back as the month goes
         look = Lookback(sum(tls[: sel.start]), {"X": sum(code[: sel.start])})
-    return detect_change("X", code_minutes, series(tls), first, Window(sel.cut, look))
+    return _ch.detect_change("X", code_minutes, series(tls), first, Window(sel.cut, look))
 
 
 @pytest.mark.parametrize("level", LEVELS)
