@@ -13,8 +13,8 @@ import click
 from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_options
 from mtls_doctor.cli._base import cli, finish, format_option
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
-from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_diagnose, athena_options
-from mtls_doctor.cli.logs_cmds import report_stats
+from mtls_doctor.cli._output import report_stats
+from mtls_doctor.cli.athena_cmds import athena_diagnose, athena_options, pop_settings
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import ExitCode, InputError
@@ -113,7 +113,7 @@ def diagnose_cmd(
       mtls-doctor diagnose logs/2024/04/05/ --at 2024-04-05T18:00:00Z --since 6h
     """
     now = clock(at)
-    engine, athena = AthenaSettings.pop(filters)
+    engine, athena = pop_settings(filters)
     selected = build_filters(filters, now, end=now if at is not None else None)
     correlator = None
     if trust_store or crls or certs:

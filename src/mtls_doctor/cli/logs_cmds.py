@@ -11,75 +11,16 @@ from typing import Any
 import click
 
 from mtls_doctor.cli._aws_options import remote_options, s3_ingest_options
-from mtls_doctor.cli._base import cli, finish, format_option, info, warn
+from mtls_doctor.cli._base import cli, finish, format_option, info
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
-from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_logs_query, athena_options
+from mtls_doctor.cli._output import TABLE_COLUMNS, emit, report_stats, write
+from mtls_doctor.cli.athena_cmds import athena_logs_query, athena_options, pop_settings
 from mtls_doctor.errors import ExitCode, LogFormatError
-from mtls_doctor.logs.api import ReadStats, export_row, open_selection
+from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
 from mtls_doctor.logs.query import check_columns
 from mtls_doctor.logs.store import default_db_path
-from mtls_doctor.report.tabular import iter_csv, iter_json_array, iter_jsonl, render_table
-
-TABLE_COLUMNS = (
-    "timestamp",
-    "client_ip",
-    "listener_port",
-    "tls_protocol",
-    "leaf_client_cert_subject",
-    "leaf_client_cert_serial_number",
-    "tls_verify_status",
-)
-TABLE_ROW_LIMIT = 10_000
-
-
-def report_stats(stats: ReadStats, max_lines: int = 20) -> None:
-    """The human summary of what reading found, on stderr."""
-    for name in stats.skipped_unknown[:max_lines]:
-        warn(f"{name}: not a connection-log name (conn_log_...); skipped")
-    if len(stats.skipped_unknown) > max_lines:
-        warn(f"... and {len(stats.skipped_unknown) - max_lines} more files skipped")
-    for fault in stats.faults:
-        if fault.complete:
-            warn(f"{fault.file}: {fault.message}; all {fault.lines_read} lines read")
-        else:
-            warn(f"{fault.file}: {fault.message}; read {fault.lines_read} lines before the fault")
-    for issue in stats.issues[:max_lines]:
-        where = f"{issue.file}:{issue.line}" if issue.line else issue.file
-        warn(f"{where}: malformed line skipped: {issue.message}")
-    if stats.malformed:
-        info(f"{stats.malformed} malformed line(s) skipped")
-    if stats.extra_field_lines:
-        info(
-            f"{stats.extra_field_lines} line(s) had more than 15 fields (newer format); "
-            "the extra fields were ignored"
-        )
-    if stats.unknown_code_lines:
-        info(f"{stats.unknown_code_lines} line(s) carry a Failed: code that is not documented")
-
-
-def _write(chunks: Iterable[str]) -> None:
-    for chunk in chunks:
-        click.echo(chunk, nl=False)
-
-
-def emit(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], fmt: str) -> None:
-    """Write rows to stdout in ``fmt`` (the one place that picks a tabular renderer)."""
-    if fmt == "jsonl":
-        _write(iter_jsonl(rows))
-    elif fmt == "json":
-        _write(iter_json_array(rows))
-    elif fmt == "csv":
-        _write(iter_csv(rows, columns))
-    else:
-        listed = []
-        for row in rows:
-            listed.append(row)
-            if len(listed) >= TABLE_ROW_LIMIT:
-                warn(f"table output stops at {TABLE_ROW_LIMIT} rows; use --format csv or jsonl")
-                break
-        _write([render_table(listed, columns)])
 
 
 @cli.command()
@@ -117,10 +58,10 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
     )
     report_stats(result.stats)
     if fmt == "json":
-        _write([result.to_json()])
+        write([result.to_json()])
     else:
         for item in result.files:
-            _write([f"{item.status:9} {item.rows:8} rows  {item.source}\n"])
+            write([f"{item.status:9} {item.rows:8} rows  {item.source}\n"])
     info(
         f"{result.added_rows} rows added from {result.added_files} new file(s); "
         f"{result.unchanged_files} file(s) already stored; store: {target}"
@@ -161,7 +102,7 @@ def logs_query(
       mtls-doctor logs query --db incident.duckdb --since 2h --status ClientCertExpired
       mtls-doctor logs query --engine athena --since 7d --count-by client_ip --max-scan-gb 20
     """
-    engine, athena = AthenaSettings.pop(filters)
+    engine, athena = pop_settings(filters)
     if engine == "athena":
         now = datetime.now(UTC)
         athena_logs_query(

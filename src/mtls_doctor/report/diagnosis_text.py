@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from mtls_doctor.diagnose.model import Diagnosis, FailureGroup
+from mtls_doctor.diagnose.model import Diagnosis, FailureGroup, correlation_text
 from mtls_doctor.knowledge.catalogue import get_entry
 
 BAR_WIDTH = 40
@@ -64,37 +63,13 @@ def _group_lines(g: FailureGroup, markdown: bool) -> list[str]:
     lines += _list_block("Evidence", list(g.evidence.notes), markdown)
     lines += _list_block(
         "Checked against the files you gave",
-        [_correlation_text(c) for c in g.correlation],
+        [correlation_text(c) for c in g.correlation],
         markdown,
     )
     lines += _timeline(g, markdown)
     lines += ["", "What to do:" if not markdown else "**What to do:**", ""]
     lines += [f"```\n{r}\n```" if markdown and "$ " in r else r for r in g.resolution]
     return [*lines, ""]
-
-
-def _correlation_text(item: dict[str, Any]) -> str:
-    parts = [f"serial {item.get('serial') or '-'}"]
-    for rev in item.get("revocations", []) or []:
-        parts.append(
-            f"revoked in {rev['crl']} on {rev['revocation_date']} ({rev['reason'] or 'no reason'})"
-        )
-    if "revocations" in item and not item["revocations"]:
-        parts.append("not in the CRLs given: the trust store may hold another CRL")
-    cands = item.get("issuer_candidates")
-    if cands is not None:
-        same = cands["same_organisation"]
-        parts.append(
-            f"bundle CAs of the same organisation: {', '.join(same)}"
-            if same
-            else "no bundle CA shares the subject's organisation"
-        )
-    if "predicted" in item:
-        agree = "agrees with" if item.get("matches_log") else "DIFFERS from"
-        parts.append(
-            f"{item['certificate_file']}: engine predicts {item['predicted']} ({agree} the log)"
-        )
-    return "; ".join(parts)
 
 
 def _list_block(title: str, items: list[str], markdown: bool) -> list[str]:
