@@ -345,6 +345,7 @@ def test_python_twin_is_the_command(fake_athena: DuckRunner) -> None:
     from mtls_doctor.athena.session import AthenaSettings, diagnose_on_athena
     from mtls_doctor.diagnose.engine import DiagnoseOptions
     from mtls_doctor.logs.query import Filters
+    from mtls_doctor.report.html import render_html
 
     at = ("--at", WINDOW[3])
     code, out, err = invoke("diagnose", "--engine", "athena", *WINDOW, *at, "--format", "json")
@@ -366,6 +367,11 @@ def test_python_twin_is_the_command(fake_athena: DuckRunner) -> None:
     assert twin == command and twin["failures"]
     assert fake_athena.scans == run.cost.queries == 1
     assert run.cost.scanned_bytes == 3 * 2**20 and run.estimate.bytes == 2**30
+    # ... and of report --engine athena: the same page from its diagnosis and overview.
+    code, page, err = invoke("report", "--engine", "athena", *WINDOW, *at, "-o", "-")
+    assert code == 1, err
+    twin_page = render_html(run.diagnosis, run.overview, title="mTLS incident report")
+    assert run.overview.top_clients and twin_page == page
 
 
 def test_partitions_without_lines_are_nothing_read(fake_athena: DuckRunner) -> None:

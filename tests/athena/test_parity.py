@@ -19,11 +19,12 @@ from mtls_doctor.athena.dialect import DayRange
 from mtls_doctor.athena.prepare import AthenaTables
 from mtls_doctor.athena.target import AthenaTarget, ScanBudget, planned_scans, prepare
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import Scope, open_target, resolve_candidates
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import UsageError
 from mtls_doctor.logs.query import Filters, parse_client, parse_status
 from tests.athena.fakeathena import TABLE, DuckRunner, load_table
 from tests.diagnose.corpus import NOW, T0
+from tests.diagnose.reference import reference
 
 
 def write_files(tmp_path: Path, corpus: dict[str, list[str]]) -> list[str]:
@@ -43,12 +44,13 @@ def _local(
     tmp_path: Path, corpus: dict[str, list[str]], filters: Filters, *, scoped: bool
 ) -> dict[str, Any]:
     """Diagnose of the same lines as files: read for this one diagnosis (the prepared
-    tables, as Athena's) or row by row."""
+    tables, as Athena's) or the engine's questions asked of every row."""
     paths = write_files(tmp_path, corpus)
-    scope = Scope.of(filters, NOW, 30) if scoped else None
+    scope = Scope.of(filters, NOW, 30)
     with open_target(paths, db=None, scope=scope) as target:
-        selected = filters if scoped else resolve_candidates(target, filters)
-        return diagnose(target, selected, DiagnoseOptions(NOW)).to_dict()
+        out = diagnose(target, filters, DiagnoseOptions(NOW)).to_dict()
+        stats = target.stats
+    return out if scoped else reference(paths, filters, DiagnoseOptions(NOW), stats)
 
 
 def athena_tables(

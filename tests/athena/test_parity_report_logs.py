@@ -20,12 +20,12 @@ import pytest
 from mtls_doctor.athena.dialect import DayRange
 from mtls_doctor.athena.target import AthenaTarget, count_rows, select_rows
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target, resolve_candidates
+from mtls_doctor.diagnose.overview import overview
+from mtls_doctor.diagnose.target import Scope, open_target, resolve_candidates
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.ingest import ingest_inputs
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.report.html import render_html
-from mtls_doctor.web.queries import overview
 from tests.athena.fakeathena import LOCATION, TABLE, DuckRunner, load_table
 from tests.athena.test_parity import FILTERS, athena_tables
 from tests.diagnose.corpus import NOW
@@ -61,10 +61,9 @@ def _without_malformed(corpus: Corpus) -> Corpus:
 
 
 def _local_report(tmp_path: Path, corpus: Corpus, filters: Filters) -> tuple[str, dict[str, Any]]:
-    with open_target(_files(tmp_path, corpus), db=None) as target:
-        selected = resolve_candidates(target, filters)
-        result = diagnose(target, selected, DiagnoseOptions(NOW))
-        top = overview(target, selected)
+    with open_target(_files(tmp_path, corpus), db=None, scope=Scope.of(filters, NOW)) as target:
+        result = diagnose(target, filters, DiagnoseOptions(NOW))
+        top = overview(target)
         return render_html(result, top, title="t"), top.to_dict()
 
 
@@ -73,7 +72,7 @@ def _athena_report(corpus: Corpus, filters: Filters) -> tuple[str, dict[str, Any
     asked = len(runner.sqls)
     selected = tables.prepared.scope.filters
     result = diagnose(tables, selected, DiagnoseOptions(NOW))
-    top = overview(tables, selected)
+    top = overview(tables)
     assert len(runner.sqls) == asked, "the report asked Athena after the prepared tables"
     return render_html(result, top, title="t"), top.to_dict(), runner
 

@@ -175,7 +175,7 @@ def test_garbage_is_one_line(value: str | bytes, needle: str) -> None:
 def test_truncated_chain_is_refused(chain: Chain) -> None:
     text = pem(chain)
     cut = text[: text.index("-----END CERTIFICATE-----") - 30] + "\n-----END CERTIFICATE-----\n"
-    with pytest.raises(HeaderDecodeError, match="certificate 1"):
+    with pytest.raises(HeaderDecodeError, match="certificate 0"):
         decode_client_cert(cut)
 
 

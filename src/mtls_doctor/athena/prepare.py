@@ -1,6 +1,6 @@
 """diagnose's prepared tables, computed by Athena in one scan and asked here.
 
-A diagnosis needs three small tables (see :class:`~mtls_doctor.diagnose.target.Prepared`):
+A diagnosis needs three small tables (see :class:`~mtls_doctor.diagnose.source.Prepared`):
 the selection counted per status and minute (``queries.STATUS_MINUTES``), its failed rows
 counted per code, client and certificate (``queries.FAILURE_GROUPS``), and who used each
 certificate that worked and expires before the horizon (``queries.EXPIRING_CLIENTS``); plus
@@ -29,9 +29,8 @@ from mtls_doctor import duck
 from mtls_doctor.athena.ddl import EXTRA_COLUMN
 from mtls_doctor.athena.dialect import VALID, DayRange, derived_sql
 from mtls_doctor.diagnose import queries as q
-from mtls_doctor.diagnose.target import Prepared, Scope
+from mtls_doctor.diagnose.source import Prepared, Query, Rows, Scope
 from mtls_doctor.logs.api import ReadStats
-from mtls_doctor.logs.parse import error_code_sql, verify_result_sql
 
 # Athena queries one diagnosis (or report) runs; an IPv6 block in the client filter adds one
 # (the addresses it matches are looked up first, see diagnose.target.resolve_candidates).
@@ -138,22 +137,16 @@ def prepared_query(table: str, days: DayRange, scope: Scope) -> tuple[str, dict[
 class AthenaTables:
     """The prepared tables of one diagnosis, downloaded from Athena into a local DuckDB.
 
-    A :class:`~mtls_doctor.diagnose.target.QueryTarget` read for ``scope``, like a store's
-    or files' (``relation`` holds the counts per status and minute, ``prepared`` names the
-    failure groups and the expiring certificates), so the engine asks it the same questions.
+    A :class:`~mtls_doctor.diagnose.source.Source` read for ``scope``, like a store's or
+    files' (``prepared`` names the counts per status and minute, the failure groups and the
+    expiring certificates), so the engine asks it the same questions.
     """
-
-    shape = q.COUNT_SHAPE
-    relation = (
-        f"(SELECT *, {verify_result_sql('tls_verify_status')} AS verify_result, "
-        f"{error_code_sql('tls_verify_status')} AS error_code FROM athena_counts)"
-    )
 
     def __init__(self, rows: Sequence[tuple[Any, ...]], scope: Scope) -> None:
         self.con = duck.connect()
         self._load(rows)
-        self.prepared = Prepared(
-            scope, "athena_failures", "(SELECT *, 'success' AS verify_result FROM athena_expiring)"
+        self.prepared = Prepared.of_tables(
+            scope, "athena_counts", "athena_failures", "athena_expiring"
         )
         stats = self.fetch(
             "SELECT files, malformed, extra_field_lines, unknown_code_lines, valid_rows "
@@ -197,6 +190,9 @@ class AthenaTables:
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or {}).fetchall()
+
+    def fetch_many(self, queries: Sequence[Query]) -> list[Rows]:
+        return [self.fetch(sql, params) for sql, params in queries]
 
     def close(self) -> None:
         self.con.close()

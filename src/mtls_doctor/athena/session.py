@@ -4,7 +4,7 @@ The library twin of ``diagnose --engine athena`` (docs/athena.md, "In Python")::
 
     from mtls_doctor.athena.session import AthenaSettings, diagnose_on_athena
     run = diagnose_on_athena(AthenaSettings(region="eu-west-1"), filters, DiagnoseOptions(now))
-    run.diagnosis, run.estimate, run.cost
+    run.diagnosis, run.overview, run.estimate, run.cost
 
 :class:`AthenaSession` is the step-by-step form the CLI uses (it shows the plan before the
 query runs, and the cost after, also when a query failed). Nothing here prints or exits.
@@ -36,6 +36,7 @@ from mtls_doctor.athena.target import (
 from mtls_doctor.aws.athena import DAY_FORMAT, ScanEstimate
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import Diagnosis
+from mtls_doctor.diagnose.overview import Overview, overview
 from mtls_doctor.errors import InputError, UsageError
 from mtls_doctor.logs.api import Counts
 from mtls_doctor.logs.query import Filters
@@ -166,8 +167,12 @@ class AthenaSession:
         return tables
 
     def diagnose(self, options: DiagnoseOptions) -> Diagnosis:
+        return self.report(options)[0]
+
+    def report(self, options: DiagnoseOptions) -> tuple[Diagnosis, Overview]:
+        """The diagnosis and the report's overview, from one set of prepared tables."""
         tables = self.prepare(options.warn_days)
-        return diagnose(tables, tables.prepared.scope.filters, options)
+        return diagnose(tables, tables.prepared.scope.filters, options), overview(tables)
 
     def rows(self, limit: int | None) -> list[dict[str, Any]]:
         """``logs query`` rows (one query; two with an IPv6 block)."""
@@ -219,9 +224,11 @@ def open_session(
 
 @dataclass(frozen=True)
 class AthenaDiagnosis:
-    """A diagnosis on Athena, with the estimate it was planned on and what it cost."""
+    """A diagnosis on Athena and the report's overview, with the estimate it was planned on
+    and what it cost."""
 
     diagnosis: Diagnosis
+    overview: Overview
     estimate: ScanEstimate
     cost: Cost
 
@@ -234,12 +241,13 @@ def diagnose_on_athena(
     runner: QueryRunner | None = None,
     estimate: Estimator | None = None,
 ) -> AthenaDiagnosis:
-    """``diagnose --engine athena`` as a function: one Athena query (two with an IPv6 block),
-    refused before it runs (UsageError) when over ``settings.max_scan_gb``."""
+    """``diagnose --engine athena`` (and ``report``'s overview) as a function: one Athena
+    query (two with an IPv6 block), refused before it runs (UsageError) when over
+    ``settings.max_scan_gb``."""
     with open_session(settings, filters, options.now, runner=runner, estimate=estimate) as session:
         session.diagnosis_plan()
-        result = session.diagnose(options)
-        return AthenaDiagnosis(result, session.estimate, session.cost())
+        result, top = session.report(options)
+        return AthenaDiagnosis(result, top, session.estimate, session.cost())
 
 
 def no_paths(paths: Sequence[str], db: object = None) -> None:

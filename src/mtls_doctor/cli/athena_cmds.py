@@ -29,8 +29,8 @@ from mtls_doctor.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from mtls_doctor.diagnose.engine import DiagnoseOptions
     from mtls_doctor.diagnose.model import Diagnosis
+    from mtls_doctor.diagnose.overview import Overview
     from mtls_doctor.logs.query import Filters
-    from mtls_doctor.web.queries import Overview
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -247,14 +247,13 @@ def athena_diagnose(
 ) -> Diagnosis:
     """``diagnose --engine athena`` (in Python: ``athena.session.diagnose_on_athena``)."""
     from mtls_doctor.cli._output import report_stats
-    from mtls_doctor.diagnose.engine import diagnose
 
     no_paths(paths, db)
     with _session(settings, filters, options.now) as session:
         info(f"athena: {session.diagnosis_plan()}")
-        tables = session.prepare(options.warn_days)
-        report_stats(tables.stats)
-        return diagnose(tables, tables.prepared.scope.filters, options)
+        result = session.diagnose(options)
+        report_stats(session.opened[-1].stats)
+        return result
 
 
 def athena_report(
@@ -267,16 +266,13 @@ def athena_report(
     """``report --engine athena``: the diagnosis and the overview, from one set of prepared
     tables (the overview costs no query)."""
     from mtls_doctor.cli._output import report_stats
-    from mtls_doctor.diagnose.engine import diagnose
-    from mtls_doctor.web.queries import overview
 
     no_paths(paths, db)
     with _session(settings, filters, options.now) as session:
         info(f"athena: {session.diagnosis_plan()}")
-        tables = session.prepare(options.warn_days)
-        report_stats(tables.stats)
-        selected = tables.prepared.scope.filters
-        return diagnose(tables, selected, options), overview(tables, selected)
+        result, top = session.report(options)
+        report_stats(session.opened[-1].stats)
+        return result, top
 
 
 def athena_logs_query(

@@ -20,9 +20,10 @@ from typing import Any
 import duckdb
 
 from mtls_doctor import duck
-from mtls_doctor.errors import LogFormatError, StoreError, StoreLockedError
+from mtls_doctor.errors import StoreError, StoreLockedError
 from mtls_doctor.logs.fields import FIELDS
 from mtls_doctor.logs.reader import FileSet, locate_lines
+from mtls_doctor.logs.readpolicy import enforce
 from mtls_doctor.logs.sources import LogSource
 
 SCHEMA_VERSION = 1
@@ -265,13 +266,8 @@ class Store:
                 mine = [i for i in issues if i.file == source.display]
                 fault = faults.get(source.display)
                 message = None if fault is None else fault.message
-                if strict and (mine or fault):
-                    first = mine[0] if mine else None
-                    raise LogFormatError(
-                        source.display,
-                        (first.line or 0) if first else 0,
-                        first.message if first else str(message),
-                    )
+                if strict:  # the one read policy (readpolicy.enforce)
+                    enforce(mine, [] if fault is None else [fault])
                 numbered = {issue.text: issue.line for issue in mine}
                 added = self._commit_stage(
                     source, digest, stage, str(staged.path), message, numbered, now
