@@ -40,7 +40,9 @@ def input_options(func: F) -> F:
             help=f"Query an ingested store instead of files (default store: {default_db_path()}).",
         ),
         click.option(
-            "--strict", is_flag=True, help="Stop with exit 3 at the first malformed line."
+            "--strict",
+            is_flag=True,
+            help="Stop with exit 3 at the first malformed line or file fault.",
         ),
         s3_input_options,  # s3://bucket[/prefix] PATHS: --profile --region --account --lb ...
     )(func)
