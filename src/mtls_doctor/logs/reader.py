@@ -81,7 +81,8 @@ def stream_failure(error: duckdb.Error, name: str) -> BaseException | None:
     text = str(error)
     if f"'{name}' failed" not in text:  # "reading the stream registered as '...' failed"
         return None
-    if text.rstrip().endswith("KeyboardInterrupt"):  # the traceback's last line
+    # The traceback's last line, or "offering a filter ... failed: KeyboardInterrupt: "
+    if text.rstrip().rstrip(":").endswith("KeyboardInterrupt"):
         return KeyboardInterrupt()
     return InputError(f"cannot read the logs: {error}")
 
