@@ -106,9 +106,10 @@ def test_bad_input_is_exit_3_one_line(stdin: str | bytes, needle: str) -> None:
     assert needle in err.splitlines()[0] and "Traceback" not in err
 
 
-def test_empty_argument_is_exit_3() -> None:
+def test_empty_argument_is_exit_2() -> None:
+    """An empty value typed on the command line is a usage error, as for every command."""
     code, out, err = run("header", "decode", "")
-    assert code == 3 and out == "" and "empty value" in err
+    assert code == 2 and out == "" and "is empty" in err
 
 
 def test_private_key_is_refused_and_not_echoed(pki: StandardPki) -> None:

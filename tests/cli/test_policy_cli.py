@@ -58,7 +58,7 @@ def test_show_text_and_json() -> None:
     ("value", "needle"),
     [
         ("ELBSecurityPolicy-TLS13-1-2-2012-06", "ELBSecurityPolicy-TLS13-1-2-2021-06"),
-        ("", "not a security policy name"),
+        ("", "NAME is empty"),
         ("\x00\x01\xff junk", "not shown"),
         ("ELBSecurityPolicy-2015-05", "NLB-only"),
     ],

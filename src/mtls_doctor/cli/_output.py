@@ -73,7 +73,8 @@ def emit(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], fmt: str) -> 
             if len(listed) >= TABLE_ROW_LIMIT:
                 warn(f"table output stops at {TABLE_ROW_LIMIT} rows; use --format csv or jsonl")
                 break
-        write([render_table(listed, columns)])
+        if listed:  # no rows: stderr says why; a header alone would read as a result
+            write([render_table(listed, columns)])
 
 
 __all__ = ["TABLE_COLUMNS", "TABLE_ROW_LIMIT", "emit", "report_stats", "write"]

@@ -12,7 +12,14 @@ import click
 
 from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_options
 from mtls_doctor.cli._base import cli, finish, format_option
-from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli._options import (
+    build_filters,
+    filter_options,
+    input_options,
+    input_span,
+    nothing_selected,
+    resolve_db,
+)
 from mtls_doctor.cli._output import report_stats
 from mtls_doctor.cli.athena_cmds import athena_diagnose, athena_options, pop_settings
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
@@ -66,7 +73,8 @@ at_option = click.option(
     "at",
     metavar="TIME",
     help="Diagnose as of this time (ISO 8601, or a duration back from now) rather than now: "
-    "expiry warnings and --since/--until durations count from it. For a past incident.",
+    "rows after it are not counted, and expiry warnings and --since/--until durations count "
+    "from it. For a past incident.",
 )
 
 
@@ -113,7 +121,7 @@ def diagnose_cmd(
     """
     now = clock(at)
     engine, athena = pop_settings(filters)
-    selected = build_filters(filters, now)
+    selected = build_filters(filters, now, end=now if at is not None else None)
     correlator = None
     if trust_store or crls or certs:
         from mtls_doctor.diagnose.correlate import Correlator
@@ -125,12 +133,13 @@ def diagnose_cmd(
         options = DiagnoseOptions(now, warn_days, correlator)
         result = athena_diagnose(athena, paths, selected, options, db=db)
     else:
+        store, remote = resolve_db(paths, db), remote_options(selected, now)
         with open_target(
             list(paths),
-            db=resolve_db(paths, db),
+            db=store,
             stdin=sys.stdin.buffer,
             strict=strict,
-            remote=remote_options(selected, now),
+            remote=remote,
             scope=Scope.of(selected, now, warn_days),
         ) as target:
             report_stats(target.stats)
@@ -140,6 +149,8 @@ def diagnose_cmd(
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
+        if not result.summary.connections:  # "no failures" only where connections were read
+            raise nothing_selected(input_span(paths, store, remote), paths, store, selected)[0]
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif fmt == "markdown":

@@ -12,10 +12,17 @@ import click
 
 from mtls_doctor.cli._aws_options import remote_options, s3_ingest_options
 from mtls_doctor.cli._base import cli, finish, format_option, info
-from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli._options import (
+    build_filters,
+    check_log_paths,
+    filter_options,
+    input_options,
+    nothing_selected,
+    resolve_db,
+)
 from mtls_doctor.cli._output import TABLE_COLUMNS, emit, report_stats, write
 from mtls_doctor.cli.athena_cmds import athena_logs_query, athena_options, pop_settings
-from mtls_doctor.errors import ExitCode, LogFormatError
+from mtls_doctor.errors import ExitCode, InputError, LogFormatError
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
@@ -24,14 +31,16 @@ from mtls_doctor.logs.store import default_db_path
 
 
 @cli.command()
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, callback=check_log_paths)
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help=f"Store file (default: {default_db_path()}; or $MTLS_DOCTOR_DB).",
 )
-@click.option("--strict", is_flag=True, help="Stop with exit 3 at the first malformed line.")
+@click.option(
+    "--strict", is_flag=True, help="Stop with exit 3 at the first malformed line or file fault."
+)
 @s3_ingest_options
 @format_option("text", "json")
 def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> None:
@@ -48,14 +57,26 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
       mtls-doctor ingest s3://my-alb-logs/web --since 1h --region eu-west-1
     """
     target = db or default_db_path()
-    result = ingest_inputs(
-        list(paths),
-        target,
-        stdin=sys.stdin.buffer,
-        strict=strict,
-        progress=info if sys.stderr.isatty() else None,
-        remote=remote_options(),
-    )
+    created = not target.exists()
+    try:
+        result = ingest_inputs(
+            list(paths),
+            target,
+            stdin=sys.stdin.buffer,
+            strict=strict,
+            progress=info if sys.stderr.isatty() else None,
+            remote=remote_options(),
+        )
+        if paths and not result.files and not any("://" in p for p in paths):
+            report_stats(result.stats)
+            raise InputError(
+                "no connection-log file among the inputs: nothing ingested",
+                hint="Give ALB connection logs (conn_log_*.log.gz), or folders holding them.",
+            )
+    except BaseException:
+        if created:
+            discard_if_empty(target)
+        raise
     report_stats(result.stats)
     if fmt == "json":
         write([result.to_json()])
@@ -67,6 +88,26 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
         f"{result.unchanged_files} file(s) already stored; store: {target}"
     )
     finish(ExitCode.OK)
+
+
+def discard_if_empty(path: Path) -> None:
+    """A store this run created and committed no file to does not stay behind: it would
+    later read as a healthy store with no failures."""
+    from mtls_doctor.logs.store import Store
+
+    if not path.exists():
+        return
+    try:
+        store = Store.open_read_only(path)
+        try:
+            (held,) = store.con.execute("SELECT count(*) FROM files").fetchone() or (1,)
+        finally:
+            store.close()
+    except Exception:  # unreadable: not ours to judge, leave it
+        return
+    if held == 0:
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 @cli.group()
@@ -122,20 +163,39 @@ def logs_query(
     with open_selection(
         list(paths), db=store, stdin=sys.stdin.buffer, strict=strict, remote=remote
     ) as sel:
+        shown = Counter()
         try:
             if count_by:
                 columns = check_columns(count_by.split(","))
                 counts = sel.count_by(selected, columns)
-                emit(counts.to_dicts(), (*columns, "count"), fmt)
+                emit(shown.each(counts.to_dicts()), (*columns, "count"), fmt)
             else:
                 emit(
-                    (export_row(r) for r in sel.iter_rows(selected, limit=limit)),
+                    shown.each(export_row(r) for r in sel.iter_rows(selected, limit=limit)),
                     OUTPUT_COLUMNS if fmt != "table" else TABLE_COLUMNS,
                     fmt,
                 )
         finally:
             report_stats(sel.stats)
+        if not shown.count and limit != 0:
+            span = None if "-" in paths else sel.span()
+            error, unread = nothing_selected(span, paths, store, selected)
+            if unread:
+                raise error
+            info(error.message)
     finish(ExitCode.OK)
+
+
+class Counter:
+    """Counts the rows that pass through on their way to stdout."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def each(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            self.count += 1
+            yield row
 
 
 @cli.command()

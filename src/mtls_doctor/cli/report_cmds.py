@@ -14,7 +14,14 @@ from typing import Any
 import click
 
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
-from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
+from mtls_doctor.cli._options import (
+    build_filters,
+    filter_options,
+    input_options,
+    input_span,
+    nothing_selected,
+    resolve_db,
+)
 from mtls_doctor.cli._output import report_stats
 from mtls_doctor.cli.athena_cmds import athena_options, athena_report, pop_settings
 from mtls_doctor.cli.diagnose_cmds import at_option, clock, pki_options
@@ -77,16 +84,17 @@ def report_cmd(
     """
     now = clock(at)
     engine, athena = pop_settings(filters)
-    selected = build_filters(filters, now)
+    selected = build_filters(filters, now, end=now if at is not None else None)
     correlator = _correlator(trust_store, crls, certs, ignore_expiry)
     if engine == "athena":
         options = DiagnoseOptions(now, warn_days, correlator)
         result, top = athena_report(athena, paths, selected, options, db=db)
         page = render_html(result, top, title=title)
     else:
+        store = resolve_db(paths, db)
         with open_target(
             list(paths),
-            db=resolve_db(paths, db),
+            db=store,
             stdin=sys.stdin.buffer,
             strict=strict,
             scope=Scope.of(selected, now, warn_days),
@@ -99,6 +107,8 @@ def report_cmd(
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
             page = render_html(result, overview(target), title=title)
+        if not result.summary.connections:  # "no failures" only where connections were read
+            raise nothing_selected(input_span(paths, store), paths, store, selected)[0]
     if output == "-":
         click.echo(page, nl=False)
     else:
@@ -141,7 +151,7 @@ def serve_cmd(
     ignore_expiry: bool,
     warn_days: int,
 ) -> None:
-    """Serve a local dashboard over a store until Ctrl-C.
+    """Serve a local dashboard over a store until Ctrl-C (then exit 130).
 
     Pages: overview, connections (filter, sort, page, CSV), one per code, client and
     certificate; each has a JSON twin under /api/. The store is read through snapshot
@@ -180,7 +190,8 @@ def serve_cmd(
             dashboard.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    finish(ExitCode.OK)
+    # The dashboard only ever ends by Ctrl-C or SIGTERM: exit as interrupted, as documented.
+    finish(ExitCode.INTERRUPTED)
 
 
 @cli.command("demo")
@@ -195,9 +206,10 @@ def serve_cmd(
 def demo_cmd(out: Path, fmt: str) -> None:
     """Run the whole job on a local incident: PKI, sandbox, traffic, ingest, diagnose, report.
 
-    Makes the scenario PKI, starts the sandbox listener on 127.0.0.1, sends an hour of
-    simulated traffic from 40 loopback client addresses with a trust-store change midway,
-    stops the listener, ingests its logs into a DuckDB store, and writes report.html.
+    Makes the scenario PKI, starts the sandbox listener on 127.0.0.1, sends 30 simulated
+    minutes of traffic from 40 loopback client addresses, changes the trust store, sends
+    20 more minutes, stops the listener, ingests its logs into a DuckDB store, and writes
+    report.html.
     Leaves nothing running. Exit 0 when the demo ran.
 
     \b

@@ -80,11 +80,23 @@ class Prepared:
     shape: Mapping[str, str] = field(default_factory=lambda: dict(q.COUNT_SHAPE))
     where: str = "true"
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Rows counted per client, certificate and status (queries.PRESENTED), for the
+    # dashboard's client and certificate pages; only a source read for them has it.
+    presented: str | None = None
 
     @classmethod
-    def of_tables(cls, scope: Scope, counts: str, failures: str, expiring: str) -> Prepared:
-        """Over tables of ``STATUS_MINUTES``, ``FAILURE_GROUPS`` and ``EXPIRING_CLIENTS``."""
-        return cls(scope, counts_relation(counts), failures, expiring_relation(expiring))
+    def of_tables(
+        cls, scope: Scope, counts: str, failures: str, expiring: str, presented: str | None = None
+    ) -> Prepared:
+        """Over tables of ``STATUS_MINUTES``, ``FAILURE_GROUPS`` and ``EXPIRING_CLIENTS``
+        (and ``PRESENTED``)."""
+        return cls(
+            scope,
+            counts_relation(counts),
+            failures,
+            expiring_relation(expiring),
+            presented=presented,
+        )
 
 
 class Source(Protocol):

@@ -66,9 +66,10 @@ class StoreRows:
         except duckdb.Error as error:
             raise StoreError(f"{self.store.path}: query failed: {error}") from error
 
-    def prepare(self, scope: Scope) -> StoreTarget:
-        """The store read for one diagnosis of ``scope``."""
-        return StoreTarget(self.store, scope)
+    def prepare(self, scope: Scope, *, presented: bool = False) -> StoreTarget:
+        """The store read for one diagnosis of ``scope`` (and ``presented``: who presented
+        which certificate, for the dashboard's client and certificate pages)."""
+        return StoreTarget(self.store, scope, presented=presented)
 
 
 class StoreTarget(StoreRows):
@@ -77,7 +78,9 @@ class StoreTarget(StoreRows):
     temporary tables, which every question then asks. Asked of the store, each question
     read it again."""
 
-    def __init__(self, store: Store, scope: Scope, *, strict: bool = False) -> None:
+    def __init__(
+        self, store: Store, scope: Scope, *, strict: bool = False, presented: bool = False
+    ) -> None:
         super().__init__(store)
         self.stats: ReadStats = store_stats(store, strict=strict)
         where, params = resolve_candidates(self, scope.filters).where()
@@ -89,7 +92,10 @@ class StoreTarget(StoreRows):
             q.EXPIRING_CLIENTS.format(**over),
             {**params, "horizon": scope.horizon},
         )
-        self.prepared = Prepared.of_tables(scope, counts, failures, expiring)
+        shown = None
+        if presented:
+            shown = self._stage("diagnose_presented", q.PRESENTED.format(**over), params)
+        self.prepared = Prepared.of_tables(scope, counts, failures, expiring, shown)
 
     def fetch_many(self, queries: Sequence[Query]) -> list[Rows]:
         # Temporary tables live on this one connection: the questions run in turn.

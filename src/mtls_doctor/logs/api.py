@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -155,6 +156,17 @@ class Selection:
     def _finish_files(self, bad: list[tuple[str, str, str]]) -> None:
         assert self.fileset is not None
         settle(self.stats, self.fileset, bad, strict=self.strict)
+
+    def span(self) -> tuple[int, datetime | None, datetime | None]:
+        """How many connections the inputs hold in all, and the first and last time: what
+        an empty selection is measured against ("the logs span C to D")."""
+        good = "" if self.store is not None else " WHERE error IS NULL"
+        row = self._run(
+            lambda rel: f"SELECT count(*), min(timestamp), max(timestamp) FROM {rel}{good}",
+            {},
+            lambda con: con.fetchone(),
+        )
+        return int(row[0]), row[1], row[2]
 
     def iter_rows(self, filters: Filters, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Matching rows, oldest first, as dicts in the output contract."""

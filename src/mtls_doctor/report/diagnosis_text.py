@@ -98,6 +98,7 @@ def render_text(d: Diagnosis) -> str:
     for group in d.failures:
         lines += _group_lines(group, markdown=False)
     lines += _warning_lines(d, markdown=False)
+    lines += _error_lines(d, markdown=False)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -109,6 +110,7 @@ def render_markdown(d: Diagnosis) -> str:
     for group in d.failures:
         lines += _group_lines(group, markdown=True)
     lines += _warning_lines(d, markdown=True)
+    lines += _error_lines(d, markdown=True)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -124,4 +126,25 @@ def _warning_lines(d: Diagnosis, markdown: bool) -> list[str]:
                 f"NotAfter {_t(item.get('not_after'))}"
             )
             lines.append(f"  - {detail}" if markdown else f"    {detail}")
+    return lines
+
+
+MAX_ERRORS = 20
+
+
+def _error_lines(d: Diagnosis, markdown: bool) -> list[str]:
+    """The file faults (a truncated gzip) and skipped lines the JSON lists under ``errors``:
+    a count read from a damaged file is a lower bound, so the reader must see it here too."""
+    if not d.errors:
+        return []
+    title = "Read problems (counts above miss what these files did not give)"
+    lines = ["", f"## {title}" if markdown else f"{title}:", ""]
+    for error in d.errors[:MAX_ERRORS]:
+        where = f"{error['file']}:{error['line']}" if error.get("line") else str(error["file"])
+        lines.append(
+            f"- {where}: {error['message']}" if markdown else f"  {where}: {error['message']}"
+        )
+    if len(d.errors) > MAX_ERRORS:
+        more = f"... and {len(d.errors) - MAX_ERRORS} more (--format json lists them all)"
+        lines.append(f"- {more}" if markdown else f"  {more}")
     return lines

@@ -230,10 +230,13 @@ class DashboardApp:
     def _diagnose(self, r: Request, filters: Filters | None = None) -> Diagnosis:
         return diagnose(*self._prepare(r, filters or r.filters))
 
-    def _prepare(self, r: Request, filters: Filters) -> tuple[Source, Filters, DiagnoseOptions]:
+    def _prepare(
+        self, r: Request, filters: Filters, *, presented: bool = False
+    ) -> tuple[Source, Filters, DiagnoseOptions]:
         """The store read for one diagnosis of ``filters`` (its prepared tables)."""
         options = DiagnoseOptions(r.now, self.warn_days, self.correlator)
-        return r.target.prepare(Scope.of(filters, r.now, self.warn_days)), filters, options
+        scope = Scope.of(filters, r.now, self.warn_days)
+        return r.target.prepare(scope, presented=presented), filters, options
 
     def overview(self, r: Request, api: bool, _rest: str) -> Response:
         source, filters, options = self._prepare(r, r.filters)
@@ -286,8 +289,9 @@ class DashboardApp:
         except (InputError, UsageError) as error:
             raise BadRequest(error.message) from None
         filters = resolve_candidates(r.target, replace(r.filters, client=net))
-        d = self._diagnose(r, filters)
-        certs = q.certificates_of(r.target, filters)
+        source, filters, options = self._prepare(r, filters, presented=True)
+        d = diagnose(source, filters, options)
+        certs = q.certificates_of(source)
         recent = q.connections_page(r.target, filters, sort="timestamp", descending=True,
                                     page=1, per_page=20)  # fmt: skip
         if api:
@@ -302,9 +306,10 @@ class DashboardApp:
         except (InputError, UsageError) as error:
             raise BadRequest(error.message) from None
         filters = replace(r.filters, serial=key)
-        d = self._diagnose(r, filters)
-        certs = q.certificates_of(r.target, filters)
-        clients = q.clients_by_status(r.target, filters)
+        source, filters, options = self._prepare(r, filters, presented=True)
+        d = diagnose(source, filters, options)
+        certs = q.certificates_of(source)
+        clients = q.clients_by_status(source)
         verdict = self._verdict(key, r.now)
         if api:
             return _json(

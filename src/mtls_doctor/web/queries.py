@@ -13,24 +13,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtls_doctor.diagnose.overview import plain as plain
-from mtls_doctor.diagnose.source import QueryTarget
+from mtls_doctor.diagnose.source import QueryTarget, Source
 from mtls_doctor.logs.api import export_row
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.query import Filters
 
 SORTABLE: tuple[str, ...] = OUTPUT_COLUMNS
 
+# Over a source's prepared PRESENTED table (diagnose/queries.py).
 _CERTS_OF = """
 SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, min(not_before), max(not_after),
-       tls_verify_status, count(*) AS n, min(timestamp), max(timestamp)
-FROM {rel} WHERE {where}
+       tls_verify_status, sum(n) AS n, min(first_seen), max(last_seen)
+FROM {rel}
 GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject, tls_verify_status
-ORDER BY max(timestamp) DESC, n DESC LIMIT 200"""
+ORDER BY max(last_seen) DESC, n DESC LIMIT 200"""
 
 _STATUS_BY_CLIENT = """
-SELECT client_ip, tls_verify_status, count(*) AS n, min(timestamp), max(timestamp)
-FROM {rel} WHERE {where}
-GROUP BY client_ip, tls_verify_status ORDER BY max(timestamp) DESC, n DESC LIMIT 200"""
+SELECT client_ip, tls_verify_status, sum(n) AS n, min(first_seen), max(last_seen)
+FROM {rel}
+GROUP BY client_ip, tls_verify_status ORDER BY max(last_seen) DESC, n DESC LIMIT 200"""
+
+
+def _presented(source: Source, template: str) -> list[tuple[Any, ...]]:
+    relation = source.prepared.presented
+    if relation is None:
+        raise ValueError("this source was not read for the presented certificates")
+    return source.fetch(template.format(rel=relation))
 
 
 def fetch(
@@ -127,8 +135,8 @@ def _dict_rows(
     ]
 
 
-def certificates_of(target: QueryTarget, filters: Filters) -> list[dict[str, Any]]:
-    """Certificates the selected rows presented, one line per certificate and status."""
+def certificates_of(source: Source) -> list[dict[str, Any]]:
+    """Certificates the selection presented, one line per certificate and status."""
     return [
         {
             "serial": serial,
@@ -140,14 +148,14 @@ def certificates_of(target: QueryTarget, filters: Filters) -> list[dict[str, Any
             "first_seen": a,
             "last_seen": b,
         }
-        for serial, subject, nb, na, status, n, a, b in fetch(target, _CERTS_OF, filters)
+        for serial, subject, nb, na, status, n, a, b in _presented(source, _CERTS_OF)
     ]
 
 
-def clients_by_status(target: QueryTarget, filters: Filters) -> list[dict[str, Any]]:
-    """Who connected in the selected rows, one line per client and status."""
+def clients_by_status(source: Source) -> list[dict[str, Any]]:
+    """Who connected in the selection, one line per client and status."""
     return [
         {"client_ip": ip, "tls_verify_status": status, "count": int(n), "first_seen": a,
          "last_seen": b}
-        for ip, status, n, a, b in fetch(target, _STATUS_BY_CLIENT, filters)
+        for ip, status, n, a, b in _presented(source, _STATUS_BY_CLIENT)
     ]  # fmt: skip
