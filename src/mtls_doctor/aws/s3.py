@@ -1,21 +1,27 @@
 """``s3://bucket[/prefix]`` as a log input: list what the window needs, fetch it into a cache.
 
-Importing this module registers :func:`expand_s3` as the ``s3`` scheme of
-:mod:`mtls_doctor.logs.sources`. Objects are downloaded in parallel into
-``<cache>/<bucket>/<key>``; a cached file of the listed size is not fetched again (ALB log
-objects are written once and never changed). Each object is retried with backoff on
-throttling and dropped connections; one that keeps failing is reported and the rest go on.
+:class:`S3Opener` is the ``s3`` :class:`~mtls_doctor.logs.sources.Opener` the CLI hands to
+``logs`` (which never imports this package). Objects are downloaded in parallel into
+``<cache>/<bucket>/<key>``, hashed as they arrive (the store needs no second read); a cached
+file is used again only while the listing still shows its size and ETag. ALB log objects are
+written once, but a key can be replaced by hand (a re-upload, a repaired copy), and its new
+content is then fetched. Each object is retried with backoff on throttling and dropped
+connections; one that keeps failing, is refused or is gone by the time it is fetched is named
+in the scan's ``unreadable`` and the rest go on. A Ctrl-C stops every download and leaves no
+partial file behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,10 +39,15 @@ from mtls_doctor.aws.layout import (
 )
 from mtls_doctor.aws.options import RemoteOptions, TransferEvent
 from mtls_doctor.aws.session import is_transient, translate
-from mtls_doctor.errors import MtlsDoctorError
-from mtls_doctor.logs.sources import SCHEMES, LogSource, SourceScan, classify_name, is_gzip
+from mtls_doctor.errors import InputError, MtlsDoctorError
+from mtls_doctor.logs.reader import TRUNCATED_GZIP
+from mtls_doctor.logs.sources import LogSource, SourceScan, StoredCopy, classify_name, is_gzip
 
 _CHUNK = 1024 * 1024
+# An ETag is the MD5 of the content for objects uploaded in one part without SSE-KMS (as ELB
+# writes them, to SSE-S3 buckets). Other ETags (multipart "...-N", SSE-KMS) say nothing we
+# can check a cached file against: the size alone decides then.
+_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class S3Object:
     key: str
     size: int
     last_modified: datetime | None = None
+    etag: str | None = None  # without its quotes
 
 
 @dataclass
@@ -69,7 +81,10 @@ def iter_objects(client: Any, bucket: str, prefix: str) -> Iterator[S3Object]:
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                yield S3Object(item["Key"], int(item.get("Size", 0)), item.get("LastModified"))
+                etag = str(item.get("ETag", "")).strip('"') or None
+                yield S3Object(
+                    item["Key"], int(item.get("Size", 0)), item.get("LastModified"), etag
+                )
     except Exception as error:
         raise translate(
             error, action="s3:ListBucket", resource=f"s3://{bucket}/{prefix}"
@@ -148,8 +163,11 @@ def _wanted(name: ConnLogName, opts: RemoteOptions) -> tuple[bool, bool]:
     return fits, not fits
 
 
-def list_log_objects(client: Any, url: S3Url, opts: RemoteOptions) -> Listing:
-    """The connection-log objects of ``url`` that the options select, in key order."""
+def list_log_objects(
+    client: Any, url: S3Url, opts: RemoteOptions, stored: Mapping[str, StoredCopy] | None = None
+) -> Listing:
+    """The connection-log objects of ``url`` that the options select, in key order, less
+    those ``stored`` holds in their current version."""
     listing = Listing()
     seen: set[str] = set()
     for prefix in _prefixes(client, url, opts):
@@ -158,12 +176,26 @@ def list_log_objects(client: Any, url: S3Url, opts: RemoteOptions) -> Listing:
                 continue
             seen.add(obj.key)
             listing.listed += 1
-            _classify(obj, url, opts, listing)
+            _classify(obj, url, opts, listing, stored or {})
     listing.objects.sort(key=lambda o: o.key)
     return listing
 
 
-def _classify(obj: S3Object, url: S3Url, opts: RemoteOptions, listing: Listing) -> None:
+def is_current(obj: S3Object, copy: StoredCopy | None) -> bool:
+    """Whether ``copy`` (in a store) is of the object as listed now: same size, same ETag
+    (a copy stored before ETags were kept is judged by its size)."""
+    if copy is None or copy.size != obj.size:
+        return False
+    return copy.etag is None or obj.etag is None or copy.etag == obj.etag
+
+
+def _classify(
+    obj: S3Object,
+    url: S3Url,
+    opts: RemoteOptions,
+    listing: Listing,
+    stored: Mapping[str, StoredCopy],
+) -> None:
     kind = classify_name(obj.key.rsplit("/", 1)[-1])
     if kind == "silent":
         listing.silent += 1
@@ -177,7 +209,7 @@ def _classify(obj: S3Object, url: S3Url, opts: RemoteOptions, listing: Listing) 
         if not selected:
             listing.skipped_window += int(by_window)
             return
-    if url.url(obj.key) in opts.skip_sources:
+    if is_current(obj, stored.get(url.url(obj.key))):
         listing.skipped_stored += 1
         return
     listing.objects.append(obj)
@@ -189,20 +221,61 @@ def cache_path(root: Path, bucket: str, key: str) -> Path:
     return root.joinpath(bucket, *(escape.get(part, part) for part in key.split("/")))
 
 
-def fetch_object(client: Any, bucket: str, obj: S3Object, opts: RemoteOptions) -> tuple[Path, bool]:
-    """``(path, was_cached)``; the file appears in the cache only once it is complete."""
+@dataclass(frozen=True)
+class Fetched:
+    """An object in the cache: where, whether it was there already, and its SHA-256."""
+
+    path: Path
+    cached: bool
+    sha256: str
+
+
+def _digests(path: Path) -> tuple[str, str]:
+    """MD5 and SHA-256 of a cached file, in one read."""
+    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            md5.update(block)
+            sha.update(block)
+    return md5.hexdigest(), sha.hexdigest()
+
+
+def _cached(target: Path, obj: S3Object) -> Fetched | None:
+    """The cached copy of ``obj``, if it is the object as listed now."""
+    if not target.is_file() or target.stat().st_size != obj.size:
+        return None
+    md5, sha = _digests(target)
+    if obj.etag is not None and _MD5_ETAG.match(obj.etag) and md5 != obj.etag:
+        return None  # the key was replaced with new content of the same size
+    return Fetched(target, True, sha)
+
+
+def fetch_object(
+    client: Any,
+    bucket: str,
+    obj: S3Object,
+    opts: RemoteOptions,
+    cancel: threading.Event | None = None,
+) -> Fetched:
+    """The object in the cache; the file appears there only once it is complete.
+
+    ``cancel`` stops the download within one chunk; the partial file is removed.
+    """
     target = cache_path(opts.cache_root, bucket, obj.key)
-    if target.is_file() and target.stat().st_size == obj.size:
-        return target, True
+    found = _cached(target, obj)
+    if found is not None:
+        return found
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.part-{os.getpid()}-{threading.get_ident()}")
     for attempt in range(1, opts.attempts + 1):
         try:
-            _download(client, bucket, obj.key, partial)
+            digest = _download(client, bucket, obj.key, partial, cancel or threading.Event())
             os.replace(partial, target)
-            return target, False
-        except Exception as error:
-            partial.unlink(missing_ok=True)
+            return Fetched(target, False, digest)
+        except BaseException as error:
+            partial.unlink(missing_ok=True)  # whatever stopped it, Ctrl-C included
+            if not isinstance(error, Exception):
+                raise
             if attempt == opts.attempts or not is_transient(error):
                 raised = translate(
                     error, action="s3:GetObject", resource=f"s3://{bucket}/{obj.key}"
@@ -214,55 +287,95 @@ def fetch_object(client: Any, bucket: str, obj: S3Object, opts: RemoteOptions) -
     raise AssertionError("unreachable")
 
 
-def _download(client: Any, bucket: str, key: str, partial: Path) -> None:
+class _Cancelled(Exception):
+    """The fetch was stopped (Ctrl-C in the main thread): not transient, not reported."""
+
+
+def _download(client: Any, bucket: str, key: str, partial: Path, cancel: threading.Event) -> str:
+    """Write the object to ``partial``, hashing it as it arrives; its SHA-256."""
     import botocore.exceptions
 
     response = client.get_object(Bucket=bucket, Key=key)
-    body, written = response["Body"], 0
+    body, written, digest = response["Body"], 0, hashlib.sha256()
     with partial.open("wb") as out:
         for chunk in iter(lambda: body.read(_CHUNK), b""):
+            if cancel.is_set():
+                raise _Cancelled(key)
             out.write(chunk)
+            digest.update(chunk)
             written += len(chunk)
     expected = response.get("ContentLength")
     if expected is not None and written != expected:
         # A short body is a dropped connection, so it counts as transient.
         raise botocore.exceptions.IncompleteReadError(actual_bytes=written, expected_bytes=expected)
+    return digest.hexdigest()
 
 
 def fetch_all(
     client: Any, url: S3Url, objects: list[S3Object], opts: RemoteOptions
-) -> tuple[dict[str, Path], list[FetchFailure]]:
-    """Fetch ``objects`` in parallel; ``({key: path}, failures)``."""
-    paths: dict[str, Path] = {}
+) -> tuple[dict[str, Fetched], list[FetchFailure]]:
+    """Fetch ``objects`` in parallel; ``({key: fetched}, failures)``.
+
+    An interrupt (Ctrl-C) stops every download before it is passed on: each thread removes
+    its partial file, and nothing is left half-written in the cache.
+    """
+    fetched: dict[str, Fetched] = {}
     failures: list[FetchFailure] = []
-    with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
-        futures = {pool.submit(fetch_object, client, url.bucket, o, opts): o for o in objects}
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, opts.workers))
+    try:
+        futures = {
+            pool.submit(fetch_object, client, url.bucket, o, opts, cancel): o for o in objects
+        }
         for future in as_completed(futures):
             obj = futures[future]
             try:
-                path, cached = future.result()
+                result = future.result()
             except MtlsDoctorError as error:
                 failures.append(FetchFailure(url.url(obj.key), error))
                 opts.notify(TransferEvent("failed", url.url(obj.key), 1, obj.size, error.message))
                 continue
-            paths[obj.key] = path
-            event = TransferEvent("cached" if cached else "fetched", url.url(obj.key), 1, obj.size)
-            opts.notify(event)
-    return paths, failures
+            fetched[obj.key] = result
+            event = TransferEvent("fetched", url.url(obj.key), 1, obj.size)
+            opts.notify(replace(event, kind="cached") if result.cached else event)
+    except BaseException:
+        cancel.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return fetched, failures
 
 
-def expand_s3(item: str, workdir: Path, remote: RemoteOptions | None = None) -> SourceScan:
+def _reason(failure: FetchFailure) -> str:
+    """The error without the object's name in front (the fault names it)."""
+    message = failure.error.message
+    prefix = failure.url + ": "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def _empty_gzip(obj: S3Object) -> bool:
+    # A gzip stream holds at least its header: an empty .gz object was cut short.
+    return obj.size == 0 and obj.key.endswith(".gz")
+
+
+def expand_s3(
+    item: str,
+    workdir: Path,
+    remote: RemoteOptions | None = None,
+    stored: Mapping[str, StoredCopy] | None = None,
+) -> SourceScan:
     """The connection-log files of ``item`` (``s3://bucket[/prefix]``), fetched to the cache.
 
-    Raises :class:`AwsAccessError` when listing is refused or no credentials are found, and
-    the first object's error when every object failed.
+    Objects that could not be fetched are in ``unreadable``, with the reason. Raises
+    :class:`AwsAccessError` when listing is refused or no credentials are found, and the
+    first object's error when every object failed.
     """
     opts = remote or RemoteOptions()
     url = S3Url.parse(item)
     client = aws_session.new_client(
         "s3", profile=opts.profile, region=opts.region, pool=opts.workers
     )
-    listing = list_log_objects(client, url, opts)
+    listing = list_log_objects(client, url, opts, stored)
     opts.notify(
         TransferEvent(
             "planned",
@@ -274,15 +387,43 @@ def expand_s3(item: str, workdir: Path, remote: RemoteOptions | None = None) -> 
             skipped_window=listing.skipped_window,
         )
     )
-    paths, failures = fetch_all(client, url, listing.objects, opts)
-    if failures and not paths:
+    empty = [o for o in listing.objects if _empty_gzip(o)]
+    wanted = [o for o in listing.objects if not _empty_gzip(o)]
+    fetched, failures = fetch_all(client, url, wanted, opts)
+    for obj in empty:
+        error = InputError(f"{url.url(obj.key)}: {TRUNCATED_GZIP}; the object is empty")
+        failures.append(FetchFailure(url.url(obj.key), error))
+        opts.notify(TransferEvent("failed", url.url(obj.key), 1, 0, error.message))
+    if failures and not fetched:
         raise failures[0].error
     sources = [
-        LogSource(url.url(o.key), paths[o.key], is_gzip(paths[o.key]), o.size)
+        LogSource(
+            url.url(o.key),
+            fetched[o.key].path,
+            is_gzip(fetched[o.key].path),
+            o.size,
+            sha256=fetched[o.key].sha256,
+            etag=o.etag,
+        )
         for o in listing.objects
-        if o.key in paths
+        if o.key in fetched
     ]
-    return SourceScan(tuple(sources), tuple(listing.unknown), listing.silent)
+    unreadable = sorted((f.url, _reason(f)) for f in failures)
+    return SourceScan(tuple(sources), tuple(listing.unknown), listing.silent, tuple(unreadable))
 
 
-SCHEMES["s3"] = expand_s3
+@dataclass(frozen=True)
+class S3Opener:
+    """The ``s3`` opener of :func:`mtls_doctor.logs.sources.expand_inputs`."""
+
+    options: RemoteOptions = field(default_factory=RemoteOptions)
+
+    def expand(
+        self, item: str, workdir: Path, stored: Mapping[str, StoredCopy] | None = None
+    ) -> SourceScan:
+        return expand_s3(item, workdir, self.options, stored)
+
+
+def s3_openers(options: RemoteOptions | None = None) -> dict[str, S3Opener]:
+    """The openers for every scheme this package reads, for ``expand_inputs``."""
+    return {"s3": S3Opener(options or RemoteOptions())}

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_options
+from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_openers
 from mtls_doctor.cli._base import cli, finish, format_option
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
 from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_diagnose, athena_options
@@ -130,7 +130,7 @@ def diagnose_cmd(
             db=resolve_db(paths, db),
             stdin=sys.stdin.buffer,
             strict=strict,
-            remote=remote_options(selected, now),
+            openers=remote_openers(selected, now),
             scope=Scope.of(selected, now, warn_days),
         ) as target:
             report_stats(target.stats)

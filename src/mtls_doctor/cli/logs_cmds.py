@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli._aws_options import remote_options, s3_ingest_options
+from mtls_doctor.cli._aws_options import remote_openers, s3_ingest_options
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
 from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
 from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_logs_query, athena_options
@@ -94,12 +94,14 @@ def emit(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], fmt: str) -> 
 @s3_ingest_options
 @format_option("text", "json")
 def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> None:
-    """Load connection logs into a DuckDB store (idempotent, one transaction per file).
+    """Load connection logs into a DuckDB store (idempotent; whole files only).
 
     PATHS are files (.log.gz or plain), folders (read recursively; only conn_log_* names),
     globs, or - for stdin. Ingesting the same files again adds nothing. With no PATHS it
     only creates or upgrades the store. s3://bucket[/prefix] reads the ALB's S3 layout and
-    fetches only objects the store does not hold yet (see docs/aws.md).
+    fetches only objects the store does not hold in their current version (see docs/aws.md).
+    An input that cannot be read in whole is named, the others are stored, and the exit
+    code is 3.
 
     \b
     Example:
@@ -113,7 +115,7 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
         stdin=sys.stdin.buffer,
         strict=strict,
         progress=info if sys.stderr.isatty() else None,
-        remote=remote_options(),
+        openers=remote_openers(),
     )
     report_stats(result.stats)
     if fmt == "json":
@@ -122,10 +124,12 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
         for item in result.files:
             _write([f"{item.status:9} {item.rows:8} rows  {item.source}\n"])
     info(
+        f"{result.read_whole} of {result.inputs} inputs read; "
         f"{result.added_rows} rows added from {result.added_files} new file(s); "
         f"{result.unchanged_files} file(s) already stored; store: {target}"
     )
-    finish(ExitCode.OK)
+    # What could be read is stored; an input not read in whole (named above) is exit 3.
+    finish(ExitCode.OK if result.read_whole == result.inputs else ExitCode.BAD_INPUT)
 
 
 @cli.group()
@@ -177,9 +181,9 @@ def logs_query(
         finish(ExitCode.OK)
     store = resolve_db(paths, db)
     selected = build_filters(filters)
-    remote = remote_options(selected)  # for s3:// PATHS
+    openers = remote_openers(selected)  # for s3:// PATHS
     with open_selection(
-        list(paths), db=store, stdin=sys.stdin.buffer, strict=strict, remote=remote
+        list(paths), db=store, stdin=sys.stdin.buffer, strict=strict, openers=openers
     ) as sel:
         try:
             if count_by:

@@ -10,7 +10,7 @@ large.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,12 +27,11 @@ from mtls_doctor.logs.api import ReadStats, store_stats
 from mtls_doctor.logs.parse import PARSED_COLUMNS, error_code_sql, verify_result_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.reader import FileSet, locate_lines
-from mtls_doctor.logs.sources import expand_inputs, make_workdir
+from mtls_doctor.logs.sources import Opener, expand_inputs, make_workdir
 from mtls_doctor.logs.store import Store
 from mtls_doctor.timeutil import to_naive_utc
 
 if TYPE_CHECKING:
-    from mtls_doctor.aws.options import RemoteOptions
     from mtls_doctor.diagnose.stream import StreamTarget
 
 
@@ -235,7 +234,7 @@ def open_target(
     db: Path | None,
     stdin: BinaryIO | None = None,
     strict: bool = False,
-    remote: RemoteOptions | None = None,
+    openers: Mapping[str, Opener] | None = None,
     scope: Scope | None = None,
 ) -> Iterator[QueryTarget]:
     """A query target over ``inputs`` or, with no inputs, over the store ``db``.
@@ -254,7 +253,7 @@ def open_target(
         return
     workdir = make_workdir()
     try:
-        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote)
+        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, openers=openers)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         fileset = FileSet(scan.sources, workdir, scan.unreadable)
         target: FilesTarget | StreamTarget
