@@ -2,8 +2,9 @@
 
 :class:`S3Opener` is the ``s3`` :class:`~mtls_doctor.logs.sources.Opener` the CLI hands to
 ``logs`` (which never imports this package). Objects are downloaded in parallel into
-``<cache>/<bucket>/<key>``, hashed as they arrive (the store needs no second read); a cached
-file is used again only while the listing still shows its size and ETag. ALB log objects are
+``<cache>/<bucket>/<key>`` (``s3fetch.py``), hashed as they arrive (the store needs no
+second read); a cached file is used again only while the listing still shows its size and
+ETag. ALB log objects are
 written once, but a key can be replaced by hand (a re-upload, a repaired copy), and its new
 content is then fetched. Each object is retried with backoff on throttling and dropped
 connections; one that keeps failing, is refused or is gone by the time it is fetched is named
@@ -13,15 +14,8 @@ partial file behind.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import random
-import re
-import threading
-import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,24 +32,15 @@ from mtls_doctor.aws.layout import (
     split_after_awslogs,
 )
 from mtls_doctor.aws.options import RemoteOptions, TransferEvent
-from mtls_doctor.aws.session import is_transient, translate
-from mtls_doctor.errors import InputError, MtlsDoctorError
+from mtls_doctor.aws.s3fetch import (
+    FetchFailure,
+    S3Object,
+    fetch_all,
+)
+from mtls_doctor.aws.session import translate
+from mtls_doctor.errors import InputError
 from mtls_doctor.logs.reader import TRUNCATED_GZIP
 from mtls_doctor.logs.sources import LogSource, SourceScan, StoredCopy, classify_name, is_gzip
-
-_CHUNK = 1024 * 1024
-# An ETag is the MD5 of the content for objects uploaded in one part without SSE-KMS (as ELB
-# writes them, to SSE-S3 buckets). Other ETags (multipart "...-N", SSE-KMS) say nothing we
-# can check a cached file against: the size alone decides then.
-_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
-
-
-@dataclass(frozen=True)
-class S3Object:
-    key: str
-    size: int
-    last_modified: datetime | None = None
-    etag: str | None = None  # without its quotes
 
 
 @dataclass
@@ -68,12 +53,6 @@ class Listing:
     listed: int = 0
     skipped_window: int = 0
     skipped_stored: int = 0
-
-
-@dataclass(frozen=True)
-class FetchFailure:
-    url: str
-    error: MtlsDoctorError
 
 
 def iter_objects(client: Any, bucket: str, prefix: str) -> Iterator[S3Object]:
@@ -213,137 +192,6 @@ def _classify(
         listing.skipped_stored += 1
         return
     listing.objects.append(obj)
-
-
-def cache_path(root: Path, bucket: str, key: str) -> Path:
-    """Where ``key`` is cached; ``.``/``..``/empty key parts are escaped so it stays in root."""
-    escape = {"": "%2F", ".": "%2E", "..": "%2E%2E"}
-    return root.joinpath(bucket, *(escape.get(part, part) for part in key.split("/")))
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """An object in the cache: where, whether it was there already, and its SHA-256."""
-
-    path: Path
-    cached: bool
-    sha256: str
-
-
-def _digests(path: Path) -> tuple[str, str]:
-    """MD5 and SHA-256 of a cached file, in one read."""
-    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            md5.update(block)
-            sha.update(block)
-    return md5.hexdigest(), sha.hexdigest()
-
-
-def _cached(target: Path, obj: S3Object) -> Fetched | None:
-    """The cached copy of ``obj``, if it is the object as listed now."""
-    if not target.is_file() or target.stat().st_size != obj.size:
-        return None
-    md5, sha = _digests(target)
-    if obj.etag is not None and _MD5_ETAG.match(obj.etag) and md5 != obj.etag:
-        return None  # the key was replaced with new content of the same size
-    return Fetched(target, True, sha)
-
-
-def fetch_object(
-    client: Any,
-    bucket: str,
-    obj: S3Object,
-    opts: RemoteOptions,
-    cancel: threading.Event | None = None,
-) -> Fetched:
-    """The object in the cache; the file appears there only once it is complete.
-
-    ``cancel`` stops the download within one chunk; the partial file is removed.
-    """
-    target = cache_path(opts.cache_root, bucket, obj.key)
-    found = _cached(target, obj)
-    if found is not None:
-        return found
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.part-{os.getpid()}-{threading.get_ident()}")
-    for attempt in range(1, opts.attempts + 1):
-        try:
-            digest = _download(client, bucket, obj.key, partial, cancel or threading.Event())
-            os.replace(partial, target)
-            return Fetched(target, False, digest)
-        except BaseException as error:
-            partial.unlink(missing_ok=True)  # whatever stopped it, Ctrl-C included
-            if not isinstance(error, Exception):
-                raise
-            if attempt == opts.attempts or not is_transient(error):
-                raised = translate(
-                    error, action="s3:GetObject", resource=f"s3://{bucket}/{obj.key}"
-                )
-                if attempt > 1:
-                    raised.message += f" after {attempt} attempts"
-                raise raised from error
-            time.sleep(opts.backoff_seconds * 2 ** (attempt - 1) * (0.5 + random.random()))
-    raise AssertionError("unreachable")
-
-
-class _Cancelled(Exception):
-    """The fetch was stopped (Ctrl-C in the main thread): not transient, not reported."""
-
-
-def _download(client: Any, bucket: str, key: str, partial: Path, cancel: threading.Event) -> str:
-    """Write the object to ``partial``, hashing it as it arrives; its SHA-256."""
-    import botocore.exceptions
-
-    response = client.get_object(Bucket=bucket, Key=key)
-    body, written, digest = response["Body"], 0, hashlib.sha256()
-    with partial.open("wb") as out:
-        for chunk in iter(lambda: body.read(_CHUNK), b""):
-            if cancel.is_set():
-                raise _Cancelled(key)
-            out.write(chunk)
-            digest.update(chunk)
-            written += len(chunk)
-    expected = response.get("ContentLength")
-    if expected is not None and written != expected:
-        # A short body is a dropped connection, so it counts as transient.
-        raise botocore.exceptions.IncompleteReadError(actual_bytes=written, expected_bytes=expected)
-    return digest.hexdigest()
-
-
-def fetch_all(
-    client: Any, url: S3Url, objects: list[S3Object], opts: RemoteOptions
-) -> tuple[dict[str, Fetched], list[FetchFailure]]:
-    """Fetch ``objects`` in parallel; ``({key: fetched}, failures)``.
-
-    An interrupt (Ctrl-C) stops every download before it is passed on: each thread removes
-    its partial file, and nothing is left half-written in the cache.
-    """
-    fetched: dict[str, Fetched] = {}
-    failures: list[FetchFailure] = []
-    cancel = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=max(1, opts.workers))
-    try:
-        futures = {
-            pool.submit(fetch_object, client, url.bucket, o, opts, cancel): o for o in objects
-        }
-        for future in as_completed(futures):
-            obj = futures[future]
-            try:
-                result = future.result()
-            except MtlsDoctorError as error:
-                failures.append(FetchFailure(url.url(obj.key), error))
-                opts.notify(TransferEvent("failed", url.url(obj.key), 1, obj.size, error.message))
-                continue
-            fetched[obj.key] = result
-            event = TransferEvent("fetched", url.url(obj.key), 1, obj.size)
-            opts.notify(replace(event, kind="cached") if result.cached else event)
-    except BaseException:
-        cancel.set()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    return fetched, failures
 
 
 def _reason(failure: FetchFailure) -> str:
