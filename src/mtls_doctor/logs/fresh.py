@@ -19,7 +19,8 @@ from mtls_doctor.logs.store import Store
 
 # A group is committed as one transaction. With the pure reader its rows are staged in
 # memory first, so it is bounded by compressed bytes (about 6x that in text) and by files.
-GROUP_FILES = 2000
+# MTLS_DOCTOR_INGEST_GROUP_FILES sets the files per transaction (the tests make it small).
+GROUP_FILES = int(os.environ.get("MTLS_DOCTOR_INGEST_GROUP_FILES") or 2000)
 GROUP_BYTES = 16 * 1024 * 1024
 
 
