@@ -227,9 +227,7 @@ def test_access_denied_on_one_key_is_reported_and_the_rest_read(
         "us-east-1",
     )
     assert result.exit_code == 0, result.stderr
-    assert (
-        f"s3://{BUCKET}/{denied}: cannot read: access denied to s3:GetObject" in result.stderr
-    )
+    assert f"s3://{BUCKET}/{denied}: cannot read: access denied to s3:GetObject" in result.stderr
     total = sum(v for k, v in layout.keys.items() if "web-logs/" in k and "us-east-1" in k)
     assert sum(counts(result).values()) == total - layout.keys[denied]
 
