@@ -24,6 +24,7 @@ test: dev-venv lint types pytest
 lint:
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 types:
 	$(BIN)/mypy

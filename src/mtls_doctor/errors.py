@@ -16,13 +16,15 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command line (click's own code)
     BAD_INPUT = 3  # unreadable log, certificate, bundle, CRL or DB schema
     ENVIRONMENT = 4  # AWS, network, locked database
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (serve: also SIGTERM)
+    PIPE_CLOSED = 141  # stdout's reader went away (| head): 128 + SIGPIPE, as the shell reports
     INTERNAL = 70  # a bug in mtls-doctor (EX_SOFTWARE); --debug shows the trace
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 findings (failures found, or verdict not Success); 2 usage; "
-    "3 bad input; 4 environment (AWS, network, locked DB); 130 interrupted; 70 internal error."
+    "3 bad input (also: nothing could be read); 4 environment (AWS, network, locked DB); "
+    "130 interrupted; 141 stdout closed early (| head); 70 internal error."
 )
 
 

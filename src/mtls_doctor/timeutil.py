@@ -46,3 +46,13 @@ def iso_z(value: datetime | None) -> str | None:
     naive = to_naive_utc(value)
     text = naive.isoformat(timespec="microseconds" if naive.microsecond else "seconds")
     return text + "Z"
+
+
+def check_window(since: datetime | None, until: datetime | None) -> None:
+    """A window [since, until) that holds no instant is a mistake in the command, not an
+    empty result: usually --since and --until swapped."""
+    if since is not None and until is not None and since >= until:
+        raise UsageError(
+            f"--since {iso_z(since)} is not before --until {iso_z(until)}: the window is empty",
+            hint="Swap them, or use --since alone (a duration such as 6h counts back from now).",
+        )

@@ -1,5 +1,8 @@
 """A stand-in for Athena: the table's regex applied to lines, and Trino SQL run on DuckDB.
 
+It counts the scans each query makes of the log table (:func:`table_scans`): Athena bills
+every read of a text table in full, so that count, not the number of queries, is the cost.
+
 Hive's ``RegexSerDe`` calls Java's ``Matcher.matches()`` (a whole-line match) and puts
 group *i* in column *i*; a group that did not take part, or a line that does not match,
 gives NULL (the whole row NULL). ``int``/``double`` columns that do not parse are NULL too.
@@ -8,15 +11,13 @@ gives NULL (the whole row NULL). ``int``/``double`` columns that do not parse ar
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 
 from mtls_doctor.athena import ddl
 from mtls_doctor.athena.dialect import to_duckdb
-from mtls_doctor.athena.target import QueryResult
-from mtls_doctor.aws.athena import convert
+from mtls_doctor.aws.athena import QueryResult, convert
 
 LOCATION = "s3://logs-bucket/AWSLogs/123456789012/elasticloadbalancing/us-east-1/"
 TABLE = '"mtls_doctor"."alb_connection_logs"'
@@ -74,6 +75,31 @@ def load_table(con: duckdb.DuckDBPyConnection, objects: dict[str, list[str]]) ->
     con.executemany(f"INSERT INTO {TABLE} VALUES ({marks})", rows)
 
 
+def table_scans(trino_sql: str, table: str = TABLE) -> int:
+    """How many times ``trino_sql`` reads ``table``: each reference in the text, and each
+    reference to a WITH query counts the reads of that query again (Trino inlines them)."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(trino_sql, read="trino")
+    name = exp.to_table(table, dialect="trino")
+    ctes = {cte.alias_or_name: cte.this for cte in tree.find_all(exp.CTE)}
+
+    def reads(node: exp.Expression) -> int:
+        body = node.copy()
+        for with_ in list(body.find_all(exp.With)):
+            with_.pop()  # a WITH query is read where it is used, as often as it is used
+        count = 0
+        for ref in body.find_all(exp.Table):
+            if not ref.db and ref.name in ctes:
+                count += reads(ctes[ref.name])
+            elif (ref.db, ref.name) == (name.db, name.name):
+                count += 1
+        return count
+
+    return reads(tree)
+
+
 class DuckRunner:
     """Runs the Trino text on DuckDB; transpiling parses it in the Trino dialect first, so
     text that is not valid Trino fails here."""
@@ -82,7 +108,11 @@ class DuckRunner:
         self.con = con
         self.scanned = scanned
         self.sqls: list[str] = []
-        self.batches: list[int] = []
+
+    @property
+    def scans(self) -> int:
+        """Reads of the log table by every query run so far."""
+        return sum(table_scans(sql) for sql in self.sqls)
 
     def run(self, sql: str) -> QueryResult:
         self.sqls.append(sql)
@@ -94,7 +124,3 @@ class DuckRunner:
             for row in cursor.fetchall()
         ]
         return QueryResult(rows, self.scanned, f"q{len(self.sqls)}")
-
-    def run_many(self, sqls: Sequence[str]) -> list[QueryResult]:
-        self.batches.append(len(sqls))
-        return [self.run(s) for s in sqls]

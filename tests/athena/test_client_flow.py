@@ -128,21 +128,6 @@ def test_ctrl_c_stops_the_running_queries(athena: Any) -> None:
         stub.assert_no_pending_responses()
 
 
-def test_batch_failure_stops_the_others(athena: Any) -> None:
-    """One query of a parallel batch fails: the one still running is stopped."""
-    runner = AthenaRunner(athena, "wg", sleep=lambda _: None, parallel=1)
-    with Stubber(athena) as stub:
-        _start(stub, "q4")
-        stub.add_response(
-            "get_query_execution",
-            _execution("q4", "CANCELLED", reason="cancelled by user"),
-            {"QueryExecutionId": ANY},
-        )
-        with pytest.raises(AthenaQueryError, match="cancelled"):
-            runner.run_many([SQL, SQL])
-        stub.assert_no_pending_responses()  # the second query never started
-
-
 def test_convert_by_column_type() -> None:
     assert convert("42", "integer") == 42 and convert("1.5", "double") == 1.5
     assert convert("2024-04-05 13:01:00.123", "timestamp(3)") == datetime(

@@ -16,46 +16,62 @@ import duckdb
 import pytest
 
 from mtls_doctor.athena.dialect import DayRange
-from mtls_doctor.athena.target import AthenaTarget, ScanBudget, prefetch_diagnosis
+from mtls_doctor.athena.prepare import AthenaTables
+from mtls_doctor.athena.target import AthenaTarget, ScanBudget, planned_scans, prepare
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import UsageError
 from mtls_doctor.logs.query import Filters, parse_client, parse_status
 from tests.athena.fakeathena import TABLE, DuckRunner, load_table
 from tests.diagnose.corpus import NOW, T0
+from tests.diagnose.reference import reference
 
 
-def _local(tmp_path: Path, corpus: dict[str, list[str]], filters: Filters) -> dict[str, Any]:
+def write_files(tmp_path: Path, corpus: dict[str, list[str]]) -> list[str]:
     paths = []
     for key, lines in corpus.items():
         if "conn_log" not in key:
             continue
         path = tmp_path / "local" / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
         paths.append(str(path))
-    with open_target(paths, db=None) as target:
-        if filters.needs_candidates():
-            rows = target.fetch(f"SELECT DISTINCT client_ip FROM {target.relation}")
-            filters = filters.with_candidates([r[0] for r in rows])
-        return diagnose(target, filters, DiagnoseOptions(NOW)).to_dict()
+    return paths
 
 
-def _athena(
-    corpus: dict[str, list[str]], filters: Filters
-) -> tuple[dict[str, Any], AthenaTarget, DuckRunner]:
+def _local(
+    tmp_path: Path, corpus: dict[str, list[str]], filters: Filters, *, scoped: bool
+) -> dict[str, Any]:
+    """Diagnose of the same lines as files: read for this one diagnosis (the prepared
+    tables, as Athena's) or the engine's questions asked of every row."""
+    paths = write_files(tmp_path, corpus)
+    scope = Scope.of(filters, NOW, 30)
+    with open_target(paths, db=None, scope=scope) as target:
+        out = diagnose(target, filters, DiagnoseOptions(NOW)).to_dict()
+        stats = target.stats
+    return out if scoped else reference(paths, filters, DiagnoseOptions(NOW), stats)
+
+
+def athena_tables(
+    corpus: dict[str, list[str]], filters: Filters, budget: ScanBudget | None = None
+) -> tuple[AthenaTables, DuckRunner]:
+    """The prepared tables of ``filters``, from the stand-in, and the runner (its queries)."""
     con = duckdb.connect()
     load_table(con, corpus)
     runner = DuckRunner(con)
     target = AthenaTarget(runner, TABLE, DayRange.around(filters.since, filters.until))
-    from mtls_doctor.diagnose.target import resolve_candidates
+    if budget is not None:
+        target.budget = budget
+    return prepare(target, filters, now=NOW, warn_days=30), runner
 
-    filters = resolve_candidates(target, filters)
-    prefetch_diagnosis(target, filters, now=NOW, warn_days=30)
+
+def _athena(corpus: dict[str, list[str]], filters: Filters) -> tuple[dict[str, Any], DuckRunner]:
+    tables, runner = athena_tables(corpus, filters)
     asked = len(runner.sqls)
-    result = diagnose(target, filters, DiagnoseOptions(NOW)).to_dict()
-    assert len(runner.sqls) == asked, "diagnose asked something the prefetch did not foresee"
-    return result, target, runner
+    result = diagnose(tables, tables.prepared.scope.filters, DiagnoseOptions(NOW)).to_dict()
+    assert len(runner.sqls) == asked, "diagnose asked Athena after the prepared tables"
+    return result, runner
 
 
 FILTERS = [
@@ -73,46 +89,49 @@ FILTERS = [
 def test_same_diagnosis_as_local_engine(
     tmp_path: Path, corpus: dict[str, list[str]], filters: Filters
 ) -> None:
-    local = _local(tmp_path, corpus, filters)
-    athena, target, _ = _athena(corpus, filters)
+    athena, runner = _athena(corpus, filters)
+    # At most two reads of the partitions: one, and one to resolve an IPv6 block.
+    assert runner.scans == len(runner.sqls) == planned_scans(filters) <= 2
+    assert runner.scans == (2 if filters.client and filters.client.version == 6 else 1)
     # The local engine lists malformed lines with their text; Athena only counts them.
-    assert local.pop("errors") and athena.pop("errors") == []
-    assert athena == local
-    if filters.since is None:
-        assert target.stats.malformed == 1 and target.stats.files == 2
+    assert athena.pop("errors") == []
+    for scoped in (True, False):
+        local = _local(tmp_path, corpus, filters, scoped=scoped)
+        assert local.pop("errors")
+        assert athena == local, f"scoped={scoped}"
+
+
+def test_read_statistics_cover_every_line_of_the_partitions(corpus: dict[str, list[str]]) -> None:
+    tables, _ = athena_tables(corpus, Filters(status=parse_status("ClientCertExpired")))
+    stats = tables.stats
+    assert (stats.files, stats.malformed, stats.rows) == (2, 1, 90)
+    assert (stats.extra_field_lines, stats.unknown_code_lines) == (1, 1)
 
 
 def test_numbers_are_not_trivially_equal(tmp_path: Path, corpus: dict[str, list[str]]) -> None:
     """Near miss: a corpus with one line fewer on the Athena side must not compare equal."""
-    local = _local(tmp_path, corpus, Filters())
+    local = _local(tmp_path, corpus, Filters(), scoped=True)
     fewer = {k: v[:-1] if "20240406" in k else v for k, v in corpus.items()}
-    athena, _, _ = _athena(fewer, Filters())
+    athena, _ = _athena(fewer, Filters())
     assert athena["summary"] != local["summary"]
-
-
-def test_queries_run_in_parallel_waves(corpus: dict[str, list[str]]) -> None:
-    _, target, runner = _athena(corpus, Filters())
-    assert runner.batches == [4, 6]  # the summary; then the failures and every code's evidence
-    assert target.scanned_bytes == 1000 * len(runner.sqls)
 
 
 def test_partition_predicate_has_a_day_of_margin(corpus: dict[str, list[str]]) -> None:
     since = datetime(2024, 4, 6, 0, 10, tzinfo=UTC)
-    _, _, runner = _athena(corpus, Filters(since=since))
+    _, runner = _athena(corpus, Filters(since=since))
     assert "\"day\" >= '2024/04/05'" in runner.sqls[0]
     assert DayRange.around(since, None).predicate() == "day >= '2024/04/05'"
 
 
 def test_scan_budget_refuses_before_running(corpus: dict[str, list[str]]) -> None:
-    con = duckdb.connect()
-    load_table(con, corpus)
-    runner = DuckRunner(con)
-    budget = ScanBudget(per_scan_bytes=2**30, limit_bytes=9 * 2**30)
-    target = AthenaTarget(runner, TABLE, DayRange(), budget)
-    with pytest.raises(UsageError, match=r"scan about 10\.00 GB"):
-        prefetch_diagnosis(target, Filters(), now=NOW, warn_days=30)
-    assert runner.sqls == []
-    # Near miss: a budget that holds the whole plan runs it.
-    target.budget = ScanBudget(per_scan_bytes=2**30, limit_bytes=10 * 2**30)
-    prefetch_diagnosis(target, Filters(), now=NOW, warn_days=30)
-    assert runner.sqls
+    budget = ScanBudget(per_scan_bytes=2**30, limit_bytes=2**29)
+    with pytest.raises(UsageError, match=r"scan about 1\.00 GB \(1 queries"):
+        athena_tables(corpus, Filters(), budget)
+    # An IPv6 block costs a second scan, counted before the first one starts.
+    v6 = Filters(client=parse_client("2001:db8::/32"))
+    budget = ScanBudget(per_scan_bytes=2**30, limit_bytes=int(1.5 * 2**30))
+    with pytest.raises(UsageError, match=r"scan about 2\.00 GB"):
+        athena_tables(corpus, v6, budget)
+    # Near miss: a budget that holds the plan runs it.
+    _, runner = athena_tables(corpus, v6, ScanBudget(per_scan_bytes=2**30, limit_bytes=2**31))
+    assert runner.scans == 2

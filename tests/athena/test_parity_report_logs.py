@@ -18,22 +18,16 @@ import duckdb
 import pytest
 
 from mtls_doctor.athena.dialect import DayRange
-from mtls_doctor.athena.target import (
-    AthenaTarget,
-    count_rows,
-    planned_queries,
-    prefetch_diagnosis,
-    select_rows,
-)
+from mtls_doctor.athena.target import AthenaTarget, count_rows, select_rows
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target, resolve_candidates
+from mtls_doctor.diagnose.overview import overview
+from mtls_doctor.diagnose.target import Scope, open_target, resolve_candidates
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.ingest import ingest_inputs
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.report.html import render_html
-from mtls_doctor.web.queries import overview
 from tests.athena.fakeathena import LOCATION, TABLE, DuckRunner, load_table
-from tests.athena.test_parity import FILTERS
+from tests.athena.test_parity import FILTERS, athena_tables
 from tests.diagnose.corpus import NOW
 
 Corpus = dict[str, list[str]]
@@ -67,23 +61,20 @@ def _without_malformed(corpus: Corpus) -> Corpus:
 
 
 def _local_report(tmp_path: Path, corpus: Corpus, filters: Filters) -> tuple[str, dict[str, Any]]:
-    with open_target(_files(tmp_path, corpus), db=None) as target:
-        selected = resolve_candidates(target, filters)
-        result = diagnose(target, selected, DiagnoseOptions(NOW))
-        top = overview(target, selected)
+    with open_target(_files(tmp_path, corpus), db=None, scope=Scope.of(filters, NOW)) as target:
+        result = diagnose(target, filters, DiagnoseOptions(NOW))
+        top = overview(target)
         return render_html(result, top, title="t"), top.to_dict()
 
 
 def _athena_report(corpus: Corpus, filters: Filters) -> tuple[str, dict[str, Any], DuckRunner]:
-    with _athena(corpus, filters) as (target, runner):
-        selected = resolve_candidates(target, filters)
-        extra = planned_queries(target, lambda t: overview(t, selected))
-        prefetch_diagnosis(target, selected, now=NOW, warn_days=30, also=extra)
-        asked = len(runner.sqls)
-        result = diagnose(target, selected, DiagnoseOptions(NOW))
-        top = overview(target, selected)
-        assert len(runner.sqls) == asked, "the report asked what the prefetch did not foresee"
-        return render_html(result, top, title="t"), top.to_dict(), runner
+    tables, runner = athena_tables(corpus, filters)
+    asked = len(runner.sqls)
+    selected = tables.prepared.scope.filters
+    result = diagnose(tables, selected, DiagnoseOptions(NOW))
+    top = overview(tables)
+    assert len(runner.sqls) == asked, "the report asked Athena after the prepared tables"
+    return render_html(result, top, title="t"), top.to_dict(), runner
 
 
 # Every filter set, IPv6 included, is checked for the diagnosis in test_parity.py.
@@ -101,8 +92,9 @@ def test_report_page_is_the_local_page(
     athena_page, athena_top, runner = _athena_report(clean, filters)
     assert athena_top == local_top
     assert athena_page == local_page
-    # The overview joins the first wave: stats, summary, by-status, expiring + 2.
-    assert runner.batches[0] == 6
+    # The overview is asked of the prepared tables: the report reads the partitions once
+    # (twice with an IPv6 block).
+    assert runner.scans == len(runner.sqls) == (2 if filters.needs_candidates() else 1)
 
 
 def test_report_overview_has_numbers_and_a_near_miss_differs(

@@ -43,7 +43,7 @@ def test_report_from_files_to_stdout(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--status", "Failed:<x>"], 2, "is not a status"),
+        (["--status", "Failed:<x>"], 2, "is neither a status nor a code"),
         (["--since", "yesterday"], 2, "is not a time"),
         (["--db", "/nonexistent/x.duckdb"], 3, "no store here"),
     ],
@@ -72,7 +72,7 @@ def test_serve_prints_url_warns_on_public_host_and_stops(
     monkeypatch.setattr(report_cmds, "threading", _StopAtOnce)
     result = CliRunner().invoke(cli, ["serve", "--db", str(db), "--host", "0.0.0.0",
                                       "--port", "0"])  # fmt: skip
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 130, result.stderr  # Ctrl-C, as the README's table says
     assert result.stdout.startswith("http://0.0.0.0:") and "warning:" in result.stderr
     # Near miss: the default host is loopback and warns about nothing.
     quiet = CliRunner().invoke(cli, ["serve", "--db", str(db), "--port", "0"])

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mtls_doctor.demo import run_demo
 from mtls_doctor.demo.run import POPULATION
 from mtls_doctor.demo.traffic import SimClock, client_address
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.target import StoreRows
+from mtls_doctor.logs.store import Store
 
 
 def test_demo_finds_the_trust_store_change_and_leaves_nothing_running(tmp_path: Path) -> None:
@@ -25,7 +28,7 @@ def test_demo_finds_the_trust_store_change_and_leaves_nothing_running(tmp_path: 
     assert codes["ClientCertExpired"].change is None
     assert any(w.kind == "expiring_soon" for w in result.diagnosis.warnings)
     assert result.report.read_text().startswith("<!DOCTYPE html>")
-    with open_target([], db=result.db) as target:
+    with _rows(result.db) as target:
         clients = target.fetch(f"SELECT count(DISTINCT client_ip) FROM {target.relation}")[0][0]
     assert clients == sum(n for _, n, _ in POPULATION)
     # Nothing left: no new thread, the listener port is free again.
@@ -35,8 +38,17 @@ def test_demo_finds_the_trust_store_change_and_leaves_nothing_running(tmp_path: 
         assert probe.connect_ex(("127.0.0.1", _port(result.db))) != 0
 
 
+@contextmanager
+def _rows(db: Path) -> Iterator[StoreRows]:
+    store = Store.open_read_only(db)
+    try:
+        yield StoreRows(store)
+    finally:
+        store.close()
+
+
 def _port(db: Path) -> int:
-    with open_target([], db=db) as target:
+    with _rows(db) as target:
         return int(target.fetch(f"SELECT max(listener_port) FROM {target.relation}")[0][0])
 
 

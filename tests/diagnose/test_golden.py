@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.report.diagnosis_text import render_markdown, render_text
 from tests.diagnose.corpus import NOW, write_corpus
@@ -25,7 +25,7 @@ def check(name: str, text: str) -> None:
 
 def test_text_and_markdown_reports_match_golden(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path)
-    with open_target([str(corpus)], db=None) as target:
+    with open_target([str(corpus)], db=None, scope=Scope.of(Filters(), NOW, 30)) as target:
         result = diagnose(target, Filters(), DiagnoseOptions(NOW, 30))
     check("diagnose.txt", render_text(result))
     check("diagnose.md", render_markdown(result))

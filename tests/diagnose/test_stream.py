@@ -19,6 +19,7 @@ from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs import native
 from mtls_doctor.logs.query import Filters, parse_client, parse_status
 from tests.diagnose.corpus import NOW, SOON_NA, T0, crafted_lines, entry, write_corpus
+from tests.diagnose.reference import prepared, reference
 
 AT_NOW = DiagnoseOptions(NOW, 30)
 # Every kind of line: the crafted corpus, IPv6 clients, a certificate accepted after its
@@ -65,20 +66,21 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def both_ways(
     inputs: list[str], filters: Filters, options: DiagnoseOptions = AT_NOW
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    with open_target(inputs, db=None) as target:
-        every_row = diagnose(target, filters, options).to_dict()
-        every_row["rows"], every_row["stats"] = target.stats.rows, target.stats.to_dict()
-    scope = Scope.of(filters, options.now, options.warn_days)
-    with open_target(inputs, db=None, scope=scope) as target:
-        one_pass = diagnose(target, filters, options).to_dict()
-        one_pass["rows"], one_pass["stats"] = target.stats.rows, target.stats.to_dict()
-    return one_pass, every_row
+    """The diagnosis read by the compiled scanner, and the same by the pure reader; both
+    checked against the diagnosis of every row. Returns (compiled, every row)."""
+    compiled, stats = prepared(inputs, filters, options)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MTLS_DOCTOR_PURE", "1")
+        pure, _ = prepared(inputs, filters, options)
+    assert pure == compiled, "the pure reader's diagnosis is not the compiled scanner's"
+    every = reference(inputs, filters, options, stats)
+    every["rows"], every["stats"] = compiled["rows"], compiled["stats"]
+    return compiled, every
 
 
 @pytest.fixture
 def reader() -> str:
-    # Without the compiled reader, open_target reads files into a table of every row even
-    # for one diagnosis: there is no one-pass target to compare.
+    # Without the compiled reader there is no second path to compare the pure one with.
     if not native.available():
         pytest.skip("the compiled scanner was not built")
     return "compiled"
@@ -107,17 +109,18 @@ def store(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ids=lambda x: repr(x)[:50],
 )
 def test_a_store_read_for_one_diagnosis_gives_the_diagnosis_of_every_row(
-    store: Path, filters: Filters, options: DiagnoseOptions
+    store: Path, corpus: Path, filters: Filters, options: DiagnoseOptions
 ) -> None:
-    # With a scope, the store's rows are counted and grouped once (StoreTarget._prepare),
-    # and the questions asked of those tables: the answers must be those of every row.
-    with open_target([], db=store) as target:
-        every_row = diagnose(target, filters, options).to_dict()
-    scope = Scope.of(filters, options.now, options.warn_days)
-    with open_target([], db=store, scope=scope) as target:
-        assert getattr(target, "prepared", None) is not None
-        prepared = diagnose(target, filters, options).to_dict()
-    assert prepared == every_row
+    # The store's rows are counted and grouped once (StoreTarget), and the questions asked
+    # of those tables: the answers must be those of every row, and those of the files.
+    stored, stats = prepared([], filters, options, db=store)
+    every = reference([str(corpus)], filters, options, stats)
+    files, _ = prepared([str(corpus)], filters, options)
+    for answer in (stored, files):
+        answer.pop("rows"), answer.pop("stats")
+    assert stored == every
+    # The files' lines are numbered as the store numbered them (its errors are the same).
+    assert stored == files
 
 
 def test_the_corpus_has_what_the_comparison_needs(corpus: Path, reader: str) -> None:
@@ -274,16 +277,17 @@ def test_many_files_in_one_pass(tmp_path: Path, reader: str) -> None:
 
 @pytest.mark.parametrize("filters", [Filters(), Filters(status=parse_status("failed"))])
 def test_without_the_compiled_reader_the_same_diagnosis(
-    corpus: Path, reader: str, monkeypatch: pytest.MonkeyPatch, filters: Filters
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, filters: Filters
 ) -> None:
-    one_pass, _ = both_ways([str(corpus)], filters)
+    # Runs without the compiled scanner too: the pure reader against every row.
     monkeypatch.setenv("MTLS_DOCTOR_PURE", "1")
     scope = Scope.of(filters, NOW, 30)
     with open_target([str(corpus)], db=None, scope=scope) as target:
-        assert type(target).__name__ == "FilesTarget"  # no one-pass target without it
-        pure = diagnose(target, filters, AT_NOW).to_dict()
-        pure["rows"], pure["stats"] = target.stats.rows, target.stats.to_dict()
-    assert pure == one_pass
+        assert type(target).__name__ == "PureTarget"
+    pure, stats = prepared([str(corpus)], filters, AT_NOW)
+    every = reference([str(corpus)], filters, AT_NOW, stats)
+    every["rows"], every["stats"] = pure["rows"], pure["stats"]
+    assert pure == every and pure["summary"]["malformed_lines"] == 2
 
 
 @pytest.mark.parametrize("damage", ["truncated gzip", "bytes that are not UTF-8"])

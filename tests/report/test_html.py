@@ -10,11 +10,11 @@ import pytest
 
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import Diagnosis
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.overview import Overview, overview
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.logs.query import Filters, parse_client
 from mtls_doctor.report.html import render_html
-from mtls_doctor.web.queries import Overview, overview
 from tests.web.logdata import NOW, SOON_SERIAL, make_store
 
 
@@ -24,9 +24,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _render(db: Path, filters: Filters = Filters()) -> tuple[Diagnosis, str]:
-    with open_target([], db=db) as target:
+    with open_target([], db=db, scope=Scope.of(filters, NOW)) as target:
         d = diagnose(target, filters, DiagnoseOptions(NOW))
-        return d, render_html(d, overview(target, filters))
+        return d, render_html(d, overview(target))
 
 
 def test_report_shows_headline_timeline_codes_and_fixes(db: Path) -> None:

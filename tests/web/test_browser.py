@@ -11,10 +11,10 @@ from urllib.parse import urlparse
 import pytest
 
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.overview import overview
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.report.html import render_html
-from mtls_doctor.web.queries import overview
 from mtls_doctor.web.server import Dashboard
 from tests.web.conftest import make_app
 from tests.web.logdata import NOW
@@ -59,9 +59,9 @@ class Watched:
 
 
 def test_report_file_renders_offline(browser: Any, store_db: Path, tmp_path: Path) -> None:
-    with open_target([], db=store_db) as target:
+    with open_target([], db=store_db, scope=Scope.of(Filters(), NOW)) as target:
         d = diagnose(target, Filters(), DiagnoseOptions(NOW))
-        html = render_html(d, overview(target, Filters()))
+        html = render_html(d, overview(target))
     report = tmp_path / "report.html"
     report.write_text(html)
     w = Watched(browser)
@@ -76,9 +76,9 @@ def test_report_file_renders_offline(browser: Any, store_db: Path, tmp_path: Pat
 
 
 def test_report_tables_need_no_javascript(browser: Any, store_db: Path, tmp_path: Path) -> None:
-    with open_target([], db=store_db) as target:
+    with open_target([], db=store_db, scope=Scope.of(Filters(), NOW)) as target:
         d = diagnose(target, Filters(), DiagnoseOptions(NOW))
-        html = render_html(d, overview(target, Filters()))
+        html = render_html(d, overview(target))
     report = tmp_path / "report.html"
     report.write_text(html)
     context = browser.new_context(java_script_enabled=False)

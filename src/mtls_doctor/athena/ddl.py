@@ -27,12 +27,12 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from mtls_doctor.aws.athena import DAY_FORMAT
 from mtls_doctor.errors import InputError
 from mtls_doctor.logs.fields import FIELDS
 
 DEFAULT_DATABASE = "mtls_doctor"
 DEFAULT_TABLE = "alb_connection_logs"
-DAY_FORMAT = "%Y/%m/%d"  # the yyyy/MM/dd folders, which hold the *delivery* date (spec §1.2)
 
 # Athena (Hive DDL) types. The AWS table names field 1 `time`; the rest keep their AWS names.
 _ATHENA_TYPES = {"INTEGER": "int", "DOUBLE": "double", "VARCHAR": "string", "TIMESTAMP": "string"}

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from mtls_doctor.athena.ddl import DAY_FORMAT, EXTRA_COLUMN
-from mtls_doctor.diagnose.queries import UNKNOWN_CODE
+from mtls_doctor.athena.ddl import EXTRA_COLUMN
+from mtls_doctor.aws.athena import DAY_FORMAT
 from mtls_doctor.logs.fields import FIELD_NAMES
 from mtls_doctor.timeutil import to_naive_utc
 
@@ -144,19 +144,6 @@ def relation_sql(table: str, days: DayRange) -> str:
     """The ``{rel}`` of diagnose's templates: valid rows only, as the local engine sees them."""
     names = ", ".join(DERIVED)
     return f"(SELECT {names} FROM ({derived_sql(table, days)}) AS d WHERE {VALID}) AS conn"
-
-
-def stats_sql(table: str, days: DayRange) -> str:
-    """Files read, lines the local parser would call malformed, extra-field and unknown-code
-    lines. A line the table's regex rejects comes back as a row of NULLs, so it counts here."""
-    extra = f"coalesce(trim({EXTRA_COLUMN}), '') <> ''"
-    return (
-        "SELECT count(DISTINCT source_file), "
-        "count(*) FILTER (WHERE NOT coalesce(ok, false)), "
-        f"count(*) FILTER (WHERE ok AND {extra}), "
-        f"count(*) FILTER (WHERE ok AND {UNKNOWN_CODE}) "
-        f"FROM (SELECT *, {VALID} AS ok FROM ({derived_sql(table, days)}) AS d) AS v"
-    )
 
 
 def literal(value: Any) -> Any:

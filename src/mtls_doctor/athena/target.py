@@ -1,13 +1,11 @@
-"""diagnose's :class:`~mtls_doctor.diagnose.target.QueryTarget`, answered by Athena.
+"""Queries over the Athena table, each counted against a scan budget.
 
-:class:`AthenaTarget` renders each DuckDB-dialect query to Trino SQL (:func:`.dialect.render`)
-and hands it to a :class:`QueryRunner` (the boto3 flow in :mod:`mtls_doctor.aws.athena`, or a
-local stand-in in tests). Diagnose asks its questions one by one; :func:`prefetch_diagnosis`
-asks the same questions ahead of it, in three waves of parallel queries, so that diagnose
-then reads every answer from the cache. A query it did not foresee still runs, just alone.
-The report's overview joins the first wave (:func:`planned_queries` records its text), and
-``logs query`` runs one query (:func:`select_rows` or :func:`count_rows`) built from the
-local engine's ``rows_sql``/``count_sql``.
+:class:`AthenaTarget` renders DuckDB-dialect text to Trino SQL (:func:`.dialect.render`) and
+hands it to a :class:`QueryRunner` (the boto3 flow in :mod:`mtls_doctor.aws.athena`, or a
+local stand-in in tests). A diagnosis asks it one question, :func:`prepare`, whose answer
+(the prepared tables, :mod:`.prepare`) is then asked locally; ``logs query`` asks one
+(:func:`select_rows` or :func:`count_rows`) built from the local engine's
+``rows_sql``/``count_sql``. An IPv6 block in the client filter asks one more first.
 
 Every Athena query reads the whole of its partitions (text logs have no column pruning), so
 the cost is (bytes under the day folders) x (number of queries); :class:`ScanBudget` refuses
@@ -16,17 +14,18 @@ a query that would take the estimate past ``--max-scan-gb``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
-from mtls_doctor.athena.dialect import DERIVED, DayRange, relation_sql, render, stats_sql
-from mtls_doctor.diagnose import queries as q
+from mtls_doctor.athena.dialect import DERIVED, DayRange, relation_sql, render
+from mtls_doctor.athena.prepare import DIAGNOSIS_SCANS, AthenaTables, prepared_query
+from mtls_doctor.aws.athena import QueryResult
+from mtls_doctor.diagnose.target import Scope, resolve_candidates
 from mtls_doctor.errors import UsageError
 from mtls_doctor.logs.api import Counts, ReadStats, export_row
 from mtls_doctor.logs.query import Filters, check_columns, count_sql, rows_sql
-from mtls_doctor.timeutil import to_naive_utc
 
 # Published on-demand price per TB scanned (https://aws.amazon.com/athena/pricing/), with
 # its 10 MB minimum per query. A setting (--price-per-tb) because prices vary by region and
@@ -35,30 +34,16 @@ DEFAULT_PRICE_PER_TB = 5.0
 MIN_BILLED_BYTES = 10 * 2**20
 TB = 2**40
 GB = 2**30
-# Queries diagnose runs: stats, summary, by-status, expiring, then top clients, top
-# certificates, two timelines, the per-code counts and the per-code evidence.
-FIXED_SCANS = 10
 # `logs query` rows: Athena returns ties in any order, so they are broken down to the file.
 ROW_ORDER = "timestamp, conn_trace_id, source_file"
 
-Query = tuple[str, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """Rows of one finished query and what Athena says it read."""
-
-    rows: list[tuple[Any, ...]]
-    scanned_bytes: int = 0
-    query_id: str = ""
+__all__ = ["AthenaTarget", "QueryResult", "QueryRunner", "ScanBudget", "prepare"]
 
 
 class QueryRunner(Protocol):
-    """Runs Trino SQL; ``run_many`` runs its queries in parallel and stops them on Ctrl-C."""
+    """Runs Trino SQL, and stops it on Ctrl-C."""
 
     def run(self, sql: str) -> QueryResult: ...
-
-    def run_many(self, sqls: Sequence[str]) -> list[QueryResult]: ...
 
 
 def cost_usd(scanned: Iterable[int], price_per_tb: float) -> float:
@@ -94,19 +79,22 @@ class ScanBudget:
 
 @dataclass
 class AthenaTarget:
-    """A QueryTarget over the derived rows of the Athena table, for the days in ``days``."""
+    """The derived rows of the Athena table, for the days in ``days``; every query run is
+    kept in ``results`` (what it scanned, its ID) and counted against ``budget``."""
 
     runner: QueryRunner
     table: str  # "database"."table"
     days: DayRange
     budget: ScanBudget = field(default_factory=lambda: ScanBudget(0))
+    # Not counted here (that would take a scan): a diagnosis reads its statistics from the
+    # prepared tables, ``logs query`` reports none.
     stats: ReadStats = field(default_factory=ReadStats)
     results: list[QueryResult] = field(default_factory=list)
     _cache: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    relation: str = field(init=False)
 
-    @property
-    def relation(self) -> str:
-        return relation_sql(self.table, self.days)
+    def __post_init__(self) -> None:
+        self.relation = relation_sql(self.table, self.days)
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         text = render(sql, params)
@@ -115,113 +103,30 @@ class AthenaTarget:
             self._keep(text, self.runner.run(text))
         return self._cache[text]
 
-    def prefetch(self, queries: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Run ``queries`` (DuckDB text, params) in parallel and keep their rows for fetch."""
-        texts = list(dict.fromkeys(render(sql, params) for sql, params in queries))
-        todo = [t for t in texts if t not in self._cache]
-        if not todo:
-            return
-        self.budget.take(len(todo))
-        for text, result in zip(todo, self.runner.run_many(todo), strict=True):
-            self._keep(text, result)
-
     def _keep(self, text: str, result: QueryResult) -> None:
         self._cache[text] = result.rows
         self.results.append(result)
-
-    def read_stats(self) -> ReadStats:
-        """Files, malformed, extra-field and unknown-code lines in the partitions read."""
-        files, malformed, extra, unknown = self.fetch(stats_sql(self.table, self.days))[0]
-        self.stats = ReadStats(
-            files=int(files),
-            malformed=int(malformed),
-            extra_field_lines=int(extra),
-            unknown_code_lines=int(unknown),
-        )
-        return self.stats
 
     @property
     def scanned_bytes(self) -> int:
         return sum(r.scanned_bytes for r in self.results)
 
 
-class _Plan:
-    """The text diagnose will ask for, built exactly as its engine builds it."""
-
-    def __init__(self, target: AthenaTarget, filters: Filters) -> None:
-        self.target = target
-        self.where, self.params = filters.where()
-
-    def query(
-        self, template: str, extra: dict[str, Any] | None = None, **fmt: str
-    ) -> tuple[str, dict[str, Any]]:
-        sql = template.format(rel=self.target.relation, where=self.where, **q.ROW_SHAPE, **fmt)
-        return sql, {**self.params, **(extra or {})}
+def planned_scans(filters: Filters) -> int:
+    """Athena queries a diagnosis of ``filters`` runs: one, and one more to resolve an IPv6
+    block (``Filters.needs_candidates``)."""
+    return DIAGNOSIS_SCANS + (1 if filters.needs_candidates() else 0)
 
 
-def prefetch_diagnosis(
-    target: AthenaTarget,
-    filters: Filters,
-    *,
-    now: Any,
-    warn_days: int,
-    also: Sequence[Query] = (),
-) -> None:
-    """Ask diagnose's questions ahead of it: two waves of parallel Athena queries.
-
-    ``also`` (e.g. the report's overview, from :func:`planned_queries`) joins the first wave.
-    """
-    plan = _Plan(target, filters)
-    horizon = to_naive_utc(now) + timedelta(days=warn_days)
-    summary_q = plan.query(q.SUMMARY)
-    target.budget.check(FIXED_SCANS + len(also))
-    target.prefetch(
-        [
-            (stats_sql(target.table, target.days), {}),
-            summary_q,
-            plan.query(q.BY_STATUS),
-            plan.query(q.EXPIRING, {"horizon": horizon}),
-            *also,
-        ]
-    )
-    target.read_stats()
-    summary = target.fetch(*summary_q)[0]
-    if not summary[3]:  # no failures: diagnose asks nothing more
-        return
-    first, last = summary[6], summary[7]
-    unit = q.timeline_unit((last - first).total_seconds() if first and last else 0.0)
-    target.prefetch(
-        [
-            plan.query(q.TOP_CLIENTS),
-            plan.query(q.TOP_CERTIFICATES),
-            plan.query(q.TIMELINE, unit=unit),
-            plan.query(q.TLS_TIMELINE, unit=unit),
-            plan.query(q.PER_CODE),
-            plan.query(q.CODE_CERTIFICATES),
-        ]
-    )
-
-
-class _Recorder:
-    """A query target that answers every question with no rows and notes the question."""
-
-    def __init__(self, relation: str, stats: ReadStats) -> None:
-        self.relation = relation
-        self.stats = stats
-        self.asked: list[Query] = []
-
-    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        self.asked.append((sql, dict(params or {})))
-        return []
-
-
-def planned_queries(target: AthenaTarget, ask: Callable[[Any], object]) -> list[Query]:
-    """The queries ``ask(some_target)`` sends, without running them, so that they can join a
-    parallel wave. Only for askers whose questions do not depend on earlier answers (the
-    report's overview): the text then is exactly what they will ask later."""
-    recorder = _Recorder(target.relation, target.stats)
-    ask(recorder)
-    return recorder.asked
+def prepare(
+    target: AthenaTarget, filters: Filters, *, now: datetime, warn_days: int
+) -> AthenaTables:
+    """The prepared tables of one diagnosis of ``filters``, in at most two Athena queries;
+    ask them with ``diagnose(tables, tables.prepared.scope.filters, ...)``."""
+    target.budget.check(planned_scans(filters))
+    selected = resolve_candidates(target, filters)
+    scope = Scope.of(selected, now, warn_days)
+    return AthenaTables(target.fetch(*prepared_query(target.table, target.days, scope)), scope)
 
 
 def select_rows(

@@ -1,8 +1,9 @@
 """Running SQL on Amazon Athena with boto3: start, poll with backoff, page results, stop.
 
 :class:`AthenaRunner` is the :class:`~mtls_doctor.athena.target.QueryRunner` of the Athena
-engine. Results come back as strings; they are converted to Python values by the column
-types Athena reports, so diagnose sees the same types DuckDB would give it.
+engine (``athena/`` sits above ``aws/``: this module does not import it). Results come back
+as strings; they are converted to Python values by the column types Athena reports, so
+diagnose sees the same types DuckDB would give it.
 
 Athena has no dry run, so :func:`estimate_scan` sums the sizes of the objects under the
 day folders (S3 ListObjectsV2): a text table is read whole by every query.
@@ -14,13 +15,11 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from mtls_doctor.athena.ddl import DAY_FORMAT
-from mtls_doctor.athena.target import QueryResult
 from mtls_doctor.aws.session import translate
 from mtls_doctor.errors import AwsAccessError, InputError
 
@@ -28,14 +27,22 @@ _RUNNING = {"QUEUED", "RUNNING"}
 _INT_TYPES = {"tinyint", "smallint", "integer", "int", "bigint"}
 _FLOAT_TYPES = {"double", "real", "float"}
 PAGE_SIZE = 1000
+# The yyyy/MM/dd folders under .../elasticloadbalancing/REGION/, which hold the *delivery*
+# date (spec §1.2): the Athena table's ``day`` partitions (athena/ddl.py) use it too.
+DAY_FORMAT = "%Y/%m/%d"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Rows of one finished query and what Athena says it read."""
+
+    rows: list[tuple[Any, ...]]
+    scanned_bytes: int = 0
+    query_id: str = ""
 
 
 class AthenaQueryError(AwsAccessError):
     """A query Athena accepted but did not finish (FAILED or CANCELLED)."""
-
-
-class _Stopped(AthenaQueryError):
-    """A query of a failed batch that we stopped, or never started: not the cause."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def convert(value: str | None, kind: str) -> Any:
 
 
 class AthenaRunner:
-    """Runs Trino SQL in one workgroup; queries of a batch run in parallel threads."""
+    """Runs Trino SQL in one workgroup, one query at a time (a diagnosis is one query)."""
 
     def __init__(
         self,
@@ -84,17 +91,14 @@ class AthenaRunner:
         output_location: str | None = None,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        parallel: int = 8,
     ) -> None:
         self.client = client
         self.workgroup = workgroup
         self.output_location = output_location
         self.backoff = backoff or Backoff()
         self.sleep = sleep
-        self.parallel = parallel
         self._running: set[str] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
 
     def _call(self, action: str, **kwargs: Any) -> Any:
         import botocore.exceptions
@@ -122,8 +126,6 @@ class AthenaRunner:
             state = execution["Status"]["State"]
             if state not in _RUNNING:
                 break
-            if self._stop.is_set():
-                raise _Stopped(f"query {query_id} stopped")
             self.sleep(delay)
         with self._lock:
             self._running.discard(query_id)
@@ -166,38 +168,8 @@ class AthenaRunner:
             raise
         return QueryResult(self.results(query_id), scanned, query_id)
 
-    def run_many(self, sqls: Sequence[str]) -> list[QueryResult]:
-        """All of ``sqls`` at once; on an error or Ctrl-C the others are stopped."""
-        self._stop.clear()
-        pool = ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(sqls))))
-        futures = [pool.submit(self._run_one, sql) for sql in sqls]
-        try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            errors = [e for f in futures if f in done and (e := f.exception()) is not None]
-            causes = [e for e in errors if not isinstance(e, _Stopped)] or errors
-            if causes:
-                raise causes[0]
-            return [f.result() for f in futures]
-        except BaseException:
-            self._stop.set()
-            self.stop_all()
-            raise
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def _run_one(self, sql: str) -> QueryResult:
-        if self._stop.is_set():
-            raise _Stopped("stopped before it started")
-        try:
-            query_id = self.start(sql)
-            scanned = self.wait(query_id)
-            return QueryResult(self.results(query_id), scanned, query_id)
-        except BaseException:
-            self._stop.set()  # the batch has failed: queued queries must not start
-            raise
-
     def stop_all(self) -> list[str]:
-        """Stop every query still running (Ctrl-C, or a failure in the same batch)."""
+        """Stop every query still running (Ctrl-C, or an error while waiting)."""
         with self._lock:
             running = sorted(self._running)
             self._running.clear()
@@ -268,7 +240,7 @@ def estimate_scan(s3: Any, location: str, days: Sequence[date], parallel: int = 
         paginator = s3.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(
-                Bucket=bucket, Prefix=prefix + day.strftime("%Y/%m/%d/")
+                Bucket=bucket, Prefix=prefix + day.strftime(DAY_FORMAT) + "/"
             ):
                 for obj in page.get("Contents", []):
                     count += 1

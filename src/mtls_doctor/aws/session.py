@@ -8,6 +8,7 @@ SSO and instance roles.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from mtls_doctor.errors import AwsAccessError, InputError, MtlsDoctorError
@@ -72,6 +73,9 @@ def new_client(
         read_timeout=60,
         user_agent_extra="mtls-doctor",
     )
+    # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which the other AWS SDKs and
+    # the CLI v2 set; an explicit region (--region, the ARN's) still comes first.
+    region = region or os.environ.get("AWS_REGION") or None
     try:
         session = boto3.session.Session(profile_name=profile, region_name=region)
         return session.client(service, config=config)

@@ -17,7 +17,7 @@ import click
 from mtls_doctor.aws.options import RemoteOptions, TransferEvent, default_cache_dir
 from mtls_doctor.cli._base import info, warn
 from mtls_doctor.errors import UsageError
-from mtls_doctor.timeutil import parse_time
+from mtls_doctor.timeutil import check_window, parse_time
 
 if TYPE_CHECKING:
     from mtls_doctor.aws.s3 import S3Opener
@@ -43,12 +43,16 @@ def _stack(func: F, *decorators: Callable[[F], F]) -> F:
     return func
 
 
+_PROFILE_HELP = "AWS profile (default: AWS_PROFILE or the default chain)."
+_REGION_HELP = "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, or the profile's)."
+
+
 def aws_profile_options(func: F) -> F:
     """``--profile`` and ``--region`` (otherwise boto3's usual sources)."""
     return _stack(
         func,
-        _option("--profile", help="AWS profile (default: AWS_PROFILE or the default chain)."),
-        _option("--region", help="AWS region; for s3:// logs also the region folder read."),
+        _option("--profile", help=_PROFILE_HELP),
+        _option("--region", help=_REGION_HELP),
     )
 
 
@@ -56,7 +60,11 @@ def s3_input_options(func: F) -> F:
     """Options that narrow and fetch ``s3://bucket[/prefix]`` PATHS."""
     return _stack(
         func,
-        aws_profile_options,
+        _option("--profile", help=_PROFILE_HELP),
+        _option(
+            "--region",
+            help=_REGION_HELP + " For s3:// logs also the only region folder read.",
+        ),
         _option("--account", help="s3:// logs: only this account's AWSLogs/<account>/ folder."),
         _option("--lb", help="s3:// logs: only this load balancer (name, app/NAME/ID or ARN)."),
         _option(
@@ -103,6 +111,7 @@ def remote_options(filters: Filters | None = None, now: datetime | None = None) 
     if filters is None:
         since = parse_time(values["since"], now=moment) if values.get("since") else None
         until = parse_time(values["until"], now=moment) if values.get("until") else None
+        check_window(since, until)
     return RemoteOptions(
         profile=values.get("profile"),
         region=values.get("region"),

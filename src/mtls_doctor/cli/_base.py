@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from mtls_doctor import __version__
-from mtls_doctor.errors import EXIT_CODES_HELP, ExitCode, MtlsDoctorError
+from mtls_doctor.errors import EXIT_CODES_HELP, ExitCode, MtlsDoctorError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,14 +50,25 @@ class DoctorGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self.lazy_commands:
             importlib.import_module(self.lazy_commands[cmd_name])
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _complete(command)
+        return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(self.lazy_commands))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                # Flush here, where a closed pipe can still be told apart from other faults;
+                # Python's own flush at exit would print "Exception ignored" and exit 120.
+                sys.stdout.flush()
+        except BrokenPipeError:
+            _drop_stdout()
+            raise click.exceptions.Exit(int(ExitCode.PIPE_CLOSED)) from None
         except MtlsDoctorError as error:
             if _debug_enabled(ctx):
                 raise
@@ -102,6 +113,88 @@ class DoctorGroup(click.Group):
             raise DoctorError(internal) from None
 
 
+def _drop_stdout() -> None:
+    """The reader of stdout is gone (``| head``): send what is still buffered nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (tests): nothing is flushed at exit
+        pass
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().ensure_object(dict)["debug"] = True
+
+
+DEBUG_HELP = "Show full tracebacks on errors."
+
+
+class NonEmpty(click.ParamType):  # type: ignore[type-arg]
+    """A text or path value that may not be empty: ``--log-line "$(grep ...)"`` where the
+    grep found nothing is a mistake to report, not a value to run with (an empty path would
+    even mean the current folder)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str | None:
+        metavar = self.inner.get_metavar(*args, **kwargs)
+        return str(metavar) if metavar is not None else None
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip() and _typed(param, ctx):
+            name = param.opts[0] if isinstance(param, click.Option) else None
+            shown = name or (param.human_readable_name if param is not None else "a value")
+            raise UsageError(
+                f"{shown} is empty",
+                hint="Give a value; if it came from $(...), that command found nothing.",
+            )
+        return self.inner.convert(value, param, ctx)
+
+
+def _typed(param: click.Parameter | None, ctx: click.Context | None) -> bool:
+    """The value came from the command line or the environment, not from a default."""
+    if param is None or ctx is None or param.name is None:
+        return True
+    source = ctx.get_parameter_source(param.name)
+    return source not in (
+        click.core.ParameterSource.DEFAULT,
+        click.core.ParameterSource.DEFAULT_MAP,
+    )
+
+
+def _refuse_empty(param: click.Parameter) -> None:
+    if isinstance(param.type, click.types.StringParamType | click.Path):
+        param.type = NonEmpty(param.type)
+
+
+def _complete(command: click.Command) -> None:
+    """What every command has: the exit codes under its --help, ``--debug`` after the
+    command name too (``mtls-doctor diagnose logs/ --debug``), and no empty values."""
+    if command.epilog is None:
+        command.epilog = EXIT_CODES_HELP
+    for param in command.params:
+        _refuse_empty(param)
+    if any(p.name == "debug" for p in command.params):
+        return
+    command.params.append(
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_set_debug,
+            help=DEBUG_HELP,
+        )
+    )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _complete(sub)
+
+
 def _is_interrupt(error: BaseException) -> bool:
     # DuckDB turns Ctrl-C during a query into its own exception, not KeyboardInterrupt.
     import duckdb
@@ -119,7 +212,7 @@ def duckdb_errors() -> tuple[type[BaseException], ...]:
 
 @click.group(cls=DoctorGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="mtls-doctor")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--debug", is_flag=True, help=DEBUG_HELP + " Also accepted after the command.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Find out why clients fail mutual TLS on an AWS Application Load Balancer.
@@ -129,7 +222,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       mtls-doctor logs query logs/ --client-ip 203.0.113.9 --status failed
     """
     ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+    ctx.obj["debug"] = debug or bool(ctx.obj.get("debug"))
 
 
 def finish(code: ExitCode | int) -> NoReturn:

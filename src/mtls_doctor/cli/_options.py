@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -10,9 +10,11 @@ from typing import Any, TypeVar
 import click
 
 from mtls_doctor.cli._aws_options import s3_input_options
+from mtls_doctor.errors import InputError, UsageError
 from mtls_doctor.logs.query import Filters, parse_client, parse_status
+from mtls_doctor.logs.sources import Opener
 from mtls_doctor.logs.store import default_db_path
-from mtls_doctor.timeutil import parse_time
+from mtls_doctor.timeutil import check_window, iso_z, parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +31,7 @@ def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 def input_options(func: F) -> F:
     """PATHS (files, folders, globs, ``-``) or ``--db``, and ``--strict``."""
     return _stack(
-        click.argument("paths", nargs=-1),
+        click.argument("paths", nargs=-1, callback=check_log_paths),
         click.option(
             "--db",
             type=click.Path(dir_okay=False, path_type=Path),
@@ -60,7 +62,7 @@ def filter_options(func: F) -> F:
 def build_filters(options: dict[str, Any], now: datetime | None = None) -> Filters:
     """Filters from the values of :func:`filter_options`."""
     moment = now or datetime.now(UTC)
-    return Filters(
+    filters = Filters(
         client=parse_client(options["client_ip"]) if options.get("client_ip") is not None else None,
         since=parse_time(options["since"], now=moment)
         if options.get("since") is not None
@@ -74,6 +76,8 @@ def build_filters(options: dict[str, Any], now: datetime | None = None) -> Filte
         listener_port=options.get("listener_port"),
         tls_protocol=options.get("tls_protocol"),
     )
+    check_window(filters.since, filters.until)
+    return filters
 
 
 def resolve_db(paths: tuple[str, ...], db: Path | None) -> Path | None:
@@ -83,3 +87,68 @@ def resolve_db(paths: tuple[str, ...], db: Path | None) -> Path | None:
             raise click.UsageError("give PATHS or --db, not both")
         return None
     return db or default_db_path()
+
+
+def _is_store(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
+    return head[8:12] == b"DUCK"  # DuckDB's file header: 8 bytes of checksum, then DUCK
+
+
+def check_log_paths(ctx: click.Context, param: click.Parameter, paths: Any) -> Any:
+    """A DuckDB store given where log files go: one line that says ``--db``, rather than a
+    malformed-line warning for each of its blocks."""
+    for text in paths or ():
+        path = Path(text)
+        if text != "-" and "://" not in text and path.is_file() and _is_store(path):
+            raise UsageError(
+                f"{text} is a DuckDB store, not a connection log",
+                hint=f"Read a store with --db {text}",
+            )
+    return paths
+
+
+def input_span(
+    paths: tuple[str, ...], db: Path | None, openers: Mapping[str, Opener] | None = None
+) -> tuple[int, datetime | None, datetime | None] | None:
+    """All the connections the inputs hold, and their first and last time (None for stdin,
+    which cannot be read twice)."""
+    from mtls_doctor.logs.api import open_selection
+
+    if "-" in paths:
+        return None
+    with open_selection(list(paths), db=db, openers=openers) as selection:
+        return selection.span()
+
+
+def nothing_selected(
+    span: tuple[int, datetime | None, datetime | None] | None,
+    paths: tuple[str, ...],
+    db: Path | None,
+    filters: Filters,
+) -> tuple[InputError, bool]:
+    """Why a selection holds no connection, and whether that is because nothing could be
+    read at all (bad input) rather than because the window or filters miss every one."""
+    where = " ".join(paths) if paths else f"the store {db}"
+    if span is not None and span[0] == 0:
+        hint = (
+            "Check that these are ALB connection logs (conn_log_*.log.gz)."
+            if paths
+            else f"Load logs into it first: mtls-doctor ingest LOGS --db {db}"
+        )
+        return InputError(f"no connection could be read from {where}", hint=hint), True
+    spans = f" (the logs span {iso_z(span[1])} to {iso_z(span[2])})" if span else ""
+    if filters.since is not None or filters.until is not None:
+        start, end = iso_z(filters.since) or "the start", iso_z(filters.until) or "now"
+        return InputError(
+            f"no connections between {start} and {end}{spans}",
+            hint="Move or widen --since/--until (or --at) to the time the logs cover.",
+        ), False
+    read = f"{span[0]} connection(s) read{spans}" if span else "connections were read"
+    return InputError(
+        f"no connection matches the filters; {read}",
+        hint="Loosen the filters; 'logs query ... --count-by FIELD' shows the values there are.",
+    ), False

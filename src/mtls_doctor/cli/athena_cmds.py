@@ -1,13 +1,17 @@
-"""``athena ddl``/``athena setup``, and the Athena engine behind ``diagnose --engine athena``."""
+"""``athena ddl``/``athena setup``, and ``--engine athena`` on the commands that read logs.
+
+The orchestration (session, estimate, budget, cost) is the library's
+(:mod:`mtls_doctor.athena.session`); this module turns options into settings and shows the
+plan and the cost on stderr. boto3 and sqlglot load only when a command runs on Athena.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,8 +22,15 @@ from mtls_doctor.athena.ddl import (
     create_database_sql,
     create_table_sql,
 )
+from mtls_doctor.athena.session import AthenaSession, AthenaSettings, no_paths, open_session
 from mtls_doctor.cli._base import cli, finish, format_option, info
-from mtls_doctor.errors import ExitCode, InputError, UsageError
+from mtls_doctor.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from mtls_doctor.diagnose.engine import DiagnoseOptions
+    from mtls_doctor.diagnose.model import Diagnosis
+    from mtls_doctor.diagnose.overview import Overview
+    from mtls_doctor.logs.query import Filters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -190,168 +201,84 @@ def athena_options(func: F) -> F:
     return func
 
 
-@dataclass(frozen=True)
-class AthenaSettings:
-    workgroup: str
-    output_location: str | None
-    database: str
-    table: str
-    max_scan_gb: float | None
-    price_per_tb: float
-    profile: str | None
-    region: str | None
+def pop_settings(options: dict[str, Any]) -> tuple[str, AthenaSettings]:
+    """The engine, and the Athena settings taken out of a command's ``**options``.
 
-    @classmethod
-    def pop(cls, options: dict[str, Any]) -> tuple[str, AthenaSettings]:
-        """The engine, and the Athena settings taken out of a command's ``**options``."""
-        engine = options.pop("engine")
-        settings = cls(
-            workgroup=options.pop("workgroup") or "primary",
-            output_location=options.pop("output_location"),
-            database=options.pop("athena_database"),
-            table=options.pop("athena_table"),
-            max_scan_gb=options.pop("max_scan_gb"),
-            price_per_tb=options.pop("price_per_tb"),
-            profile=options.get("profile"),  # shared with the S3 input options
-            region=options.get("region"),
-        )
-        if engine == "local" and (settings.max_scan_gb is not None or settings.output_location):
-            raise UsageError("--max-scan-gb and --output-location need --engine athena")
-        return engine, settings
-
-
-def _make_runner(settings: AthenaSettings) -> Any:
-    from mtls_doctor.aws.athena import AthenaRunner, check_output_location
-    from mtls_doctor.aws.session import new_client
-
-    client = new_client("athena", profile=settings.profile, region=settings.region)
-    return AthenaRunner(
-        client, settings.workgroup, output_location=check_output_location(settings.output_location)
-    )
-
-
-def _estimate(settings: AthenaSettings, runner: Any, days: Any, today: date) -> Any:
-    from mtls_doctor.aws.athena import estimate_scan, table_location
-    from mtls_doctor.aws.session import new_client
-
-    location, start = table_location(runner.client, settings.database, settings.table)
-    if not location:
-        raise InputError(
-            f"table {settings.database}.{settings.table} has no S3 location",
-            hint="Create it with 'mtls-doctor athena setup'.",
-        )
-    s3 = new_client("s3", profile=settings.profile, region=settings.region)
-    return estimate_scan(s3, location, days.days(start or date(2023, 1, 1), today))
-
-
-@contextmanager
-def _session(settings: AthenaSettings, filters: Any, now: datetime) -> Iterator[Any]:
-    """An AthenaTarget over the days of ``filters``, and the scan estimate; the cost after."""
-    from mtls_doctor.athena.dialect import DayRange
-    from mtls_doctor.athena.target import GB, AthenaTarget, ScanBudget, cost_usd
-
-    runner = _make_runner(settings)
-    days = DayRange.around(filters.since, filters.until)
-    estimate = _estimate(settings, runner, days, now.astimezone(UTC).date())
-    limit = int(settings.max_scan_gb * GB) if settings.max_scan_gb is not None else None
-    table = f'"{settings.database}"."{settings.table}"'
-    target = AthenaTarget(runner, table, days, ScanBudget(estimate.bytes, limit))
-    try:
-        yield target, estimate
-    finally:
-        # Also after a failed or interrupted run: the queries that ran are billed.
-        if target.results:
-            scanned = [r.scanned_bytes for r in target.results]
-            info(
-                f"athena: {len(scanned)} queries scanned {sum(scanned) / GB:.3f} GB, about "
-                f"${cost_usd(scanned, settings.price_per_tb):.4f} at ${settings.price_per_tb:g}/TB"
-            )
-
-
-def _announce(settings: AthenaSettings, target: Any, estimate: Any, plan: str, n: int) -> None:
-    """The partitions, the estimate per query, and the plan; refuse it if over the limit."""
-    from mtls_doctor.athena.target import GB
-
-    parts = [d.strftime("%Y/%m/%d") for d in estimate.days]
-    shown = ", ".join(parts) if len(parts) <= 6 else f"{parts[0]} .. {parts[-1]}"
-    info(
-        f"athena: {settings.database}.{settings.table}: {len(parts)} partition(s) [{shown}], "
-        f"{estimate.objects} object(s), {estimate.bytes / GB:.3f} GB per query; {plan}"
-    )
-    target.budget.check(n)
-
-
-@contextmanager
-def athena_target(
-    settings: AthenaSettings,
-    filters: Any,
-    now: datetime,
-    warn_days: int,
-    also: Callable[[Any, Any], object] | None = None,
-) -> Iterator[Any]:
-    """An AthenaTarget with diagnose's queries already run (partitions and cost on stderr).
-
-    ``also(target, filters)`` asks more questions whose text does not depend on earlier
-    answers (the report's overview); they run in the first wave.
+    ``--profile``/``--region`` are the command's own when :func:`athena_options` added them,
+    else those the S3 input options keep aside (``cli._aws_options.profile_region``).
     """
-    from mtls_doctor.athena.target import FIXED_SCANS, planned_queries, prefetch_diagnosis
-    from mtls_doctor.diagnose.target import resolve_candidates
+    from mtls_doctor.cli._aws_options import profile_region
 
-    with _session(settings, filters, now) as (target, estimate):
-        ask = also or (lambda t, f: None)
-        fixed = FIXED_SCANS + len(planned_queries(target, lambda t: ask(t, filters)))
-        fixed += 1 if filters.needs_candidates() else 0
-        _announce(settings, target, estimate, f"{fixed} queries", fixed)
-        selected = resolve_candidates(target, filters)
-        extra = planned_queries(target, lambda t: ask(t, selected))
-        prefetch_diagnosis(target, selected, now=now, warn_days=warn_days, also=extra)
-        yield target, selected
+    engine = options.pop("engine")
+    profile, region = profile_region()
+    settings = AthenaSettings(
+        workgroup=options.pop("workgroup") or "primary",
+        output_location=options.pop("output_location"),
+        database=options.pop("athena_database"),
+        table=options.pop("athena_table"),
+        max_scan_gb=options.pop("max_scan_gb"),
+        price_per_tb=options.pop("price_per_tb"),
+        profile=options.get("profile") or profile,
+        region=options.get("region") or region,
+    )
+    if engine == "local" and (settings.max_scan_gb is not None or settings.output_location):
+        raise UsageError("--max-scan-gb and --output-location need --engine athena")
+    return engine, settings
 
 
-def _no_paths(paths: tuple[str, ...], db: Any = None) -> None:
-    if paths or db is not None:
-        raise UsageError(
-            "--engine athena reads the Athena table, not PATHS or --db",
-            hint="Drop the PATHS (or --db), or drop --engine athena to read them here.",
-        )
+@contextmanager
+def _session(settings: AthenaSettings, filters: Filters, now: datetime) -> Iterator[AthenaSession]:
+    """The library's session, with its cost on stderr afterwards."""
+    with open_session(settings, filters, now) as session:
+        try:
+            yield session
+        finally:
+            # Also after a failed or interrupted run: the queries that ran are billed.
+            if session.target.results:
+                info(f"athena: {session.cost().describe()}")
 
 
 def athena_diagnose(
     settings: AthenaSettings,
     paths: tuple[str, ...],
-    filters: Any,
-    options: Any,
+    filters: Filters,
+    options: DiagnoseOptions,
     db: Any = None,
-) -> Any:
-    """``diagnose --engine athena``: the same Diagnosis, from the Athena table."""
-    from mtls_doctor.cli.logs_cmds import report_stats
-    from mtls_doctor.diagnose.engine import diagnose
+) -> Diagnosis:
+    """``diagnose --engine athena`` (in Python: ``athena.session.diagnose_on_athena``)."""
+    from mtls_doctor.cli._output import report_stats
 
-    _no_paths(paths, db)
-    with athena_target(settings, filters, options.now, options.warn_days) as (target, selected):
-        report_stats(target.stats)
-        return diagnose(target, selected, options)
+    no_paths(paths, db)
+    with _session(settings, filters, options.now) as session:
+        info(f"athena: {session.diagnosis_plan()}")
+        result = session.diagnose(options)
+        report_stats(session.opened[-1].stats)
+        return result
 
 
 def athena_report(
-    settings: AthenaSettings, paths: tuple[str, ...], filters: Any, options: Any, db: Any = None
-) -> tuple[Any, Any]:
-    """``report --engine athena``: the Diagnosis and the overview, from the Athena table."""
-    from mtls_doctor.cli.logs_cmds import report_stats
-    from mtls_doctor.diagnose.engine import diagnose
-    from mtls_doctor.web.queries import overview
+    settings: AthenaSettings,
+    paths: tuple[str, ...],
+    filters: Filters,
+    options: DiagnoseOptions,
+    db: Any = None,
+) -> tuple[Diagnosis, Overview]:
+    """``report --engine athena``: the diagnosis and the overview, from one set of prepared
+    tables (the overview costs no query)."""
+    from mtls_doctor.cli._output import report_stats
 
-    _no_paths(paths, db)
-    now, warn_days = options.now, options.warn_days
-    with athena_target(settings, filters, now, warn_days, also=overview) as (target, selected):
-        report_stats(target.stats)
-        return diagnose(target, selected, options), overview(target, selected)
+    no_paths(paths, db)
+    with _session(settings, filters, options.now) as session:
+        info(f"athena: {session.diagnosis_plan()}")
+        result, top = session.report(options)
+        report_stats(session.opened[-1].stats)
+        return result, top
 
 
 def athena_logs_query(
     settings: AthenaSettings,
     paths: tuple[str, ...],
-    filters: Any,
+    filters: Filters,
     *,
     limit: int | None,
     count_by: tuple[str, ...] | None,
@@ -360,23 +287,19 @@ def athena_logs_query(
     db: Any = None,
 ) -> None:
     """``logs query --engine athena``: one query (rows, or counts), rendered to Trino."""
-    from mtls_doctor.athena.target import count_rows, select_rows
-    from mtls_doctor.cli.logs_cmds import TABLE_COLUMNS, emit
-    from mtls_doctor.diagnose.target import resolve_candidates
+    from mtls_doctor.cli._output import TABLE_COLUMNS, emit
     from mtls_doctor.logs.fields import OUTPUT_COLUMNS
     from mtls_doctor.logs.query import check_columns
 
-    _no_paths(paths, db)
+    no_paths(paths, db)
     columns = check_columns(count_by) if count_by else None  # before anything is billed
-    with _session(settings, filters, now) as (target, estimate):
-        n = 2 if filters.needs_candidates() else 1
-        _announce(settings, target, estimate, f"{n} quer{'ies' if n > 1 else 'y'}", n)
+    with _session(settings, filters, now) as session:
+        info(f"athena: {session.plan(2 if filters.needs_candidates() else 1)}")
         if limit is None and not count_by:
             info("athena: rows come back 1000 per GetQueryResults call; --limit keeps it short")
-        selected = resolve_candidates(target, filters)
         if columns:
-            counts = count_rows(target, selected, columns)
+            counts = session.counts(columns)
             emit(counts.to_dicts(), (*counts.columns, "count"), fmt)
         else:
-            rows = select_rows(target, selected, limit=limit)
+            rows = session.rows(limit)
             emit(rows, OUTPUT_COLUMNS if fmt != "table" else TABLE_COLUMNS, fmt)

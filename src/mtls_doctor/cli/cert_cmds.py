@@ -6,19 +6,23 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtls_doctor.cli._base import cli, finish, format_option, warn
 from mtls_doctor.errors import ExitCode, UsageError
+from mtls_doctor.knowledge.policies import SecurityPolicy, get_policy
 from mtls_doctor.pki import render
 from mtls_doctor.pki.bundle import check_trust_store, write_fixed_bundle
+from mtls_doctor.pki.incompatible import IncompatibilityHypotheses, incompatibility_hypotheses
 from mtls_doctor.pki.inspect import describe_chain
 from mtls_doctor.pki.limits import AlbLimits
-from mtls_doctor.pki.load import load_certificates
+from mtls_doctor.pki.load import LoadedCertificates, load_certificates
 from mtls_doctor.pki.logmatch import compare_with_log, parse_log_line
 from mtls_doctor.pki.verdict import TrustStore, check_chain
+from mtls_doctor.report.policy_text import hypotheses_text
 from mtls_doctor.timeutil import parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,7 +94,12 @@ def cert_inspect(files: tuple[Path, ...], fmt: str) -> None:
 
 @cert.command("check")
 @click.argument("chain", type=_FILE)
-@click.option("--trust-store", "bundle", required=True, type=_FILE, help="CA bundle (PEM).")
+@click.option("--trust-store", "bundle", type=_FILE, help="CA bundle (PEM); needed for a verdict.")
+@click.option(
+    "--policy",
+    "policy_name",
+    help="Listener security policy: add the inferred ClientCertIncompatible hypotheses.",
+)
 @_crl_option
 @click.option("--at", "at_text", help="Check time, ISO 8601 or 2h/7d back (default: now).")
 @click.option("--ignore-expiry", is_flag=True, help="As IgnoreClientCertificateExpiry=true.")
@@ -99,7 +108,8 @@ def cert_inspect(files: tuple[Path, ...], fmt: str) -> None:
 @format_option("text", "json")
 def cert_check(
     chain: Path,
-    bundle: Path,
+    bundle: Path | None,
+    policy_name: str | None,
     crls: tuple[Path, ...],
     at_text: str | None,
     ignore_expiry: bool,
@@ -109,23 +119,34 @@ def cert_check(
 ) -> None:
     """Predict the ALB's tls_verify_status for CHAIN (leaf first, then intermediates).
 
-    Every finding is listed; the verdict is the one the ALB would log. Exit 0 for
-    Success, 1 for any other verdict, 3 for unreadable input.
+    Every finding is listed; the verdict is the one the ALB would log. With --policy, the
+    inferred reasons the policy could refuse the leaf (ClientCertIncompatible) are added,
+    each with the check that confirms it. Exit 0 for Success and no hypothesis, 1 for any
+    other verdict or a fitting hypothesis, 3 for unreadable input.
 
     \b
     Example:
       mtls-doctor cert check chain.pem --trust-store bundle.pem --crl ca.crl.pem
+      mtls-doctor cert check chain.pem --policy ELBSecurityPolicy-TLS13-1-2-RFC9151-FIPS-2023-07
       mtls-doctor cert check chain.pem --trust-store bundle.pem \\
           --log-line "$(zcat conn.log.gz | grep 203.0.113.9 | head -1)"
     """
     if at_text and log_line:
         raise UsageError("give --at or --log-line, not both (the log line sets the time)")
+    if bundle is None and policy_name is None:
+        raise UsageError("give --trust-store BUNDLE (for a verdict) or --policy NAME, or both")
+    policy = get_policy(policy_name) if policy_name is not None else None
+    loaded = load_certificates(chain, lenient=True)
+    for message in loaded.warnings:
+        warn(message)
+    fit = _policy_fit(loaded, policy)
+    if bundle is None:
+        _policy_only(loaded, fit, fmt)
     now = datetime.now(UTC)
     logged = parse_log_line(log_line) if log_line else None
     at = logged.timestamp if logged else (parse_time(at_text, now=now) if at_text else now)
-    loaded = load_certificates(chain, lenient=True)
     store = TrustStore.from_files(bundle, crls)
-    for message in loaded.warnings + store.warnings:
+    for message in store.warnings:
         warn(message)
     result = check_chain(
         loaded.ders, store, at=at, ignore_expiry=ignore_expiry, limits=_limits(limit_values)
@@ -142,10 +163,44 @@ def cert_check(
     if fmt == "json":
         data = result.to_dict()
         data["log_line"] = comparison.to_dict() if comparison else None
+        data["policy_fit"] = fit.to_dict() if fit else None
         _echo_json(data)
     else:
         click.echo(render.verdict_text(result, comparison))
-    finish(ExitCode.OK if result.ok else ExitCode.FINDINGS)
+        if fit is not None:
+            click.echo(hypotheses_text(fit))
+    finish(ExitCode.OK if result.ok and not (fit and fit.hypotheses) else ExitCode.FINDINGS)
+
+
+def _policy_fit(
+    loaded: LoadedCertificates, policy: SecurityPolicy | None
+) -> IncompatibilityHypotheses | None:
+    if policy is None:
+        return None
+    if not loaded.certificates or 0 in loaded.invalid_indexes:
+        warn("the leaf is not valid X.509: no policy hypotheses")
+        return None
+    return incompatibility_hypotheses(loaded.certificates[0], policy)
+
+
+def _policy_only(
+    loaded: LoadedCertificates, fit: IncompatibilityHypotheses | None, fmt: str
+) -> NoReturn:
+    """``cert check --policy`` without a trust store: the chain and the hypotheses only."""
+    if fmt == "json":
+        ders = [c.public_bytes(Encoding.DER) for c in loaded.certificates]
+        data = {
+            "schema_version": 1,
+            "verdict": None,
+            "findings": [],
+            "chain": [c.to_dict() for c in describe_chain(loaded.certificates, ders)],
+            "log_line": None,
+            "policy_fit": fit.to_dict() if fit else None,
+        }
+        _echo_json(data)
+    elif fit is not None:
+        click.echo(hypotheses_text(fit))
+    finish(ExitCode.FINDINGS if fit and fit.hypotheses else ExitCode.OK)
 
 
 @cli.group("trust-store")

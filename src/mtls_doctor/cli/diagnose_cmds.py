@@ -12,9 +12,16 @@ import click
 
 from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_openers
 from mtls_doctor.cli._base import cli, finish, format_option
-from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
-from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_diagnose, athena_options
-from mtls_doctor.cli.logs_cmds import report_stats
+from mtls_doctor.cli._options import (
+    build_filters,
+    filter_options,
+    input_options,
+    input_span,
+    nothing_selected,
+    resolve_db,
+)
+from mtls_doctor.cli._output import report_stats
+from mtls_doctor.cli.athena_cmds import athena_diagnose, athena_options, pop_settings
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import ExitCode, InputError
@@ -112,7 +119,7 @@ def diagnose_cmd(
       mtls-doctor diagnose logs/2024/04/05/ --at 2024-04-05T18:00:00Z --since 6h
     """
     now = clock(at)
-    engine, athena = AthenaSettings.pop(filters)
+    engine, athena = pop_settings(filters)
     selected = build_filters(filters, now)
     correlator = None
     if trust_store or crls or certs:
@@ -125,12 +132,13 @@ def diagnose_cmd(
         options = DiagnoseOptions(now, warn_days, correlator)
         result = athena_diagnose(athena, paths, selected, options, db=db)
     else:
+        store, openers = resolve_db(paths, db), remote_openers(selected, now)
         with open_target(
             list(paths),
-            db=resolve_db(paths, db),
+            db=store,
             stdin=sys.stdin.buffer,
             strict=strict,
-            openers=remote_openers(selected, now),
+            openers=openers,
             scope=Scope.of(selected, now, warn_days),
         ) as target:
             report_stats(target.stats)
@@ -140,6 +148,8 @@ def diagnose_cmd(
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
+        if not result.summary.connections:  # "no failures" only where connections were read
+            raise nothing_selected(input_span(paths, store, openers), paths, store, selected)[0]
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif fmt == "markdown":

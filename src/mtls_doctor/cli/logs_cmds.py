@@ -11,79 +11,27 @@ from typing import Any
 import click
 
 from mtls_doctor.cli._aws_options import remote_openers, s3_ingest_options
-from mtls_doctor.cli._base import cli, finish, format_option, info, warn
-from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
-from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_logs_query, athena_options
-from mtls_doctor.errors import ExitCode, LogFormatError
-from mtls_doctor.logs.api import ReadStats, export_row, open_selection
+from mtls_doctor.cli._base import cli, finish, format_option, info
+from mtls_doctor.cli._options import (
+    build_filters,
+    check_log_paths,
+    filter_options,
+    input_options,
+    nothing_selected,
+    resolve_db,
+)
+from mtls_doctor.cli._output import TABLE_COLUMNS, emit, report_stats, write
+from mtls_doctor.cli.athena_cmds import athena_logs_query, athena_options, pop_settings
+from mtls_doctor.errors import ExitCode, InputError, LogFormatError
+from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
 from mtls_doctor.logs.query import check_columns
 from mtls_doctor.logs.store import default_db_path
-from mtls_doctor.report.tabular import iter_csv, iter_json_array, iter_jsonl, render_table
-
-TABLE_COLUMNS = (
-    "timestamp",
-    "client_ip",
-    "listener_port",
-    "tls_protocol",
-    "leaf_client_cert_subject",
-    "leaf_client_cert_serial_number",
-    "tls_verify_status",
-)
-TABLE_ROW_LIMIT = 10_000
-
-
-def report_stats(stats: ReadStats, max_lines: int = 20) -> None:
-    """The human summary of what reading found, on stderr."""
-    for name in stats.skipped_unknown[:max_lines]:
-        warn(f"{name}: not a connection-log name (conn_log_...); skipped")
-    if len(stats.skipped_unknown) > max_lines:
-        warn(f"... and {len(stats.skipped_unknown) - max_lines} more files skipped")
-    for fault in stats.faults:
-        if fault.complete:
-            warn(f"{fault.file}: {fault.message}; all {fault.lines_read} lines read")
-        else:
-            warn(f"{fault.file}: {fault.message}; read {fault.lines_read} lines before the fault")
-    for issue in stats.issues[:max_lines]:
-        where = f"{issue.file}:{issue.line}" if issue.line else issue.file
-        warn(f"{where}: malformed line skipped: {issue.message}")
-    if stats.malformed:
-        info(f"{stats.malformed} malformed line(s) skipped")
-    if stats.extra_field_lines:
-        info(
-            f"{stats.extra_field_lines} line(s) had more than 15 fields (newer format); "
-            "the extra fields were ignored"
-        )
-    if stats.unknown_code_lines:
-        info(f"{stats.unknown_code_lines} line(s) carry a Failed: code that is not documented")
-
-
-def _write(chunks: Iterable[str]) -> None:
-    for chunk in chunks:
-        click.echo(chunk, nl=False)
-
-
-def emit(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], fmt: str) -> None:
-    """Write rows to stdout in ``fmt`` (the one place that picks a tabular renderer)."""
-    if fmt == "jsonl":
-        _write(iter_jsonl(rows))
-    elif fmt == "json":
-        _write(iter_json_array(rows))
-    elif fmt == "csv":
-        _write(iter_csv(rows, columns))
-    else:
-        listed = []
-        for row in rows:
-            listed.append(row)
-            if len(listed) >= TABLE_ROW_LIMIT:
-                warn(f"table output stops at {TABLE_ROW_LIMIT} rows; use --format csv or jsonl")
-                break
-        _write([render_table(listed, columns)])
 
 
 @cli.command()
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, callback=check_log_paths)
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -109,20 +57,33 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
       mtls-doctor ingest s3://my-alb-logs/web --since 1h --region eu-west-1
     """
     target = db or default_db_path()
-    result = ingest_inputs(
-        list(paths),
-        target,
-        stdin=sys.stdin.buffer,
-        strict=strict,
-        progress=info if sys.stderr.isatty() else None,
-        openers=remote_openers(),
-    )
+    created = not target.exists()
+    try:
+        result = ingest_inputs(
+            list(paths),
+            target,
+            stdin=sys.stdin.buffer,
+            strict=strict,
+            progress=info if sys.stderr.isatty() else None,
+            openers=remote_openers(),
+        )
+        unread = result.unreadable  # named by report_stats, and exit 3 below
+        if paths and not result.files and not unread and not any("://" in p for p in paths):
+            report_stats(result.stats)
+            raise InputError(
+                "no connection-log file among the inputs: nothing ingested",
+                hint="Give ALB connection logs (conn_log_*.log.gz), or folders holding them.",
+            )
+    except BaseException:
+        if created:
+            discard_if_empty(target)
+        raise
     report_stats(result.stats)
     if fmt == "json":
-        _write([result.to_json()])
+        write([result.to_json()])
     else:
         for item in result.files:
-            _write([f"{item.status:9} {item.rows:8} rows  {item.source}\n"])
+            write([f"{item.status:9} {item.rows:8} rows  {item.source}\n"])
     info(
         f"{result.read_whole} of {result.inputs} inputs read; "
         f"{result.added_rows} rows added from {result.added_files} new file(s); "
@@ -130,6 +91,26 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
     )
     # What could be read is stored; an input not read in whole (named above) is exit 3.
     finish(ExitCode.OK if result.read_whole == result.inputs else ExitCode.BAD_INPUT)
+
+
+def discard_if_empty(path: Path) -> None:
+    """A store this run created and committed no file to does not stay behind: it would
+    later read as a healthy store with no failures."""
+    from mtls_doctor.logs.store import Store
+
+    if not path.exists():
+        return
+    try:
+        store = Store.open_read_only(path)
+        try:
+            (held,) = store.con.execute("SELECT count(*) FROM files").fetchone() or (1,)
+        finally:
+            store.close()
+    except Exception:  # unreadable: not ours to judge, leave it
+        return
+    if held == 0:
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 @cli.group()
@@ -165,7 +146,7 @@ def logs_query(
       mtls-doctor logs query --db incident.duckdb --since 2h --status ClientCertExpired
       mtls-doctor logs query --engine athena --since 7d --count-by client_ip --max-scan-gb 20
     """
-    engine, athena = AthenaSettings.pop(filters)
+    engine, athena = pop_settings(filters)
     if engine == "athena":
         now = datetime.now(UTC)
         athena_logs_query(
@@ -185,20 +166,39 @@ def logs_query(
     with open_selection(
         list(paths), db=store, stdin=sys.stdin.buffer, strict=strict, openers=openers
     ) as sel:
+        shown = Counter()
         try:
             if count_by:
                 columns = check_columns(count_by.split(","))
                 counts = sel.count_by(selected, columns)
-                emit(counts.to_dicts(), (*columns, "count"), fmt)
+                emit(shown.each(counts.to_dicts()), (*columns, "count"), fmt)
             else:
                 emit(
-                    (export_row(r) for r in sel.iter_rows(selected, limit=limit)),
+                    shown.each(export_row(r) for r in sel.iter_rows(selected, limit=limit)),
                     OUTPUT_COLUMNS if fmt != "table" else TABLE_COLUMNS,
                     fmt,
                 )
         finally:
             report_stats(sel.stats)
+        if not shown.count and limit != 0:
+            span = None if "-" in paths else sel.span()
+            error, unread = nothing_selected(span, paths, store, selected)
+            if unread:
+                raise error
+            info(error.message)
     finish(ExitCode.OK)
+
+
+class Counter:
+    """Counts the rows that pass through on their way to stdout."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def each(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            self.count += 1
+            yield row
 
 
 @cli.command()

@@ -14,17 +14,24 @@ from typing import Any
 import click
 
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
-from mtls_doctor.cli._options import build_filters, filter_options, input_options, resolve_db
-from mtls_doctor.cli.athena_cmds import AthenaSettings, athena_options, athena_report
+from mtls_doctor.cli._options import (
+    build_filters,
+    filter_options,
+    input_options,
+    input_span,
+    nothing_selected,
+    resolve_db,
+)
+from mtls_doctor.cli._output import report_stats
+from mtls_doctor.cli.athena_cmds import athena_options, athena_report, pop_settings
 from mtls_doctor.cli.diagnose_cmds import at_option, clock, pki_options
-from mtls_doctor.cli.logs_cmds import report_stats
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import open_target, resolve_candidates
+from mtls_doctor.diagnose.overview import overview
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import ExitCode, InputError
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.report.html import render_html
-from mtls_doctor.web.queries import overview
 
 
 def _correlator(
@@ -76,7 +83,7 @@ def report_cmd(
       mtls-doctor report --engine athena --since 30d --max-scan-gb 50 -o month.html
     """
     now = clock(at)
-    engine, athena = AthenaSettings.pop(filters)
+    engine, athena = pop_settings(filters)
     selected = build_filters(filters, now)
     correlator = _correlator(trust_store, crls, certs, ignore_expiry)
     if engine == "athena":
@@ -84,8 +91,13 @@ def report_cmd(
         result, top = athena_report(athena, paths, selected, options, db=db)
         page = render_html(result, top, title=title)
     else:
+        store = resolve_db(paths, db)
         with open_target(
-            list(paths), db=resolve_db(paths, db), stdin=sys.stdin.buffer, strict=strict
+            list(paths),
+            db=store,
+            stdin=sys.stdin.buffer,
+            strict=strict,
+            scope=Scope.of(selected, now, warn_days),
         ) as target:
             report_stats(target.stats)
             if paths and not target.stats.rows:
@@ -93,9 +105,10 @@ def report_cmd(
                     "no connection-log line could be read from the inputs",
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
                 )
-            selected = resolve_candidates(target, selected)
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
-            page = render_html(result, overview(target, selected), title=title)
+            page = render_html(result, overview(target), title=title)
+        if not result.summary.connections:  # "no failures" only where connections were read
+            raise nothing_selected(input_span(paths, store), paths, store, selected)[0]
     if output == "-":
         click.echo(page, nl=False)
     else:
@@ -119,18 +132,26 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests for this Host name (repeatable); loopback names always work.",
+)
 @pki_options
 def serve_cmd(
     db: Path | None,
     host: str,
     port: int,
+    allow_hosts: tuple[str, ...],
     trust_store: Path | None,
     crls: tuple[Path, ...],
     certs: Path | None,
     ignore_expiry: bool,
     warn_days: int,
 ) -> None:
-    """Serve a local dashboard over a store until Ctrl-C.
+    """Serve a local dashboard over a store until Ctrl-C (then exit 130).
 
     Pages: overview, connections (filter, sort, page, CSV), one per code, client and
     certificate; each has a JSON twin under /api/. The store is read through snapshot
@@ -140,6 +161,7 @@ def serve_cmd(
     Examples:
       mtls-doctor serve --db incident.duckdb
       mtls-doctor serve --db incident.duckdb --port 0 --certs clients/ --trust-store ca.pem
+      mtls-doctor serve --db incident.duckdb --host 0.0.0.0 --allow-host dash.internal
     """
     from mtls_doctor.web.app import DashboardApp
     from mtls_doctor.web.server import Dashboard, is_loopback
@@ -153,7 +175,7 @@ def serve_cmd(
         app = DashboardApp(source, build_filters, correlator=correlator, warn_days=warn_days)
         if not is_loopback(host):
             warn(f"listening on {host}: anyone who can reach this address sees the logs")
-        dashboard = Dashboard(app, host, port)
+        dashboard = Dashboard(app, host, port, allow_hosts=allow_hosts)
         url = dashboard.start()
         click.echo(url)
         info("dashboard running; Ctrl-C stops it")
@@ -168,7 +190,8 @@ def serve_cmd(
             dashboard.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    finish(ExitCode.OK)
+    # The dashboard only ever ends by Ctrl-C or SIGTERM: exit as interrupted, as documented.
+    finish(ExitCode.INTERRUPTED)
 
 
 @cli.command("demo")
@@ -183,9 +206,10 @@ def serve_cmd(
 def demo_cmd(out: Path, fmt: str) -> None:
     """Run the whole job on a local incident: PKI, sandbox, traffic, ingest, diagnose, report.
 
-    Makes the scenario PKI, starts the sandbox listener on 127.0.0.1, sends an hour of
-    simulated traffic from 40 loopback client addresses with a trust-store change midway,
-    stops the listener, ingests its logs into a DuckDB store, and writes report.html.
+    Makes the scenario PKI, starts the sandbox listener on 127.0.0.1, sends 30 simulated
+    minutes of traffic from 40 loopback client addresses, changes the trust store, sends
+    20 more minutes, stops the listener, ingests its logs into a DuckDB store, and writes
+    report.html.
     Leaves nothing running. Exit 0 when the demo ran.
 
     \b

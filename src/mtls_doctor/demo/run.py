@@ -26,7 +26,8 @@ from mtls_doctor.demo.traffic import Client, Driver, Identity, SimClock, client_
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import Diagnosis
-from mtls_doctor.diagnose.target import open_target
+from mtls_doctor.diagnose.overview import overview
+from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.logs.ingest import ingest_inputs
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.pki.issue import issue_client, load_ca
@@ -34,7 +35,6 @@ from mtls_doctor.pki.scenarios import ScenarioSet, build_scenarios
 from mtls_doctor.report.html import render_html
 from mtls_doctor.sandbox.config import SandboxConfig
 from mtls_doctor.sandbox.server import Sandbox
-from mtls_doctor.web.queries import overview
 
 Progress = Callable[[str], None]
 
@@ -209,9 +209,9 @@ def _finish(
     correlator = Correlator.from_files(
         pki.path(pki.trust_store), [pki.path(c) for c in pki.crls], pki.out_dir / "clients"
     )
-    with open_target([], db=db) as target:
+    with open_target([], db=db, scope=Scope.of(Filters(), now, 30)) as target:
         result = diagnose(target, Filters(), DiagnoseOptions(now, 30, correlator))
-        tops = overview(target, Filters())
+        tops = overview(target)
     report = out / "report.html"
     report.write_text(render_html(result, tops, title="mtls-doctor demo incident"), "utf-8")
     as_json = out / "diagnosis.json"

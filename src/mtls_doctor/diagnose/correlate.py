@@ -40,6 +40,15 @@ def _organisation(rfc4514: str | None) -> str | None:
     return None
 
 
+def _only_a_key(path: Path) -> bool:
+    """A PEM private-key file (its contents are never shown, only counted)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return b"PRIVATE KEY-----" in data and b"CERTIFICATE-----" not in data
+
+
 @dataclass
 class ClientCertIndex:
     """Client certificates found under ``--certs``, by serial; each with its file's chain."""
@@ -57,17 +66,23 @@ class ClientCertIndex:
                 hint="--certs takes a folder of PEM/DER certificate files.",
             )
         index = cls()
+        keys = 0
         for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in CERT_SUFFIXES):
             try:
                 loaded = load_certificates(path)
             except CertificateLoadError as error:
-                index.skipped.append(error.message)
+                if _only_a_key(path):  # expected next to a client's certificate: just counted
+                    keys += 1
+                else:
+                    index.skipped.append(error.message)
                 continue
             for position, cert in enumerate(loaded.certificates):
                 key = _serial_key(cert.serial_number)
                 assert key is not None
                 chain = tuple(loaded.ders[position:])
                 index.chains.setdefault(key, []).append((str(path), chain, cert))
+        if keys:
+            index.skipped.append(f"--certs: {keys} private-key file(s) skipped")
         return index
 
     def find(self, serial: str | None, subject: str | None) -> tuple[str, tuple[bytes, ...]] | None:

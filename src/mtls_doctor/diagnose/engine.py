@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +15,7 @@ from mtls_doctor.diagnose.model import (
     FailureGroup,
     Summary,
 )
-from mtls_doctor.diagnose.target import (
-    Prepared,
-    QueryTarget,
-    Scope,
-    expiry_horizon,
-    resolve_candidates,
-)
+from mtls_doctor.diagnose.source import Query, Rows, Scope, Source, expiry_horizon
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import is_documented
 from mtls_doctor.logs.query import Filters
@@ -55,97 +48,43 @@ def resolution_lines(code: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-class _Run:
-    def __init__(self, target: QueryTarget, filters: Filters, horizon: datetime) -> None:
-        self.target = target
-        self.relation = target.relation
-        self.shape = getattr(target, "shape", q.ROW_SHAPE)
-        self.prepared: Prepared | None = getattr(target, "prepared", None)
-        if self.prepared is not None:
-            if self.prepared.scope != Scope(filters, horizon):
-                raise ValueError("this target was read for another selection or horizon")
-            self.where = "true"  # its rows are the selection already
-            self.params: dict[str, Any] = {}
-            return
-        where, self.params = resolve_candidates(target, filters).where()
-        self.where = where
+class _Ask:
+    """The engine's questions over one of a source's prepared relations."""
 
-    def _over(self, relation: str, shape: dict[str, str] = q.ROW_SHAPE) -> _Run:
-        other = copy.copy(self)
-        other.relation, other.shape = relation, shape
-        other.where, other.params = "true", {}
-        return other
+    def __init__(self, source: Source, relation: str) -> None:
+        prepared = source.prepared
+        self.source = source
+        self.relation = relation
+        self.shape = prepared.shape
+        self.where = prepared.where
+        self.params = dict(prepared.params)
 
-    def failures(self) -> _Run:
-        """The same questions over the selection's failed rows, copied once when possible.
-
-        A dozen queries look at failures only (a tenth of the rows, typically); over a store
-        each would decompress every row again. A target that can hold a temporary table
-        (``stage``) gets one; others (Athena) are asked as before.
-        """
-        if self.prepared is not None:  # counted per code, client and certificate already
-            return self._over(self.prepared.failures, q.COUNT_SHAPE)
-        stage = getattr(self.target, "stage", None)
-        if stage is None:
-            return self
-        select = (
-            f"SELECT {q.FAILURE_COLUMNS} FROM {self.relation} "
-            f"WHERE {self.where} AND verify_result = 'failed'"
-        )
-        return self._over(stage("diagnose_failures", select, self._bind(select, None)))
-
-    def grouped(self) -> _Run:
-        """These failed rows counted per code, client and certificate, staged once when the
-        target can (see ``queries.FAILURE_GROUPS``); others are asked row by row."""
-        stage = getattr(self.target, "stage", None)
-        if stage is None or self.shape is q.COUNT_SHAPE:
-            return self
-        select = q.FAILURE_GROUPS.format(rel=self.relation, where=self.where)
-        staged = stage("diagnose_failure_groups", select, self._bind(select, None))
-        return self._over(staged, q.COUNT_SHAPE)
-
-    def expiring(self) -> _Run:
-        """Where to ask about certificates that worked and expire before the horizon."""
-        return self if self.prepared is None else self._over(self.prepared.expiring)
-
-    def _bind(self, sql: str, extra: dict[str, Any] | None) -> dict[str, Any]:
-        # Only bind what the text uses: DuckDB refuses unused named parameters.
-        return {k: v for k, v in {**self.params, **(extra or {})}.items() if f"${k}" in sql}
-
-    def query(
-        self, template: str, extra: dict[str, Any] | None = None, **fmt: str
-    ) -> tuple[str, dict[str, Any]]:
+    def query(self, template: str, extra: dict[str, Any] | None = None, **fmt: str) -> Query:
         sql = template.format(rel=self.relation, where=self.where, **self.shape, **fmt)
-        return sql, self._bind(sql, extra)
+        # Only bind what the text uses: DuckDB refuses unused named parameters.
+        merged = {**self.params, **(extra or {})}
+        return sql, {k: v for k, v in merged.items() if f"${k}" in sql}
 
-    def fetch(
-        self, template: str, extra: dict[str, Any] | None = None, **fmt: str
-    ) -> list[tuple[Any, ...]]:
-        return self.target.fetch(*self.query(template, extra, **fmt))
-
-
-def _fetch_all(
-    target: QueryTarget, queries: list[tuple[str, dict[str, Any]]]
-) -> list[list[tuple[Any, ...]]]:
-    """Questions that do not depend on each other: at the same time where the target can."""
-    many = getattr(target, "fetch_many", None)
-    if many is not None:
-        return list(many(queries))
-    return [target.fetch(sql, params) for sql, params in queries]
+    def fetch(self, template: str, extra: dict[str, Any] | None = None, **fmt: str) -> Rows:
+        return self.source.fetch(*self.query(template, extra, **fmt))
 
 
-def diagnose(target: QueryTarget, filters: Filters, options: DiagnoseOptions) -> Diagnosis:
-    """Summarise the selection, then explain each failure code with its evidence."""
-    run = _Run(target, filters, expiry_horizon(options.now, options.warn_days))
-    row = run.fetch(q.SUMMARY)[0]
-    stats = target.stats
+def diagnose(source: Source, filters: Filters, options: DiagnoseOptions) -> Diagnosis:
+    """Summarise the selection, then explain each failure code with its evidence.
+
+    ``source`` was read for ``filters`` and the options' expiry horizon (its ``Scope``)."""
+    if source.prepared.scope != Scope(filters, expiry_horizon(options.now, options.warn_days)):
+        raise ValueError("this source was read for another selection or horizon")
+    counts = _Ask(source, source.prepared.counts)
+    row = counts.fetch(q.SUMMARY)[0]
+    stats = source.stats
     n = [int(value or 0) for value in row[:6]]  # a sum over no rows is NULL
     summary = Summary(
         n[0], n[1], n[2], n[3], n[4], stats.malformed, n[5], stats.files, row[6], row[7]
     )
-    by_status = tuple((str(s), int(n)) for s, n in run.fetch(q.BY_STATUS))
-    failures = _failure_groups(run, summary, options) if summary.failed else ()
-    warnings = _expiring(run, options)
+    by_status = tuple((str(s), int(n)) for s, n in counts.fetch(q.BY_STATUS))
+    failures = _failure_groups(source, summary, options) if summary.failed else ()
+    warnings = _expiring(source, options)
     if options.correlator is not None:
         warnings += options.correlator.warnings()
     return Diagnosis(
@@ -161,7 +100,7 @@ def diagnose(target: QueryTarget, filters: Filters, options: DiagnoseOptions) ->
 
 
 def _failure_groups(
-    run: _Run, summary: Summary, options: DiagnoseOptions
+    source: Source, summary: Summary, options: DiagnoseOptions
 ) -> tuple[FailureGroup, ...]:
     span = (
         (summary.last_seen - summary.first_seen).total_seconds()
@@ -169,21 +108,18 @@ def _failure_groups(
         else 0.0
     )
     unit = q.timeline_unit(span)
-    failed = run.failures()
-    grouped = failed.grouped()
-    # The timeline needs minutes: the failed rows, or the per-minute counts of a prepared
-    # target (its failures are grouped without time).
-    per_minute = run if run.prepared is not None else failed
-    answers = _fetch_all(
-        run.target,
+    # The timelines need minutes: the counts have them (the failure groups have no time).
+    counts = _Ask(source, source.prepared.counts)
+    grouped = _Ask(source, source.prepared.failures)
+    answers = source.fetch_many(
         [
-            run.query(q.TLS_TIMELINE, unit=unit),
+            counts.query(q.TLS_TIMELINE, unit=unit),
             grouped.query(q.TOP_CLIENTS),
             grouped.query(q.TOP_CERTIFICATES),
-            per_minute.query(q.TIMELINE, unit=unit),
+            counts.query(q.TIMELINE, unit=unit),
             grouped.query(q.CODE_CERTIFICATES),
             grouped.query(q.PER_CODE),
-        ],
+        ]
     )
     tls_rows, top_clients, top_certs, timeline_rows, evidence, per_code = answers
     tls = [(b, int(n)) for b, n in tls_rows]
@@ -239,11 +175,12 @@ def _failure_groups(
     return tuple(groups)
 
 
-def _expiring(run: _Run, options: DiagnoseOptions) -> tuple[DiagnosisWarning, ...]:
+def _expiring(source: Source, options: DiagnoseOptions) -> tuple[DiagnosisWarning, ...]:
     now = to_naive_utc(options.now)
     horizon = expiry_horizon(options.now, options.warn_days)
     kinds: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for kind, *row in run.expiring().fetch(q.EXPIRING, {"horizon": horizon}):
+    expiring = _Ask(source, source.prepared.expiring)
+    for kind, *row in expiring.fetch(q.EXPIRING, {"horizon": horizon}):
         kinds[kind].append(tuple(row))
     warnings = []
     if soon := kinds.get("expiring_soon"):

@@ -178,3 +178,28 @@ class Diagnosis:
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (iso_z(v) if isinstance(v, datetime) else v) for k, v in values.items()}
+
+
+def correlation_text(item: dict[str, Any]) -> str:
+    """One correlation finding (see :mod:`.correlate`) as a sentence, for every report."""
+    parts = [f"serial {item.get('serial') or '-'}"]
+    for rev in item.get("revocations", []) or []:
+        parts.append(
+            f"revoked in {rev['crl']} on {rev['revocation_date']} ({rev['reason'] or 'no reason'})"
+        )
+    if "revocations" in item and not item["revocations"]:
+        parts.append("not in the CRLs given: the trust store may hold another CRL")
+    cands = item.get("issuer_candidates")
+    if cands is not None:
+        same = cands["same_organisation"]
+        parts.append(
+            f"bundle CAs of the same organisation: {', '.join(same)}"
+            if same
+            else "no bundle CA shares the subject's organisation"
+        )
+    if "predicted" in item:
+        agree = "agrees with" if item.get("matches_log") else "DIFFERS from"
+        parts.append(
+            f"{item['certificate_file']}: engine predicts {item['predicted']} ({agree} the log)"
+        )
+    return "; ".join(parts)

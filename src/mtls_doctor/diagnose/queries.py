@@ -72,6 +72,15 @@ FROM {rel}
 WHERE {where} AND verify_result = 'success' AND not_after < $horizon
 GROUP BY ALL"""
 
+# Who presented which certificate, with which outcome: the dashboard's client and certificate
+# pages (a store read for one of them; see diagnose/target.py).
+PRESENTED = """
+SELECT client_ip, leaf_client_cert_serial_number, leaf_client_cert_subject, tls_verify_status,
+       min(not_before) AS not_before, max(not_after) AS not_after, count(*) AS n,
+       min(timestamp) AS first_seen, max(timestamp) AS last_seen
+FROM {rel} WHERE {where}
+GROUP BY client_ip, leaf_client_cert_serial_number, leaf_client_cert_subject, tls_verify_status"""
+
 PER_CODE = """
 SELECT coalesce(error_code, '') AS code, {n} AS n, count(DISTINCT client_ip),
        count(DISTINCT coalesce(serial_key, '') || '|' || coalesce(leaf_client_cert_subject, '')),

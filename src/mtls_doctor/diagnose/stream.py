@@ -27,17 +27,18 @@ every row.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mtls_doctor.diagnose.queries import COUNT_SHAPE, EXPIRING_CLIENTS, FAILURE_GROUPS
-from mtls_doctor.diagnose.target import Prepared, Scope, ScratchTarget
-from mtls_doctor.errors import LogFormatError
+from mtls_doctor import duck
+from mtls_doctor.diagnose.queries import EXPIRING_CLIENTS, FAILURE_GROUPS
+from mtls_doctor.diagnose.source import Prepared, Query, Rows, Scope, resolve_candidates
 from mtls_doctor.logs import routing as kinds
-from mtls_doctor.logs.api import ReadStats
-from mtls_doctor.logs.parse import error_code_sql, verify_result_sql
+from mtls_doctor.logs.parse import PARSED_COLUMNS
 from mtls_doctor.logs.query import Filters
-from mtls_doctor.logs.reader import FileSet, locate_lines
+from mtls_doctor.logs.reader import FileSet
+from mtls_doctor.logs.readpolicy import MALFORMED_LOCATED, ReadStats, settle
 from mtls_doctor.logs.routing import DECLINED, EXPIRING, FAILED, OTHER, Routing
 from mtls_doctor.logs.split import Side, run_split
 from mtls_doctor.timeutil import to_naive_utc
@@ -46,18 +47,122 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _STATUS = "tls_verify_status"
-_MALFORMED_KEPT = 10000  # malformed lines looked up again to be numbered
 _CONCURRENT = 2  # questions asked at once (fetch_many)
+MEMORY_LIMIT = "1GB"
+# What a diagnosis reads of a row from files. The other fields (trace ids, ELB names,
+# ciphers, the validity text, ...) are most of a row's size and no question reads them.
+_UNREAD = {
+    "client_port",
+    "tls_cipher",
+    "tls_handshake_latency",
+    "leaf_client_cert_validity",
+    "conn_trace_id",
+    "tls_keyexchange",
+    "elb",
+    "ip_address",
+    "field_count",
+}
+KEPT_COLUMNS: tuple[str, ...] = (
+    *(c for c in PARSED_COLUMNS if c not in _UNREAD),
+    "has_extra_fields",
+    "unknown_code",
+    "error",
+)
+
+
+class ScratchTarget:
+    """Prepared tables read from log files, in an in-memory database of their own, which
+    DuckDB spills to disk (under the run's scratch folder) when it does not fit."""
+
+    prepared: Prepared
+    stats: ReadStats
+
+    def __init__(self, workdir: Path) -> None:
+        self.con = duck.connect()
+        self.con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
+        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> Rows:
+        return self.con.execute(sql, params or {}).fetchall()
+
+    def fetch_many(self, queries: Sequence[Query]) -> list[Rows]:
+        """Several questions at once, each on a cursor of its own (the tables here are not
+        TEMP, so cursors see them): DuckDB runs a query over a small table on one thread."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def ask(query: Query) -> Rows:
+            cursor = self.con.cursor()
+            try:
+                return cursor.execute(*query).fetchall()
+            finally:
+                cursor.close()
+
+        with ThreadPoolExecutor(max_workers=_CONCURRENT) as pool:
+            return list(pool.map(ask, queries))
+
+    def _finish(self, scope: Scope, fileset: FileSet, stats: ReadStats, strict: bool) -> None:
+        """The prepared tables, and the read statistics by the one read policy."""
+        self.prepared = Prepared.of_tables(
+            scope, "(SELECT * FROM mtls_counts WHERE selected)", "mtls_failed", "mtls_expiring"
+        )
+        row = self.con.execute(
+            "SELECT sum(n) FILTER (malformed), sum(n) FILTER (NOT malformed AND "
+            "has_extra_fields), sum(n) FILTER (NOT malformed AND unknown_code), "
+            "sum(n) FILTER (NOT malformed) FROM mtls_counts"
+        ).fetchone()
+        assert row is not None
+        malformed, extra, unknown, rows = (int(n or 0) for n in row)
+        stats.malformed, stats.extra_field_lines = malformed, extra
+        stats.unknown_code_lines, stats.rows = unknown, rows
+        bad = self.con.execute("SELECT filename, line, error FROM mtls_malformed").fetchall()
+        self.stats = stats
+        settle(stats, fileset, bad, strict=strict)
+
+
+class PureTarget(ScratchTarget):
+    """The tables of :class:`StreamTarget`, read by DuckDB alone (no compiled scanner, or
+    ``MTLS_DOCTOR_PURE=1``): the files are read once into a table of the columns asked,
+    which the same queries then count."""
+
+    def __init__(
+        self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool, scope: Scope
+    ) -> None:
+        super().__init__(workdir)
+        fileset.run(
+            self.con,
+            lambda rel: (
+                f"CREATE TEMP TABLE mtls_rows AS SELECT {', '.join(KEPT_COLUMNS)}, filename, "
+                # The raw line is kept for malformed rows only: it is most of a row's size.
+                f"CASE WHEN error IS NOT NULL THEN line END AS line FROM {rel}"
+            ),
+            lambda con: None,
+        )
+        rows = _Rows(self)
+        where, params = resolve_candidates(rows, scope.filters).where()
+        params["horizon"] = scope.horizon
+        for sql in (
+            _counts_sql("mtls_rows", where),
+            _failed_sql("mtls_rows", where),
+            _expiring_sql("mtls_rows", where),
+            _malformed_sql("mtls_rows"),
+        ):
+            self.con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+        self.con.execute("DROP TABLE mtls_rows")
+        self._finish(scope, fileset, stats, strict)
+
+
+class _Rows:
+    """The well-formed rows a :class:`PureTarget` read, for resolve_candidates."""
+
+    relation = "(SELECT * FROM mtls_rows WHERE error IS NULL)"
+
+    def __init__(self, target: ScratchTarget) -> None:
+        self.fetch = target.fetch
 
 
 class StreamTarget(ScratchTarget):
-    """The counts, failed rows and expiring certificates of a scope, from files."""
-
-    shape = COUNT_SHAPE
-    relation = (
-        f"(SELECT *, {verify_result_sql(_STATUS)} AS verify_result, "
-        f"{error_code_sql(_STATUS)} AS error_code FROM mtls_counts WHERE selected)"
-    )
+    """The counts, failed rows and expiring certificates of a scope, from files, read in
+    one pass by the compiled scanner."""
 
     def __init__(
         self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool, scope: Scope
@@ -81,28 +186,7 @@ class StreamTarget(ScratchTarget):
         ]
         folded = run_split(fileset, self.con, main, sides, params, routing)
         self._add_counts(folded)
-        self.prepared = Prepared(
-            scope,
-            failures="mtls_failed",
-            expiring="(SELECT *, 'success' AS verify_result FROM mtls_expiring)",
-        )
-        self.stats = stats
-        self._read_stats(fileset, strict)
-
-    def fetch_many(self, queries: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
-        """Several questions at once, each on a cursor of its own (the tables here are not
-        TEMP, so cursors see them): DuckDB runs a query over a small table on one thread."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        def ask(query: tuple[str, dict[str, Any]]) -> list[Any]:
-            cursor = self.con.cursor()
-            try:
-                return cursor.execute(*query).fetchall()
-            finally:
-                cursor.close()
-
-        with ThreadPoolExecutor(max_workers=_CONCURRENT) as pool:
-            return list(pool.map(ask, queries))
+        self._finish(scope, fileset, stats, strict)
 
     def _add_counts(self, folded: pa.Table) -> None:
         """The lines the scanner counted join the counts, as _counts_sql would count them:
@@ -141,24 +225,6 @@ class StreamTarget(ScratchTarget):
         fileset.faults[:] = faults
         return filters.with_candidates([str(r[0]) for r in rows])
 
-    def _read_stats(self, fileset: FileSet, strict: bool) -> None:
-        row = self.con.execute(
-            "SELECT sum(n) FILTER (malformed), sum(n) FILTER (NOT malformed AND "
-            "has_extra_fields), sum(n) FILTER (NOT malformed AND unknown_code), "
-            "sum(n) FILTER (NOT malformed) FROM mtls_counts"
-        ).fetchone()
-        assert row is not None
-        malformed, extra, unknown, rows = (int(n or 0) for n in row)
-        self.stats.malformed, self.stats.extra_field_lines = malformed, extra
-        self.stats.unknown_code_lines, self.stats.rows = unknown, rows
-        self.stats.faults = list(fileset.faults)
-        if malformed:
-            bad = self.con.execute("SELECT filename, line, error FROM mtls_malformed").fetchall()
-            self.stats.issues = locate_lines(fileset, bad)
-        if strict and self.stats.issues:
-            first = self.stats.issues[0]
-            raise LogFormatError(first.file, first.line or 0, first.message)
-
 
 def _routing(scope: Scope) -> Routing:
     """With no filter but a time window (the usual first look at an incident), every row in
@@ -194,7 +260,7 @@ def _malformed_sql(rel: str) -> str:
     # Only lines the scanner declined can be malformed; the first few are kept, to be
     # numbered and reported (the counts have them all).
     return f"""CREATE TABLE mtls_malformed AS
-SELECT filename, line, error FROM {rel} WHERE error IS NOT NULL LIMIT {_MALFORMED_KEPT}"""
+SELECT filename, line, error FROM {rel} WHERE error IS NOT NULL LIMIT {MALFORMED_LOCATED}"""
 
 
 def _expiring_sql(rel: str, where: str) -> str:

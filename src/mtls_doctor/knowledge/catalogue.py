@@ -28,7 +28,7 @@ from mtls_doctor.knowledge.codes import (
     SUCCESS,
     normalize_code,
 )
-from mtls_doctor.logs.fields import FIELD_NAMES
+from mtls_doctor.knowledge.fields import FIELD_NAMES
 
 UNKNOWN = "unknown"
 SPECIAL_KEYS: tuple[str, ...] = (SUCCESS, NOT_TLS, UNKNOWN)

@@ -6,6 +6,8 @@ package must have an entry for each of them (a test enforces it).
 
 from __future__ import annotations
 
+import difflib
+
 SUCCESS = "Success"
 NOT_TLS = "-"
 FAILED_PREFIX = "Failed:"
@@ -29,6 +31,14 @@ DOCUMENTED_CODES: tuple[str, ...] = (
 
 _BY_LOWER = {code.lower(): code for code in DOCUMENTED_CODES}
 
+# What ``--status`` takes besides a code: the verify result of a connection.
+STATUS_WORDS = {
+    "success": "success",
+    "failed": "failed",
+    "not-tls": "not_tls",
+    "not_tls": "not_tls",
+}
+
 
 def normalize_code(text: str) -> str | None:
     """Return the documented spelling of ``text`` (with or without ``Failed:``, any case).
@@ -48,3 +58,23 @@ def normalize_code(text: str) -> str | None:
 def is_documented(code: str) -> bool:
     """True for one of the 13 documented failure codes (exact spelling)."""
     return code in DOCUMENTED_CODES
+
+
+def looks_like_code(text: str) -> bool:
+    """``ClientCertSomethingNew``: the shape of a code AWS may add (letters and digits, an
+    upper-case start, some lower case)."""
+    return text.isalnum() and text[:1].isupper() and any(c.islower() for c in text)
+
+
+def nearest_statuses(text: str, n: int = 3) -> tuple[str, ...]:
+    """The valid ``--status`` values nearest to ``text`` (spelling, or a word of a code)."""
+    value = text.strip()
+    if value.lower().startswith(FAILED_PREFIX.lower()):
+        value = value[len(FAILED_PREFIX) :]
+    lowered = value.lower().replace("_", "-")
+    names = ("success", "failed", "not-tls", *DOCUMENTED_CODES)
+    by_lower = {name.lower(): name for name in names}
+    near = difflib.get_close_matches(lowered, list(by_lower), n=n, cutoff=0.7)
+    if len(lowered) >= 4:  # "expired" -> ClientCertExpired, "revoked" is not a word of a code
+        near += [low for low in by_lower if lowered in low and low not in near]
+    return tuple(by_lower[low] for low in near[:n])

@@ -9,48 +9,25 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import duckdb
 
 from mtls_doctor import duck
-from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs.parse import unknown_code_sql
 from mtls_doctor.logs.query import Filters, count_sql, output_row, rows_sql
-from mtls_doctor.logs.reader import FileFault, FileSet, ParseIssue, locate_lines
+from mtls_doctor.logs.reader import FileFault, FileSet, ParseIssue
+from mtls_doctor.logs.readpolicy import ReadStats as ReadStats
+from mtls_doctor.logs.readpolicy import enforce, settle
 from mtls_doctor.logs.sources import Opener, expand_inputs, make_workdir
 from mtls_doctor.logs.store import Store
 from mtls_doctor.timeutil import iso_z
 
 SCHEMA_VERSION = 1
 _FETCH = 10_000
-
-
-@dataclass
-class ReadStats:
-    """What reading found besides rows: malformed lines, faulty files, names passed over."""
-
-    files: int = 0
-    malformed: int = 0
-    extra_field_lines: int = 0
-    unknown_code_lines: int = 0
-    issues: list[ParseIssue] = field(default_factory=list)
-    faults: list[FileFault] = field(default_factory=list)
-    skipped_unknown: tuple[str, ...] = ()
-    rows: int | None = None  # connection lines read (malformed ones excluded), when counted
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "files": self.files,
-            "malformed_lines": self.malformed,
-            "extra_field_lines": self.extra_field_lines,
-            "unknown_code_lines": self.unknown_code_lines,
-            "errors": [i.to_dict() for i in self.issues],
-            "faults": [f.to_dict() for f in self.faults],
-            "skipped_unknown": list(self.skipped_unknown),
-        }
 
 
 @dataclass(frozen=True)
@@ -175,15 +152,18 @@ class Selection:
 
     def _finish_files(self, bad: list[tuple[str, str, str]]) -> None:
         assert self.fileset is not None
-        self.stats.faults = list(self.fileset.faults)
-        if bad:
-            self.stats.issues = locate_lines(self.fileset, bad)
-        if self.strict and self.stats.issues:
-            first = self.stats.issues[0]
-            raise LogFormatError(first.file, first.line or 0, first.message)
-        if self.strict and self.stats.faults:
-            fault = self.stats.faults[0]
-            raise LogFormatError(fault.file, fault.lines_read + 1, fault.message)
+        settle(self.stats, self.fileset, bad, strict=self.strict)
+
+    def span(self) -> tuple[int, datetime | None, datetime | None]:
+        """How many connections the inputs hold in all, and the first and last time: what
+        an empty selection is measured against ("the logs span C to D")."""
+        good = "" if self.store is not None else " WHERE error IS NULL"
+        row = self._run(
+            lambda rel: f"SELECT count(*), min(timestamp), max(timestamp) FROM {rel}{good}",
+            {},
+            lambda con: con.fetchone(),
+        )
+        return int(row[0]), row[1], row[2]
 
     def iter_rows(self, filters: Filters, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Matching rows, oldest first, as dicts in the output contract."""
@@ -252,7 +232,7 @@ def open_selection(
     if not inputs:
         assert db is not None
         store = Store.open_read_only(db)
-        selection = Selection(store=store, stats=store_stats(store))
+        selection = Selection(store=store, stats=store_stats(store, strict=strict))
         try:
             yield selection
         finally:
@@ -272,8 +252,9 @@ def open_selection(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def store_stats(store: Store) -> ReadStats:
-    """The read statistics of everything ingested into ``store``."""
+def store_stats(store: Store, *, strict: bool = False) -> ReadStats:
+    """The read statistics of everything ingested into ``store``; under ``strict``, the
+    first malformed line or file fault it recorded ends the read (see ``readpolicy``)."""
     row = store.con.execute(
         "SELECT count(*), coalesce(sum(malformed), 0), coalesce(sum(extra_field_lines), 0), "
         "coalesce(sum(unknown_code_lines), 0) FROM files"
@@ -292,4 +273,6 @@ def store_stats(store: Store) -> ReadStats:
             "SELECT source, fault, rows FROM files WHERE fault IS NOT NULL ORDER BY source"
         ).fetchall()
     ]
+    if strict:
+        enforce(issues, faults)
     return ReadStats(int(row[0]), int(row[1]), int(row[2]), int(row[3]), issues, faults)

@@ -41,6 +41,7 @@ from mtls_doctor.logs.reader import (
     register_stream,
     stream_failure,
 )
+from mtls_doctor.logs.readpolicy import enforce
 from mtls_doctor.logs.routing import DECLINED
 from mtls_doctor.logs.sources import LogSource
 from mtls_doctor.logs.store import COLUMNS, IngestedFile, Store
@@ -251,16 +252,15 @@ def _delete_older(con: duckdb.DuckDBPyConnection, group: list[Fresh]) -> None:
 def _strict_stop(
     group: list[Fresh], issues: list[ParseIssue], faults: dict[str, FileFault]
 ) -> tuple[int, LogFormatError] | None:
-    firsts: dict[str, ParseIssue] = {}
-    for issue in issues:
-        firsts.setdefault(issue.file, issue)
+    """The first file of ``group`` that ``--strict`` refuses (the one read policy), and why."""
     for index, item in enumerate(group):
         name = item.source.display
-        if name in firsts:
-            first = firsts[name]
-            return index, LogFormatError(name, first.line or 0, first.message)
-        if name in faults:
-            return index, LogFormatError(name, 0, faults[name].message)
+        mine = [issue for issue in issues if issue.file == name]
+        fault = faults.get(name)
+        try:
+            enforce(mine, [] if fault is None else [fault])
+        except LogFormatError as error:
+            return index, error
     return None
 
 

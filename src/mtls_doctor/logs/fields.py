@@ -1,114 +1,28 @@
-"""The ALB connection-log line: its 15 fields, in order, and how to write one.
+"""Moved to :mod:`mtls_doctor.knowledge.fields` (the field list is a fact of the log format,
+which the code catalogue reads too). This name stays until every import is updated."""
 
-This is the one place that knows the field list (spec §1.4). The parser, the DuckDB store,
-the sandbox's log writer and the Athena DDL all read it from here.
-"""
-
-from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import UTC, datetime
-
-
-@dataclass(frozen=True)
-class Field:
-    """One documented field: its AWS name, its 1-based position and its DuckDB column type."""
-
-    name: str
-    position: int
-    sql_type: str
-    description: str
-
-
-FIELDS: tuple[Field, ...] = (
-    Field("timestamp", 1, "TIMESTAMP", "when the connection was made or failed (UTC)"),
-    Field("client_ip", 2, "VARCHAR", "client address, IPv4 or IPv6"),
-    Field("client_port", 3, "INTEGER", "client source port"),
-    Field("listener_port", 4, "INTEGER", "listener port"),
-    Field("tls_protocol", 5, "VARCHAR", "TLS version, e.g. TLSv1.2"),
-    Field("tls_cipher", 6, "VARCHAR", "negotiated cipher (OpenSSL name)"),
-    Field("tls_handshake_latency", 7, "DOUBLE", "seconds for a successful handshake"),
-    Field("leaf_client_cert_subject", 8, "VARCHAR", "leaf certificate subject (quoted)"),
-    Field("leaf_client_cert_validity", 9, "VARCHAR", "NotBefore=...;NotAfter=..."),
-    Field("leaf_client_cert_serial_number", 10, "VARCHAR", "leaf serial, upper-case hex"),
-    Field("tls_verify_status", 11, "VARCHAR", "Success, Failed:<code> or -"),
-    Field("conn_trace_id", 12, "VARCHAR", "TID_ + 32 hex, joins to access logs"),
-    Field("tls_keyexchange", 13, "VARCHAR", "key exchange group, e.g. secp256r1"),
-    Field("elb", 14, "VARCHAR", "load balancer resource id, app/NAME/ID"),
-    Field("ip_address", 15, "VARCHAR", "IP of the load balancer node"),
+from mtls_doctor.knowledge.fields import (
+    DERIVED_COLUMNS,
+    FIELD_NAMES,
+    FIELDS,
+    MIN_FIELDS,
+    OUTPUT_COLUMNS,
+    SUBJECT_POSITION,
+    Field,
+    LogEntry,
+    format_timestamp,
+    format_validity,
 )
 
-FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
-MIN_FIELDS = 12  # fields 1-12 are in every version of the format; 13-15 were added later
-SUBJECT_POSITION = 8  # the only quoted field
-
-# Columns the tool derives from the fields; part of the JSON/CSV output contract.
-DERIVED_COLUMNS: tuple[str, ...] = ("not_before", "not_after", "error_code", "source_file")
-OUTPUT_COLUMNS: tuple[str, ...] = FIELD_NAMES + DERIVED_COLUMNS
-
-
-def format_timestamp(value: datetime) -> str:
-    """``2023-10-04T17:05:15.514108Z``: UTC, microseconds, ``Z``, as the ALB writes it."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def format_validity(not_before: datetime | None, not_after: datetime | None) -> str:
-    """``NotBefore=...;NotAfter=...`` in whole seconds, or ``-`` when there is no certificate."""
-    if not_before is None or not_after is None:
-        return "-"
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    return (
-        f"NotBefore={not_before.astimezone(UTC).strftime(fmt)};"
-        f"NotAfter={not_after.astimezone(UTC).strftime(fmt)}"
-    )
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """The values of one connection-log line, as the ALB would write them."""
-
-    timestamp: datetime
-    client_ip: str
-    client_port: int
-    listener_port: int
-    tls_protocol: str | None
-    tls_cipher: str | None
-    tls_handshake_latency: float | None
-    leaf_client_cert_subject: str | None
-    not_before: datetime | None
-    not_after: datetime | None
-    leaf_client_cert_serial_number: str | None
-    tls_verify_status: str
-    conn_trace_id: str
-    tls_keyexchange: str | None
-    elb: str | None
-    ip_address: str | None
-
-    def to_line(self) -> str:
-        """One log line with all 15 fields, ``-`` for nulls, the subject in double quotes."""
-
-        def dash(value: object) -> str:
-            return "-" if value is None or value == "" else str(value)
-
-        latency = "-" if self.tls_handshake_latency is None else f"{self.tls_handshake_latency:.3f}"
-        subject = self.leaf_client_cert_subject or "-"
-        return " ".join(
-            (
-                format_timestamp(self.timestamp),
-                self.client_ip,
-                str(self.client_port),
-                str(self.listener_port),
-                dash(self.tls_protocol),
-                dash(self.tls_cipher),
-                latency,
-                # UNCONFIRMED (spec §1.4): how the ALB escapes '"' inside a DN; we write it as-is.
-                f'"{subject}"',
-                format_validity(self.not_before, self.not_after),
-                dash(self.leaf_client_cert_serial_number),
-                self.tls_verify_status,
-                self.conn_trace_id,
-                dash(self.tls_keyexchange),
-                dash(self.elb),
-                dash(self.ip_address),
-            )
-        )
+__all__ = [
+    "DERIVED_COLUMNS",
+    "FIELDS",
+    "FIELD_NAMES",
+    "MIN_FIELDS",
+    "OUTPUT_COLUMNS",
+    "SUBJECT_POSITION",
+    "Field",
+    "LogEntry",
+    "format_timestamp",
+    "format_validity",
+]

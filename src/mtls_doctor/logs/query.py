@@ -13,17 +13,19 @@ from datetime import datetime
 from typing import Any
 
 from mtls_doctor.errors import UsageError
-from mtls_doctor.knowledge.codes import NOT_TLS, SUCCESS, normalize_code
+from mtls_doctor.knowledge.codes import (
+    FAILED_PREFIX,
+    NOT_TLS,
+    STATUS_WORDS,
+    SUCCESS,
+    looks_like_code,
+    nearest_statuses,
+    normalize_code,
+)
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.parse import PARSED_COLUMNS
 from mtls_doctor.timeutil import to_naive_utc
 
-STATUS_WORDS = {
-    "success": "success",
-    "failed": "failed",
-    "not-tls": "not_tls",
-    "not_tls": "not_tls",
-}
 # Columns a user may count by or sort on.
 GROUPABLE: tuple[str, ...] = tuple(dict.fromkeys((*PARSED_COLUMNS, "source_file")))
 
@@ -57,21 +59,33 @@ def parse_client(text: str) -> IpNetwork:
 
 
 def parse_status(text: str) -> tuple[str, str]:
-    """``('verify_result', 'failed')`` or ``('tls_verify_status', 'Failed:ClientCertExpired')``."""
+    """``('verify_result', 'failed')`` or ``('tls_verify_status', 'Failed:ClientCertExpired')``.
+
+    A value that is neither a status nor a documented code is a usage error naming the
+    nearest valid values, so that a typo never reads as "no failures". A code the catalogue
+    does not know yet (AWS adds codes) is taken as written when it has the shape of one and
+    no near valid value, or when it is given as logged (``Failed:ClientCertSomethingNew``).
+    """
     word = text.strip().lower()
     if word in STATUS_WORDS:
         return "verify_result", STATUS_WORDS[word]
     code = normalize_code(text)
     if code in (SUCCESS, NOT_TLS):
         return "tls_verify_status", code
+    if code is not None:
+        return "tls_verify_status", f"{FAILED_PREFIX}{code}"
     raw = text.strip()
-    raw = raw[len("Failed:") :] if raw.lower().startswith("failed:") else raw
-    if code is None and (not raw or not raw.isalnum()):
-        raise UsageError(
-            f"--status {text!r} is not a status",
-            hint="Use success, failed, not-tls, or a code such as ClientCertExpired.",
-        )
-    return "tls_verify_status", f"Failed:{code or raw}"
+    prefixed = raw.lower().startswith(FAILED_PREFIX.lower())
+    raw = raw[len(FAILED_PREFIX) :] if prefixed else raw
+    near = nearest_statuses(raw)
+    if looks_like_code(raw) and (prefixed or not near):
+        return "tls_verify_status", f"{FAILED_PREFIX}{raw}"
+    guess = f"; nearest: {', '.join(near)}" if near else ""
+    raise UsageError(
+        f"--status {text!r} is neither a status nor a code{guess}",
+        hint="Use success, failed, not-tls, or a code such as ClientCertExpired "
+        "(mtls-doctor explain --list shows them all).",
+    )
 
 
 def check_columns(names: Sequence[str]) -> tuple[str, ...]:

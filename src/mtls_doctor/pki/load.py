@@ -103,16 +103,18 @@ def load_certificates_from_bytes(
         )
     certs: list[x509.Certificate] = []
     invalid: list[int] = []
+    # Numbered from 0 (the leaf, or the first in the file), as everywhere in the tool: the
+    # verdict's findings, `cert inspect`'s [0], openssl's depth.
     for index, der in enumerate(ders):
         try:
             certs.append(x509.load_der_x509_certificate(der))
         except (ValueError, x509.InvalidVersion) as error:
             if not lenient:
                 raise CertificateLoadError(
-                    f"{name}: certificate {index + 1} is not valid X.509: {error}"
+                    f"{name}: certificate {index} is not valid X.509: {error}"
                 ) from None
             invalid.append(index)
-            warnings.append(f"{name}: certificate {index + 1} is not valid X.509: {error}")
+            warnings.append(f"{name}: certificate {index} is not valid X.509: {error}")
     return LoadedCertificates(
         Path(name), tuple(certs), tuple(ders), tuple(warnings), had_key, tuple(invalid)
     )
@@ -206,7 +208,7 @@ def load_crls_from_bytes(data: bytes, name: str) -> LoadedCrls:
         try:
             crl = x509.load_der_x509_crl(der)
         except ValueError as error:
-            raise CertificateLoadError(f"{name}: CRL {index + 1} is not valid: {error}") from None
-        source = name if len(found) == 1 else f"{name}#{index + 1}"
+            raise CertificateLoadError(f"{name}: CRL {index} is not valid: {error}") from None
+        source = name if len(found) == 1 else f"{name}#{index}"
         crls.append(LoadedCrl(crl, der, was_pem, source))
     return LoadedCrls(Path(name), tuple(crls), tuple(warnings))

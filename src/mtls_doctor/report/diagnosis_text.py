@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from mtls_doctor.diagnose.model import Diagnosis, FailureGroup
+from mtls_doctor.diagnose.model import Diagnosis, FailureGroup, correlation_text
 from mtls_doctor.knowledge.catalogue import get_entry
 
 BAR_WIDTH = 40
@@ -64,37 +63,13 @@ def _group_lines(g: FailureGroup, markdown: bool) -> list[str]:
     lines += _list_block("Evidence", list(g.evidence.notes), markdown)
     lines += _list_block(
         "Checked against the files you gave",
-        [_correlation_text(c) for c in g.correlation],
+        [correlation_text(c) for c in g.correlation],
         markdown,
     )
     lines += _timeline(g, markdown)
     lines += ["", "What to do:" if not markdown else "**What to do:**", ""]
     lines += [f"```\n{r}\n```" if markdown and "$ " in r else r for r in g.resolution]
     return [*lines, ""]
-
-
-def _correlation_text(item: dict[str, Any]) -> str:
-    parts = [f"serial {item.get('serial') or '-'}"]
-    for rev in item.get("revocations", []) or []:
-        parts.append(
-            f"revoked in {rev['crl']} on {rev['revocation_date']} ({rev['reason'] or 'no reason'})"
-        )
-    if "revocations" in item and not item["revocations"]:
-        parts.append("not in the CRLs given: the trust store may hold another CRL")
-    cands = item.get("issuer_candidates")
-    if cands is not None:
-        same = cands["same_organisation"]
-        parts.append(
-            f"bundle CAs of the same organisation: {', '.join(same)}"
-            if same
-            else "no bundle CA shares the subject's organisation"
-        )
-    if "predicted" in item:
-        agree = "agrees with" if item.get("matches_log") else "DIFFERS from"
-        parts.append(
-            f"{item['certificate_file']}: engine predicts {item['predicted']} ({agree} the log)"
-        )
-    return "; ".join(parts)
 
 
 def _list_block(title: str, items: list[str], markdown: bool) -> list[str]:
@@ -123,6 +98,7 @@ def render_text(d: Diagnosis) -> str:
     for group in d.failures:
         lines += _group_lines(group, markdown=False)
     lines += _warning_lines(d, markdown=False)
+    lines += _error_lines(d, markdown=False)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -134,6 +110,7 @@ def render_markdown(d: Diagnosis) -> str:
     for group in d.failures:
         lines += _group_lines(group, markdown=True)
     lines += _warning_lines(d, markdown=True)
+    lines += _error_lines(d, markdown=True)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -149,4 +126,25 @@ def _warning_lines(d: Diagnosis, markdown: bool) -> list[str]:
                 f"NotAfter {_t(item.get('not_after'))}"
             )
             lines.append(f"  - {detail}" if markdown else f"    {detail}")
+    return lines
+
+
+MAX_ERRORS = 20
+
+
+def _error_lines(d: Diagnosis, markdown: bool) -> list[str]:
+    """The file faults (a truncated gzip) and skipped lines the JSON lists under ``errors``:
+    a count read from a damaged file is a lower bound, so the reader must see it here too."""
+    if not d.errors:
+        return []
+    title = "Read problems (counts above miss what these files did not give)"
+    lines = ["", f"## {title}" if markdown else f"{title}:", ""]
+    for error in d.errors[:MAX_ERRORS]:
+        where = f"{error['file']}:{error['line']}" if error.get("line") else str(error["file"])
+        lines.append(
+            f"- {where}: {error['message']}" if markdown else f"  {where}: {error['message']}"
+        )
+    if len(d.errors) > MAX_ERRORS:
+        more = f"... and {len(d.errors) - MAX_ERRORS} more (--format json lists them all)"
+        lines.append(f"- {more}" if markdown else f"  {more}")
     return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,7 +18,9 @@ from typing import Any
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import Diagnosis
-from mtls_doctor.diagnose.target import QueryTarget, resolve_candidates
+from mtls_doctor.diagnose.overview import overview
+from mtls_doctor.diagnose.source import Scope, Source
+from mtls_doctor.diagnose.target import StoreRows, resolve_candidates
 from mtls_doctor.errors import InputError, MtlsDoctorError, StoreError, UsageError
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
@@ -39,6 +42,18 @@ from mtls_doctor.web.source import DataState, StoreSource
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 _CSV_CHUNK = 5000
+# Sent with every answer. The policy repeats the pages' own <meta> policy (nothing loads from
+# elsewhere) and adds what only a header can say: no page of another origin may frame this one.
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy",
+     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+     "img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+     "frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)  # fmt: skip
 
 
 @dataclass
@@ -48,7 +63,7 @@ class Request:
     path: str
     params: dict[str, str]
     filters: Filters
-    target: QueryTarget
+    target: StoreRows
     state: DataState
     now: datetime
 
@@ -71,6 +86,48 @@ def _html(text: str, status: str = "200 OK") -> Response:
     return Response(status, text.encode(), "text/html; charset=utf-8")
 
 
+class _Flight:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.response: Response | None = None
+        self.error: BaseException | None = None
+
+
+class _Flights:
+    """Identical requests that arrive while one is being answered share its answer.
+
+    When several people open the dashboard at once they ask for the same pages; a burst of
+    200 ``/api/overview`` costs one diagnosis per round of workers instead of 200. Nothing is
+    kept once answered: a request shares only an answer still being computed when it came.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flying: dict[tuple[str, str], _Flight] = {}
+
+    def run(self, key: tuple[str, str], answer: Callable[[], Response]) -> Response:
+        with self._lock:
+            flight = self._flying.get(key)
+            lead = flight is None
+            if flight is None:
+                flight = self._flying[key] = _Flight()
+        if not lead:
+            flight.done.wait()
+            if flight.response is None:
+                raise RuntimeError("the shared answer failed") from flight.error
+            return flight.response
+        try:
+            flight.response = answer()
+            return flight.response
+        except BaseException as error:
+            flight.error = error
+            raise
+        finally:
+            with self._lock:
+                del self._flying[key]
+            flight.done.set()
+
+
 class DashboardApp:
     """``app(environ, start_response)``: the whole dashboard."""
 
@@ -88,15 +145,25 @@ class DashboardApp:
         self.correlator = correlator
         self.warn_days = warn_days
         self.clock = clock
+        self._flights = _Flights()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = environ.get("QUERY_STRING", "")
+        if method not in ("GET", "HEAD"):
+            api = path.startswith("/api/")
+            response = self._error("405 Method Not Allowed", "only GET is served", api)
+        elif path.endswith(".csv"):  # streamed: each download reads the store itself
+            response = self._answer(path, query)
+        else:
+            response = self._flights.run((path, query), lambda: self._answer(path, query))
+        return self._send(response, method, start_response)
+
+    def _answer(self, path: str, query: str) -> Response:
         api = path.startswith("/api/")
         try:
-            if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-                response = self._error("405 Method Not Allowed", "only GET is served", api)
-            else:
-                response = self._dispatch(path, environ.get("QUERY_STRING", ""))
+            return self._dispatch(path, query)
         except BadRequest as error:
             response = self._error("400 Bad Request", error.message, api)
         except StoreError as error:  # the store, not the request, is at fault
@@ -105,11 +172,23 @@ class DashboardApp:
             response = self._error("400 Bad Request", error.message, api)
         except MtlsDoctorError as error:
             response = self._error("503 Service Unavailable", error.message, api)
-        headers = [("Content-Type", response.content_type), ("Cache-Control", "no-store")]
+        return response
+
+    def _send(
+        self, response: Response, method: str, start_response: StartResponse
+    ) -> list[bytes] | Iterable[bytes]:
+        headers = [("Content-Type", response.content_type), ("Cache-Control", "no-store"),
+                   *SECURITY_HEADERS]  # fmt: skip
         if response.content_type.startswith("text/csv"):
             headers.append(("Content-Disposition", 'attachment; filename="connections.csv"'))
-        start_response(response.status, headers)
+        if response.status.startswith("405"):
+            headers.append(("Allow", "GET, HEAD"))
         body = response.body
+        if isinstance(body, bytes):
+            headers.append(("Content-Length", str(len(body))))
+        start_response(response.status, headers)
+        if method == "HEAD":  # the headers a GET would have, and no body (RFC 9110 §9.3.2)
+            return []
         return [body] if isinstance(body, bytes) else body
 
     def _error(self, status: str, message: str, api: bool) -> Response:
@@ -149,12 +228,20 @@ class DashboardApp:
     # --- pages -----------------------------------------------------------------------------
 
     def _diagnose(self, r: Request, filters: Filters | None = None) -> Diagnosis:
+        return diagnose(*self._prepare(r, filters or r.filters))
+
+    def _prepare(
+        self, r: Request, filters: Filters, *, presented: bool = False
+    ) -> tuple[Source, Filters, DiagnoseOptions]:
+        """The store read for one diagnosis of ``filters`` (its prepared tables)."""
         options = DiagnoseOptions(r.now, self.warn_days, self.correlator)
-        return diagnose(r.target, filters or r.filters, options)
+        scope = Scope.of(filters, r.now, self.warn_days)
+        return r.target.prepare(scope, presented=presented), filters, options
 
     def overview(self, r: Request, api: bool, _rest: str) -> Response:
-        d = self._diagnose(r)
-        tops = q.overview(r.target, r.filters)
+        source, filters, options = self._prepare(r, r.filters)
+        d = diagnose(source, filters, options)
+        tops = overview(source)
         if api:
             return _json({"data_state": r.state.to_dict(), "diagnosis": d.to_dict(),
                           **tops.to_dict()})  # fmt: skip
@@ -202,8 +289,9 @@ class DashboardApp:
         except (InputError, UsageError) as error:
             raise BadRequest(error.message) from None
         filters = resolve_candidates(r.target, replace(r.filters, client=net))
-        d = self._diagnose(r, filters)
-        certs = q.certificates_of(r.target, filters)
+        source, filters, options = self._prepare(r, filters, presented=True)
+        d = diagnose(source, filters, options)
+        certs = q.certificates_of(source)
         recent = q.connections_page(r.target, filters, sort="timestamp", descending=True,
                                     page=1, per_page=20)  # fmt: skip
         if api:
@@ -218,9 +306,10 @@ class DashboardApp:
         except (InputError, UsageError) as error:
             raise BadRequest(error.message) from None
         filters = replace(r.filters, serial=key)
-        d = self._diagnose(r, filters)
-        certs = q.certificates_of(r.target, filters)
-        clients = q.clients_by_status(r.target, filters)
+        source, filters, options = self._prepare(r, filters, presented=True)
+        d = diagnose(source, filters, options)
+        certs = q.certificates_of(source)
+        clients = q.clients_by_status(source)
         verdict = self._verdict(key, r.now)
         if api:
             return _json(

@@ -1,4 +1,5 @@
-"""The dashboard's HTML pages. Section builders are shared with the HTML report."""
+"""The dashboard's HTML pages. Section builders are shared with the HTML report
+(:mod:`mtls_doctor.markup.sections`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from mtls_doctor.diagnose.model import Diagnosis, FailureGroup
+from mtls_doctor.diagnose.overview import Overview
 from mtls_doctor.knowledge.catalogue import CatalogueEntry
-from mtls_doctor.report.html import (
+from mtls_doctor.markup.kit import document, esc, link, path_part, query, table, when
+from mtls_doctor.markup.sections import (
     Links,
     code_section,
     codes_table,
@@ -17,8 +20,7 @@ from mtls_doctor.report.html import (
     top_tables,
     trust_section,
 )
-from mtls_doctor.web.kit import document, esc, link, path_part, query, table, when
-from mtls_doctor.web.queries import ConnectionPage, Overview
+from mtls_doctor.web.queries import ConnectionPage
 from mtls_doctor.web.source import DataState
 
 SHOWN_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -7,6 +7,7 @@ code does not import the CLI package).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,16 +48,15 @@ def filter_values(params: dict[str, str]) -> dict[str, str]:
 
 def filters_from(params: dict[str, str], now: datetime, build_filters: FilterBuilder) -> Filters:
     values: dict[str, Any] = {k: params.get(k) for k in FILTER_KEYS}
-    port = values["listener_port"]
-    if port is not None:
-        if not port.isdigit() or int(port) > 65535:
-            raise BadRequest(f"listener_port {port!r} is not a port number (0-65535)")
-        values["listener_port"] = int(port)
+    if values["listener_port"] is not None:
+        values["listener_port"] = whole_number(params, "listener_port", 0, 65535)
     try:
         filters = build_filters(values, now)
         filters.where()  # validates the serial
     except MtlsDoctorError as error:
         raise BadRequest(error.message + (f" ({error.hint})" if error.hint else "")) from None
+    except (ValueError, OverflowError) as error:  # a date past year 9999, say
+        raise BadRequest(f"cannot use these filters: {error}") from None
     if filters.since and filters.until and filters.since >= filters.until:
         raise BadRequest("since must be earlier than until")
     return filters
@@ -70,13 +70,27 @@ class Paging:
     per_page: int = 50
 
 
+def whole_number(params: dict[str, str], name: str, low: int, high: int) -> int:
+    """The one rule for numbers in a query: ASCII digits only, from ``low`` to ``high``.
+
+    ``str.isdigit()`` is true for "²" (which int() then refuses) and int() refuses more than
+    4,300 digits; checking the characters and the length first keeps both out.
+    """
+    text = params[name]
+    significant = text.lstrip("0") or "0"
+    # [0-9], not \d (any Unicode digit); leading zeros are harmless, and dropped before int().
+    if (
+        not re.fullmatch("[0-9]+", text)
+        or len(significant) > len(str(high))
+        or not low <= int(significant) <= high
+    ):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise BadRequest(f"{name} {shown!r} must be a whole number from {low} to {high}")
+    return int(significant)
+
+
 def _positive(params: dict[str, str], name: str, default: int, top: int) -> int:
-    text = params.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= top:
-        raise BadRequest(f"{name} {text!r} must be a whole number from 1 to {top}")
-    return int(text)
+    return default if params.get(name) is None else whole_number(params, name, 1, top)
 
 
 def paging_from(params: dict[str, str]) -> Paging:

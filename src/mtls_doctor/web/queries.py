@@ -1,5 +1,6 @@
-"""Questions the report and the dashboard ask besides :func:`diagnose`: tops across all
-codes, one page of connections, one client's certificates, one certificate's history.
+"""What the dashboard shows besides a diagnosis (whose numbers, and the cross-code tops,
+come from a source's prepared tables: :mod:`mtls_doctor.diagnose.overview`): one page of
+connections, the filter menus, one client's certificates, one certificate's history.
 
 All values are bound parameters; the only text written into SQL is the relation, the
 filter condition built by :class:`Filters` and sort columns checked against the field list.
@@ -9,42 +10,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from mtls_doctor.diagnose.target import QueryTarget
+from mtls_doctor.diagnose.overview import plain as plain
+from mtls_doctor.diagnose.source import QueryTarget, Source
 from mtls_doctor.logs.api import export_row
 from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.query import Filters
-from mtls_doctor.timeutil import iso_z
 
-TOP_N = 10
 SORTABLE: tuple[str, ...] = OUTPUT_COLUMNS
 
-_TOP_CLIENTS = """
-SELECT client_ip, count(*) AS n, list(DISTINCT error_code ORDER BY error_code),
-       min(timestamp), max(timestamp)
-FROM {rel} WHERE {where} AND verify_result = 'failed'
-GROUP BY client_ip ORDER BY n DESC, client_ip LIMIT {limit}"""
-
-_TOP_CERTS = """
-SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, max(not_after), count(*) AS n,
-       count(DISTINCT client_ip), list(DISTINCT error_code ORDER BY error_code)
-FROM {rel} WHERE {where} AND verify_result = 'failed'
-GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject
-ORDER BY n DESC, leaf_client_cert_serial_number NULLS LAST LIMIT {limit}"""
-
+# Over a source's prepared PRESENTED table (diagnose/queries.py).
 _CERTS_OF = """
 SELECT leaf_client_cert_serial_number, leaf_client_cert_subject, min(not_before), max(not_after),
-       tls_verify_status, count(*) AS n, min(timestamp), max(timestamp)
-FROM {rel} WHERE {where}
+       tls_verify_status, sum(n) AS n, min(first_seen), max(last_seen)
+FROM {rel}
 GROUP BY leaf_client_cert_serial_number, leaf_client_cert_subject, tls_verify_status
-ORDER BY max(timestamp) DESC, n DESC LIMIT 200"""
+ORDER BY max(last_seen) DESC, n DESC LIMIT 200"""
 
 _STATUS_BY_CLIENT = """
-SELECT client_ip, tls_verify_status, count(*) AS n, min(timestamp), max(timestamp)
-FROM {rel} WHERE {where}
-GROUP BY client_ip, tls_verify_status ORDER BY max(timestamp) DESC, n DESC LIMIT 200"""
+SELECT client_ip, tls_verify_status, sum(n) AS n, min(first_seen), max(last_seen)
+FROM {rel}
+GROUP BY client_ip, tls_verify_status ORDER BY max(last_seen) DESC, n DESC LIMIT 200"""
+
+
+def _presented(source: Source, template: str) -> list[tuple[Any, ...]]:
+    relation = source.prepared.presented
+    if relation is None:
+        raise ValueError("this source was not read for the presented certificates")
+    return source.fetch(template.format(rel=relation))
 
 
 def fetch(
@@ -60,49 +54,6 @@ def fetch(
     # DuckDB refuses named parameters the text does not use.
     merged = {**params, **(extra or {})}
     return target.fetch(sql, {k: v for k, v in merged.items() if f"${k}" in sql})
-
-
-def _codes(values: list[str | None] | None) -> list[str]:
-    return [v if v else "(empty)" for v in values or []]
-
-
-@dataclass(frozen=True)
-class Overview:
-    """The failing clients and certificates across every code, most failures first."""
-
-    top_clients: tuple[dict[str, Any], ...]
-    top_certificates: tuple[dict[str, Any], ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "top_clients": [_plain(c) for c in self.top_clients],
-            "top_certificates": [_plain(c) for c in self.top_certificates],
-        }
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: iso_z(v) if isinstance(v, datetime) else v for k, v in values.items()}
-
-
-def overview(target: QueryTarget, filters: Filters, limit: int = TOP_N) -> Overview:
-    clients = tuple(
-        {"client_ip": ip, "count": int(n), "codes": _codes(codes), "first_seen": a, "last_seen": b}
-        for ip, n, codes, a, b in fetch(target, _TOP_CLIENTS, filters, limit=int(limit))
-    )
-    certs = tuple(
-        {
-            "serial": serial,
-            "subject": subject,
-            "not_after": not_after,
-            "count": int(n),
-            "clients": int(ncl),
-            "codes": _codes(codes),
-        }
-        for serial, subject, not_after, n, ncl, codes in fetch(
-            target, _TOP_CERTS, filters, limit=int(limit)
-        )
-    )
-    return Overview(clients, certs)
 
 
 def distinct(target: QueryTarget, column: str, limit: int = 200) -> list[Any]:
@@ -184,8 +135,8 @@ def _dict_rows(
     ]
 
 
-def certificates_of(target: QueryTarget, filters: Filters) -> list[dict[str, Any]]:
-    """Certificates the selected rows presented, one line per certificate and status."""
+def certificates_of(source: Source) -> list[dict[str, Any]]:
+    """Certificates the selection presented, one line per certificate and status."""
     return [
         {
             "serial": serial,
@@ -197,19 +148,14 @@ def certificates_of(target: QueryTarget, filters: Filters) -> list[dict[str, Any
             "first_seen": a,
             "last_seen": b,
         }
-        for serial, subject, nb, na, status, n, a, b in fetch(target, _CERTS_OF, filters)
+        for serial, subject, nb, na, status, n, a, b in _presented(source, _CERTS_OF)
     ]
 
 
-def clients_by_status(target: QueryTarget, filters: Filters) -> list[dict[str, Any]]:
-    """Who connected in the selected rows, one line per client and status."""
+def clients_by_status(source: Source) -> list[dict[str, Any]]:
+    """Who connected in the selection, one line per client and status."""
     return [
         {"client_ip": ip, "tls_verify_status": status, "count": int(n), "first_seen": a,
          "last_seen": b}
-        for ip, status, n, a, b in fetch(target, _STATUS_BY_CLIENT, filters)
+        for ip, status, n, a, b in _presented(source, _STATUS_BY_CLIENT)
     ]  # fmt: skip
-
-
-def plain(values: dict[str, Any]) -> dict[str, Any]:
-    """Datetimes as ISO 8601 ``Z`` strings, for JSON."""
-    return _plain(values)

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 
 from mtls_doctor import duck
-from mtls_doctor.diagnose.target import StoreTarget
+from mtls_doctor.diagnose.target import StoreRows
 from mtls_doctor.errors import StoreError, StoreLockedError
 from mtls_doctor.logs.store import Store
 from mtls_doctor.timeutil import iso_z
@@ -119,12 +119,12 @@ class StoreSource:
         return None
 
     @contextmanager
-    def target(self) -> Iterator[tuple[StoreTarget, DataState]]:
-        """A query target over the current snapshot, for one request."""
+    def target(self) -> Iterator[tuple[StoreRows, DataState]]:
+        """The rows of the current snapshot, for one request (``prepare`` one diagnosis)."""
         state = self.refresh()
         assert self._snapshot is not None
         store = Store.open_read_only(self._snapshot)
         try:
-            yield StoreTarget(store), state
+            yield StoreRows(store), state
         finally:
             store.close()

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from mtls_doctor.web.style import CSS
+from mtls_doctor.markup.style import CSS
 
 
 def esc(value: Any) -> str:

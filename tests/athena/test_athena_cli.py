@@ -10,7 +10,10 @@ import gzip
 import json
 import subprocess
 import sys
-from datetime import date
+import threading
+from collections.abc import Iterator
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from mtls_doctor.athena import session
 from mtls_doctor.aws.athena import ScanEstimate
-from mtls_doctor.cli import athena_cmds, cli
+from mtls_doctor.cli import cli
 from tests.athena.fakeathena import LOCATION, DuckRunner, load_table
 from tests.diagnose.corpus import crafted_lines
 
@@ -67,8 +71,8 @@ def fake_athena(monkeypatch: pytest.MonkeyPatch) -> DuckRunner:
         picked = tuple(days.days(date(2024, 4, 4), date(2024, 4, 6)))
         return ScanEstimate(picked, 2, 2**30, 2**30)
 
-    monkeypatch.setattr(athena_cmds, "_make_runner", lambda settings: runner)
-    monkeypatch.setattr(athena_cmds, "_estimate", estimate)
+    monkeypatch.setattr(session, "make_runner", lambda settings: runner)
+    monkeypatch.setattr(session, "estimate_partitions", estimate)
     return runner
 
 
@@ -78,7 +82,9 @@ def test_diagnose_on_athena_matches_local(tmp_path: Path, fake_athena: DuckRunne
     assert code == 1, err
     athena = json.loads(out)
     assert "3 partition(s) [2024/04/04, 2024/04/05, 2024/04/06]" in err
-    assert "queries scanned" in err and "at $5/TB" in err
+    assert "1.000 GB per query; 1 query\n" in err
+    assert "1 queries scanned" in err and "at $5/TB" in err
+    assert fake_athena.scans == 1
     local_file = tmp_path / KEY.rsplit("/", 1)[1]
     local_file.write_bytes(gzip.compress(("\n".join(crafted_lines()) + "\n").encode()))
     code, out, _ = invoke("diagnose", str(local_file), *window, "--format", "json")
@@ -103,13 +109,13 @@ def test_diagnose_text_report_is_identical(tmp_path: Path, fake_athena: DuckRunn
 
 
 def test_max_scan_gb_refuses_before_any_query(fake_athena: DuckRunner) -> None:
-    code, out, err = invoke("diagnose", "--engine", "athena", "--max-scan-gb", "5")
+    code, out, err = invoke("diagnose", "--engine", "athena", "--max-scan-gb", "0.9")
     assert code == 2 and out == ""
-    assert "would scan about 10.00 GB" in err and "hint: " in err
+    assert "would scan about 1.00 GB" in err and "hint: " in err
     assert fake_athena.sqls == []
-    # Near miss: enough budget for the plan.
-    code, _, _ = invoke("diagnose", "--engine", "athena", "--max-scan-gb", "100")
-    assert code == 1
+    # Near miss: enough budget for the plan, a single scan.
+    code, _, _ = invoke("diagnose", "--engine", "athena", "--max-scan-gb", "1")
+    assert code == 1 and fake_athena.scans == 1
 
 
 def test_athena_engine_takes_no_paths(fake_athena: DuckRunner) -> None:
@@ -136,8 +142,9 @@ def test_report_on_athena_is_the_local_page(tmp_path: Path, fake_athena: DuckRun
     code, stdout, err = invoke("report", "--engine", "athena", *WINDOW, "-o", str(out))
     assert code == 1, err
     assert stdout.strip() == str(out)
-    assert "3 partition(s)" in err and "12 queries" in err
-    assert "queries scanned" in err and "at $5/TB" in err
+    assert "3 partition(s)" in err and "GB per query; 1 query\n" in err
+    assert "1 queries scanned" in err and "at $5/TB" in err
+    assert fake_athena.scans == 1  # the overview is asked of the prepared tables
     _, local, _ = invoke("report", str(_local_file(tmp_path)), *WINDOW, "-o", "-")
 
     def strip(page: str) -> list[str]:
@@ -155,19 +162,19 @@ def test_report_on_athena_with_no_failures_exits_0(fake_athena: DuckRunner) -> N
     assert stdout.startswith("<!DOCTYPE html>") and "No failed mTLS connections" in stdout
 
 
-def test_report_max_scan_gb_counts_the_overview_queries(
+def test_report_max_scan_gb_the_overview_costs_no_scan(
     tmp_path: Path, fake_athena: DuckRunner
 ) -> None:
     out = tmp_path / "r.html"
-    # 12 queries x 1 GiB: diagnose's 10 plus the overview's 2.
     code, stdout, err = invoke(
-        "report", "--engine", "athena", "--max-scan-gb", "11.5", "-o", str(out)
+        "report", "--engine", "athena", "--max-scan-gb", "0.99", "-o", str(out)
     )
-    assert code == 2 and stdout == "" and "would scan about 12.00 GB" in err
+    assert code == 2 and stdout == "" and "would scan about 1.00 GB" in err
     assert fake_athena.sqls == [] and not out.exists()
-    # Just enough room for the whole plan.
-    code, _, err = invoke("report", "--engine", "athena", "--max-scan-gb", "12", "-o", str(out))
+    # Room for one scan is room for the diagnosis and its overview.
+    code, _, err = invoke("report", "--engine", "athena", "--max-scan-gb", "1", "-o", str(out))
     assert code == 1 and out.exists(), err
+    assert fake_athena.scans == 1
 
 
 def test_report_on_athena_takes_no_db(tmp_path: Path, fake_athena: DuckRunner) -> None:
@@ -259,17 +266,120 @@ def test_athena_engine_is_not_imported_for_local_commands() -> None:
 def test_cost_line_after_a_failed_query(
     fake_athena: DuckRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The queries that finished are billed even when a later wave fails."""
+    """The queries that finished are billed even when a later one fails."""
     from mtls_doctor.aws.athena import AthenaQueryError
 
-    first_wave = fake_athena.run_many
+    run = fake_athena.run
 
-    def fail_later(sqls: Any) -> Any:
-        if fake_athena.batches:
+    def fail_later(sql: str) -> Any:
+        if fake_athena.sqls:
             raise AthenaQueryError("Athena query q9 failed: boom", hint="see the console")
-        return first_wave(sqls)
+        return run(sql)
 
-    monkeypatch.setattr(fake_athena, "run_many", fail_later)
-    code, out, err = invoke("report", "--engine", "athena", "-o", "-")
+    monkeypatch.setattr(fake_athena, "run", fail_later)
+    # An IPv6 block: its addresses are looked up first (that query is billed), then the
+    # diagnosis' query fails.
+    code, out, err = invoke(
+        "report", "--engine", "athena", "--client-ip", "2001:db8::/32", "-o", "-"
+    )
     assert code == 4 and out == ""
-    assert "athena: 6 queries scanned" in err and "error: Athena query q9 failed" in err
+    assert "GB per query; 2 queries" in err
+    assert "athena: 1 queries scanned" in err and "error: Athena query q9 failed" in err
+
+
+@pytest.fixture
+def aws_listener(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """A loopback endpoint in place of AWS that refuses every call and keeps each request's
+    Authorization header (its credential scope names the access key and the region), and a
+    profile ``doctor-test`` with its own key."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(self.headers.get("Authorization") or "")
+            body = b'{"__type": "InvalidRequestException", "message": "refused by the test"}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    config = tmp_path / "aws-config"
+    config.write_text(
+        "[profile doctor-test]\naws_access_key_id = AKIDPROFILETEST\n"
+        "aws_secret_access_key = secret\nregion = us-east-1\n"
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_port}")
+    try:
+        yield seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("command", [("diagnose",), ("report", "-o", "-"), ("logs", "query")])
+def test_profile_and_region_reach_athena(aws_listener: list[str], command: tuple[str, ...]) -> None:
+    """--profile and --region (kept aside by the S3 input options) reach the Athena client."""
+    code, out, err = invoke(
+        *command, "--engine", "athena", "--profile", "doctor-test", "--region", "eu-west-3"
+    )
+    assert code == 4 and out == "" and "refused by the test" in err, err
+    (auth,) = aws_listener  # GetTableMetadata, for the estimate: nothing ran
+    assert "Credential=AKIDPROFILETEST/" in auth and "/eu-west-3/athena/" in auth
+
+
+def test_python_twin_is_the_command(fake_athena: DuckRunner) -> None:
+    """docs/athena.md "In Python": diagnose_on_athena gives the command's JSON, in one scan."""
+    from mtls_doctor.athena.session import AthenaSettings, diagnose_on_athena
+    from mtls_doctor.diagnose.engine import DiagnoseOptions
+    from mtls_doctor.logs.query import Filters
+    from mtls_doctor.report.html import render_html
+
+    at = ("--at", WINDOW[3])
+    code, out, err = invoke("diagnose", "--engine", "athena", *WINDOW, *at, "--format", "json")
+    assert code == 1, err
+    command = json.loads(out)
+    command.pop("generated_at")
+    fake_athena.sqls.clear()
+    since, now = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in WINDOW[1::2])
+    window = Filters(since=since, until=now)
+    run = diagnose_on_athena(
+        AthenaSettings(max_scan_gb=1),
+        window,
+        DiagnoseOptions(now),
+        runner=fake_athena,
+        estimate=session.estimate_partitions,  # the fixture's stand-in
+    )
+    twin = run.diagnosis.to_dict()
+    twin.pop("generated_at")
+    assert twin == command and twin["failures"]
+    assert fake_athena.scans == run.cost.queries == 1
+    assert run.cost.scanned_bytes == 3 * 2**20 and run.estimate.bytes == 2**30
+    # ... and of report --engine athena: the same page from its diagnosis and overview.
+    code, page, err = invoke("report", "--engine", "athena", *WINDOW, *at, "-o", "-")
+    assert code == 1, err
+    twin_page = render_html(run.diagnosis, run.overview, title="mTLS incident report")
+    assert run.overview.top_clients and twin_page == page
+
+
+def test_partitions_without_lines_are_nothing_read(fake_athena: DuckRunner) -> None:
+    """Exit 3, not "no failures", when the partitions read hold no connection-log line."""
+    window = ("--since", "2024-05-10T00:00:00Z", "--until", "2024-05-11T00:00:00Z")
+    for command in (("diagnose",), ("report", "-o", "-")):
+        code, out, err = invoke(*command, "--engine", "athena", *window)
+        assert code == 3 and out == "" and "no connection-log line" in err, err
+    # Near miss: the day that holds the lines.
+    code, _, _ = invoke("diagnose", "--engine", "athena", *WINDOW)
+    assert code == 1
