@@ -221,3 +221,25 @@ def test_sections_left_out_are_named_and_the_old_archive_replaced(
     assert set(_members(out)) == {"README.txt", "manifest.json"}
     with pytest.raises(InputError, match="stdin"):
         build_support_bundle(BundleSpec(out=out, now=NOW, log_inputs=("-",)))
+
+
+def test_rows_left_out_still_have_their_addresses_redacted(
+    pki: ScenarioSet,  # noqa: F811
+    tmp_path: Path,
+    logs: Path,
+) -> None:
+    # One row kept (the oldest: OTHER's); CLIENT is named only by the diagnosis, whose
+    # prepared tables also give the slice's size for the warning.
+    spec = _spec(pki, tmp_path, logs, filters=Filters(), max_log_rows=1, redact_ips=True,
+                 redact_key=b"k")  # fmt: skip
+    result = build_support_bundle(spec)
+    members = _members(result.out)
+    for name, data in members.items():
+        assert CLIENT.encode() not in data and OTHER.encode() not in data, name
+    assert result.redacted_ips == 2
+    assert "connection logs: kept the first 1 of 4 rows" in result.warnings
+    (row,) = [json.loads(line) for line in members["connection-logs.jsonl"].splitlines()]
+    assert (
+        row["client_ip"].startswith("client-")
+        and row["client_ip"].encode() not in (members["diagnosis.md"])
+    )

@@ -149,18 +149,13 @@ def gather_logs(
     strict: bool,
     max_rows: int,
 ) -> None:
-    """``connection-logs.jsonl``: the selected rows in the ``logs query`` output contract."""
+    """``connection-logs.jsonl``: the selected rows in the ``logs query`` output contract
+    (the first ``max_rows``; :func:`gather_diagnosis` says when there were more)."""
     with open_selection(list(inputs), db=db, strict=strict) as selection:
-        ips = selection.count_by(filters, ["client_ip"])
-        out.client_ips.update(str(row[0]) for row in ips.rows if row[0])
-        lines = [
-            json.dumps(export_row(row), default=str) + "\n"
-            for row in selection.iter_rows(filters, limit=max_rows)
-        ]
-    total = sum(int(row[-1]) for row in ips.rows)
-    if total > len(lines):
-        out.warnings.append(f"connection logs: kept the first {len(lines)} of {total} rows")
-    out.log_rows = len(lines)
+        rows = [export_row(row) for row in selection.iter_rows(filters, limit=max_rows)]
+    out.client_ips.update(str(row["client_ip"]) for row in rows if row.get("client_ip"))
+    out.log_rows = len(rows)
+    lines = [json.dumps(row, default=str) + "\n" for row in rows]
     out.add(
         "connection-logs.jsonl", "".join(lines), "connection-log rows of the slice (JSON lines)"
     )
@@ -173,7 +168,8 @@ def gather_diagnosis(
     filters: Filters,
     options: tuple[bool, datetime, Path | None, tuple[Path, ...], bool],
 ) -> None:
-    """``diagnosis.md`` and ``diagnosis.json`` for the same slice."""
+    """``diagnosis.md`` and ``diagnosis.json`` for the same slice, from its prepared tables,
+    which also say how many rows the slice holds and every client the diagnosis names."""
     strict, now, trust_store, crls, ignore = options
     correlator = None
     if trust_store is not None or crls:
@@ -182,5 +178,12 @@ def gather_diagnosis(
     scope = Scope.of(filters, now, settings.warn_days)
     with open_target(list(inputs), db=db, strict=strict, scope=scope) as target:
         result = diagnose(target, filters, settings)
+        named = target.fetch(
+            f"SELECT DISTINCT client_ip FROM {target.prepared.failures} WHERE client_ip IS NOT NULL"
+        )
+    out.client_ips.update(str(row[0]) for row in named)
+    total = result.summary.connections
+    if out.log_rows is not None and total > out.log_rows:
+        out.warnings.append(f"connection logs: kept the first {out.log_rows} of {total} rows")
     out.add("diagnosis.md", render_markdown(result), "diagnose report (markdown)")
     out.add("diagnosis.json", _json(result.to_dict()), "diagnose report (JSON)")

@@ -38,7 +38,9 @@ from mtls_doctor.logs.store import default_db_path
     default=None,
     help=f"Store file (default: {default_db_path()}; or $MTLS_DOCTOR_DB).",
 )
-@click.option("--strict", is_flag=True, help="Stop with exit 3 at the first malformed line.")
+@click.option(
+    "--strict", is_flag=True, help="Stop with exit 3 at the first malformed line or file fault."
+)
 @s3_ingest_options
 @format_option("text", "json")
 def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> None:

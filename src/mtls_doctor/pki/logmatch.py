@@ -16,6 +16,7 @@ from mtls_doctor.errors import InputError
 from mtls_doctor.knowledge.codes import SUCCESS
 from mtls_doctor.logs.parse import NULL_RAW_COLUMNS, parse_sql
 from mtls_doctor.pki.inspect import format_time
+from mtls_doctor.pki.names import same_text
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,11 @@ class LogComparison:
 def compare_with_log(
     logged: LoggedConnection, predicted: str, leaf_serial: int | None, leaf_subject: str | None
 ) -> LogComparison:
-    """Compare ``predicted`` with ``logged``, noting when the line is about another certificate."""
+    """Compare ``predicted`` with ``logged``, noting when the line is about another certificate.
+
+    Subjects are compared as names (RFC 5280 §7.1: case, spacing and string type do not
+    count), so a log that writes the subject differently still matches its certificate.
+    """
     notes = []
     if logged.serial and leaf_serial is not None:
         try:
@@ -92,7 +97,7 @@ def compare_with_log(
             same = False
         if not same:
             notes.append(f"the log line's serial {logged.serial} is not the leaf's serial")
-    if logged.subject and leaf_subject and logged.subject != leaf_subject:
+    if logged.subject and leaf_subject and not same_text(logged.subject, leaf_subject):
         notes.append("the log line's subject differs from the leaf's subject")
     if logged.status == "-":
         notes.append("the log line is not a TLS connection")
