@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
+from mtls_doctor.cli import cli
 from mtls_doctor.errors import StoreError, StoreLockedError
 from mtls_doctor.logs.api import open_selection
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
@@ -77,6 +80,28 @@ def test_sigkill_mid_ingest_leaves_whole_files_and_rerun_completes(
     assert _rows(db) == 40_000
     (files,) = run_sql(db, "SELECT count(*) FROM files")[1][0]
     assert files == 40
+
+
+def test_an_empty_gzip_file_is_not_read_whole_and_not_stored(logdir: Path, tmp_path: Path) -> None:
+    small_corpus(logdir, lines=60, files=2)
+    empty = logdir / "conn_log_empty.log.gz"
+    empty.write_bytes(b"")
+    db = tmp_path / "e.duckdb"
+    result = CliRunner().invoke(cli, ["ingest", str(logdir), "--db", str(db)])
+    assert result.exit_code == 3, result.stderr
+    assert f"{empty}: truncated gzip stream (the file is empty)" in result.stderr
+    assert "2 of 3 inputs read; 60 rows added from 2 new file(s)" in result.stderr
+    _, sources = run_sql(db, "SELECT source FROM files")
+    assert str(empty) not in {s for (s,) in sources}
+    # Near miss: once the file holds its logs, it is read (and another empty one would be
+    # reported again, not taken for a stored copy of the first).
+    write_log(empty.with_name("conn_log_empty.log"), [line()])
+    empty.write_bytes(gzip.compress(empty.with_name("conn_log_empty.log").read_bytes()))
+    empty.with_name("conn_log_empty.log").unlink()
+    (logdir / "conn_log_empty2.log.gz").write_bytes(b"")
+    again = CliRunner().invoke(cli, ["ingest", str(logdir), "--db", str(db)])
+    assert again.exit_code == 3 and "conn_log_empty2.log.gz: truncated gzip" in again.stderr
+    assert "3 of 4 inputs read; 1 rows added from 1 new file(s)" in again.stderr
 
 
 def test_a_refused_locked_ingest_leaves_no_work_folder(

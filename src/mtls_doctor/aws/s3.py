@@ -39,7 +39,7 @@ from mtls_doctor.aws.s3fetch import (
 )
 from mtls_doctor.aws.session import translate
 from mtls_doctor.errors import InputError
-from mtls_doctor.logs.reader import TRUNCATED_GZIP
+from mtls_doctor.logs.reader import EMPTY_GZIP
 from mtls_doctor.logs.sources import LogSource, SourceScan, StoredCopy, classify_name, is_gzip
 
 
@@ -239,7 +239,7 @@ def expand_s3(
     wanted = [o for o in listing.objects if not _empty_gzip(o)]
     fetched, failures = fetch_all(client, url, wanted, opts)
     for obj in empty:
-        error = InputError(f"{url.url(obj.key)}: {TRUNCATED_GZIP}; the object is empty")
+        error = InputError(f"{url.url(obj.key)}: {EMPTY_GZIP}")
         failures.append(FetchFailure(url.url(obj.key), error))
         opts.notify(TransferEvent("failed", url.url(obj.key), 1, 0, error.message))
     if failures and not fetched:

@@ -30,9 +30,10 @@ import duckdb
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.logs import native
 from mtls_doctor.logs.fields import FIELD_NAMES
-from mtls_doctor.logs.fresh import Fresh, groups, plan
+from mtls_doctor.logs.fresh import Fresh, empty_gzip, groups, plan
 from mtls_doctor.logs.parse import unknown_code_sql
 from mtls_doctor.logs.reader import (
+    EMPTY_GZIP,
     FileFault,
     FileSet,
     ParseIssue,
@@ -75,7 +76,9 @@ def append_group(
             _stage(con, fileset, tables.stage)
         with store.transaction():
             ids = [int(i) for i in _new_ids(con, len(group))]
-            names = [str(s.path) for s in fileset.sources]  # a repaired file has a new path
+            # A repaired file has a new path (the pure reader's repair).
+            staged = {s.display: str(s.path) for s in fileset.sources}
+            names = [staged[item.source.display] for item in group]
             params = {"names": names, "ids": ids}
             if native.available():
                 _insert_read(con, fileset, params, tables.malformed, workdir)
@@ -377,11 +380,18 @@ def append_sources(
     on_done: Callable[[IngestedFile], None] | None = None,
 ) -> list[IngestedFile]:
     """Add ``sources`` to the store; a file whose content is stored already adds nothing."""
+    empty = [source for source in sources if empty_gzip(source)]
+    if strict and empty:
+        enforce([], [FileFault(empty[0].display, EMPTY_GZIP, 0)])
+    sources = [source for source in sources if source not in empty]
     fresh, unchanged = plan(store, sources)
     # Blocks already written stay cached up to DuckDB's limit (80% of RAM by default): an
     # ingest of any size keeps to a bounded RSS instead (the writes go to disk anyway).
     store.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    results: list[IngestedFile] = []
+    results = [IngestedFile(s.display, "unread", 0, 0, EMPTY_GZIP) for s in empty]
+    if on_done:
+        for item in results:
+            on_done(item)
     for index in sorted(unchanged):
         results.append(IngestedFile(sources[index].display, "unchanged", 0, 0, None))
         if on_done:

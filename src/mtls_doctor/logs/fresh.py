@@ -58,6 +58,13 @@ def _hashes(sources: Sequence[LogSource]) -> list[str]:
     return [s.sha256 if s.sha256 is not None else next(done) for s in sources]
 
 
+def empty_gzip(source: LogSource) -> bool:
+    """A 0-byte file named as gzip: cut short before its first byte, so a truncated file
+    (as the reader words it), and never stored: every empty file has the same hash."""
+    names = (source.display.lower(), source.path.name.lower())
+    return source.size == 0 and not source.gzip and any(n.endswith(".gz") for n in names)
+
+
 def plan(store: Store, sources: Sequence[LogSource]) -> tuple[list[Fresh], set[int]]:
     """The files to add (in order) and the indexes of those already stored.
 

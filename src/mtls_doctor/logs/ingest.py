@@ -44,11 +44,11 @@ class IngestResult:
 
     @property
     def added_rows(self) -> int:
-        return sum(f.rows for f in self.files if f.status != "unchanged")
+        return sum(f.rows for f in self.files if f.status in ("added", "replaced"))
 
     @property
     def added_files(self) -> int:
-        return sum(1 for f in self.files if f.status != "unchanged")
+        return sum(1 for f in self.files if f.status in ("added", "replaced"))
 
     @property
     def unchanged_files(self) -> int:

@@ -77,13 +77,9 @@ class Opener(Protocol):
 
 
 def is_gzip(path: Path) -> bool:
-    """Decide by content, not by name: some tools save gzip files without ``.gz``.
-
-    An empty file named ``.gz`` counts as gzip: a gzip stream has at least a header, so it
-    is a file cut short, not a complete empty log."""
+    """Decide by content, not by name: some tools save gzip files without ``.gz``."""
     with path.open("rb") as handle:
-        head = handle.read(2)
-    return head == GZIP_MAGIC or (not head and path.name.endswith(".gz"))
+        return handle.read(2) == GZIP_MAGIC
 
 
 def _source(path: Path, display: str | None = None) -> LogSource:

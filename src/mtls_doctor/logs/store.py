@@ -74,7 +74,9 @@ class IngestedFile:
     """What one file added to the store (or why it added nothing)."""
 
     source: str
-    status: str  # "added", "unchanged" (already stored), "replaced" (an earlier partial copy)
+    # "added", "unchanged" (already stored), "replaced" (an earlier partial or older copy),
+    # "unread" (an empty .gz: nothing to store)
+    status: str
     rows: int
     malformed: int
     fault: str | None
