@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -234,8 +235,11 @@ def policy_check_cmd(
             ctx = click.get_current_context()
             paths = check_log_paths(ctx, ctx.command.params[0], (policy_name, *paths))
         chosen = [find_policy(name, all_policies()) for name in compare]
-    elif policy_name is None:
-        raise UsageError("POLICY is missing", hint="Give a policy name, or --compare OLD NEW.")
+    elif policy_name is None or _is_path(policy_name):
+        shown = "" if policy_name is None else f" ({policy_name} is a path)"
+        raise UsageError(
+            f"POLICY is missing{shown}", hint="Give a policy name first, or --compare OLD NEW."
+        )
     else:
         chosen = [find_policy(policy_name, all_policies())]
     with _tls_source(paths, db, strict, filters, datetime.now(UTC)) as (source, empty):
@@ -254,6 +258,10 @@ def policy_check_cmd(
         f"{check.refused_connections} would be refused by {check.policy.name}"
     )
     finish(ExitCode.FINDINGS if check.clients else ExitCode.OK)
+
+
+def _is_path(text: str) -> bool:
+    return text == "-" or "://" in text or os.path.exists(text)  # never raises
 
 
 def _echo_result(data: dict[str, Any], text: str, fmt: str) -> None:
