@@ -123,3 +123,18 @@ def test_compare_names_newly_and_no_longer_refused(tmp_path: Path) -> None:
         ("198.51.100.1", "TLSv1.3 not offered; cipher TLS_AES_128_GCM_SHA256 not offered")
     ]
     assert out["no_longer_refused_connections"] == 5 and out["still_refused_connections"] == 0
+
+
+def test_the_docs_python_twin_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "policies.md").read_text(encoding="utf-8")
+    code = text.split("### In Python\n\n```python\n", 1)[1].split("```", 1)[0]
+    write_tls_logs(tmp_path / "logs")
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {}
+    exec(compile(code, "docs/policies.md", "exec"), scope)
+    assert scope["refused"] == [
+        ("198.51.100.3", "TLSv1.1 not offered; cipher ECDHE-RSA-AES128-SHA not offered"),
+        ("198.51.100.4", "TLSv1 not offered; cipher AES128-SHA not offered"),
+        ("203.0.113.9", "cipher AES128-SHA not offered"),
+    ]
+    assert scope["newly"] == ["198.51.100.3", "198.51.100.4", "203.0.113.9"]
