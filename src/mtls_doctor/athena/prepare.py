@@ -97,6 +97,15 @@ _AGGREGATES: dict[str, tuple[str, str]] = {
 }
 
 
+# What each table keeps of the aggregates, named as its staging query names them.
+_COUNTED = {
+    "counts": "n, first_seen, last_seen",
+    "failures": "n, first_seen, last_seen",
+    "expiring": "last_seen AS timestamp",  # EXPIRING_CLIENTS: when each client last used it
+    "tls": "n, first_seen, last_seen",
+}
+
+
 def _columns(tls: bool = False) -> list[tuple[str, str, str]]:
     """(result column, expression over a marked row, DuckDB type), in result order."""
     out: list[tuple[str, str, str]] = []
@@ -194,14 +203,7 @@ class AthenaTables:
         self.con.execute("CREATE TABLE athena_result AS SELECT * FROM athena_arrow")
         self.con.unregister("athena_arrow")
         for name, (_, keys) in _tables(tls).items():
-            picked = ", ".join(
-                [f"{name}__{key} AS {key}" for key in keys]
-                + [f"{agg} AS {agg}" for agg in ("n", "first_seen", "last_seen")]
-            )
-            if name == "expiring":  # EXPIRING_CLIENTS keeps the last time, as timestamp
-                picked = ", ".join(
-                    [f"{name}__{key} AS {key}" for key in keys] + ["last_seen AS timestamp"]
-                )
+            picked = ", ".join([f"{name}__{key} AS {key}" for key in keys] + [_COUNTED[name]])
             self.con.execute(
                 f"CREATE TABLE athena_{name} AS SELECT {picked} FROM athena_result WHERE m_{name}"
             )

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_options
+from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_openers
 from mtls_doctor.cli._base import cli, finish, format_option
 from mtls_doctor.cli._options import (
     build_filters,
@@ -133,13 +133,13 @@ def diagnose_cmd(
         options = DiagnoseOptions(now, warn_days, correlator)
         result = athena_diagnose(athena, paths, selected, options, db=db)
     else:
-        store, remote = resolve_db(paths, db), remote_options(selected, now)
+        store, openers = resolve_db(paths, db), remote_openers(selected, now)
         with open_target(
             list(paths),
             db=store,
             stdin=sys.stdin.buffer,
             strict=strict,
-            remote=remote,
+            openers=openers,
             scope=Scope.of(selected, now, warn_days),
         ) as target:
             report_stats(target.stats)
@@ -150,7 +150,7 @@ def diagnose_cmd(
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
         if not result.summary.connections:  # "no failures" only where connections were read
-            raise nothing_selected(input_span(paths, store, remote), paths, store, selected)[0]
+            raise nothing_selected(input_span(paths, store, openers), paths, store, selected)[0]
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif fmt == "markdown":

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli._aws_options import aws_profile_options, profile_region, remote_options
+from mtls_doctor.cli._aws_options import aws_profile_options, profile_region, remote_openers
 from mtls_doctor.cli._base import cli, finish, format_option, info
 from mtls_doctor.cli._options import (
     build_filters,
@@ -158,13 +158,13 @@ def _tls_source(
                 ),
             )
         return
-    store, remote = resolve_db(paths, db), remote_options(selected, now)
+    store, openers = resolve_db(paths, db), remote_openers(selected, now)
     with open_target(
         list(paths),
         db=store,
         stdin=sys.stdin.buffer,
         strict=strict,
-        remote=remote,
+        openers=openers,
         scope=Scope.of(selected, now, tls=True),
     ) as target:
         report_stats(target.stats)
@@ -175,7 +175,7 @@ def _tls_source(
             )
         yield (
             target,
-            lambda: nothing_selected(input_span(paths, store, remote), paths, store, selected)[0],
+            lambda: nothing_selected(input_span(paths, store, openers), paths, store, selected)[0],
         )
 
 

@@ -66,10 +66,37 @@ class Window:
     lookback: Lookback | None = None
 
 
+class Minutes:
+    """The TLS connections per minute of a selection, in time order: built once per
+    diagnosis and shared by every code's test (a month has 43,200 minutes)."""
+
+    def __init__(self, tls_minutes: Buckets) -> None:
+        pairs = sorted(tls_minutes)
+        self.times = [t for t, _ in pairs]
+        self.tls = [n for _, n in pairs]
+        self.index = {t: i for i, t in enumerate(self.times)}
+
+    def align(self, code_minutes: Buckets) -> tuple[list[datetime], list[int], list[int]]:
+        """The minutes, connections and the code's failures per minute, aligned."""
+        k = [0] * len(self.times)
+        for at, count in code_minutes:
+            i = self.index.get(at)
+            if i is None:  # a failure in a minute without connections: not from one table
+                return self._merged(code_minutes)
+            k[i] += count
+        return self.times, self.tls, k  # a minute's failures are among its connections
+
+    def _merged(self, code_minutes: Buckets) -> tuple[list[datetime], list[int], list[int]]:
+        totals, counts = dict(zip(self.times, self.tls, strict=True)), dict(code_minutes)
+        times = sorted(set(totals) | set(counts))
+        k = [counts.get(t, 0) for t in times]
+        return times, [max(totals.get(t, 0), c) for t, c in zip(times, k, strict=True)], k
+
+
 def detect_change(
     code: str,
     code_minutes: Buckets,
-    tls_minutes: Buckets,
+    tls_minutes: Buckets | Minutes,
     first_seen: datetime | None,
     window: Window = Window(),
 ) -> ChangePoint | None:
@@ -78,13 +105,12 @@ def detect_change(
     ``code_minutes`` and ``tls_minutes`` count the code's failures and every TLS
     connection per minute (any resolution works; a finer one places the change better).
     """
-    totals = dict(tls_minutes)
-    counts = dict(code_minutes)
-    times = sorted(set(totals) | set(counts))
+    if sum(count for _, count in code_minutes) < min(MIN_APPEARED, MIN_FAILURES_AFTER):
+        return None  # too few to claim anything
+    table = tls_minutes if isinstance(tls_minutes, Minutes) else Minutes(tls_minutes)
+    times, n, k = table.align(code_minutes)
     if len(times) < 2:
         return None
-    n = [max(totals.get(t, 0), counts.get(t, 0)) for t in times]
-    k = [counts.get(t, 0) for t in times]
     return _appeared(code, times, n, k, first_seen, window) or _jumped(code, times, n, k)
 
 

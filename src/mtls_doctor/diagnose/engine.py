@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.diagnose import queries as q
-from mtls_doctor.diagnose.changes import Window, detect_change, roll_up
+from mtls_doctor.diagnose.changes import Minutes, Window, detect_change, roll_up
 from mtls_doctor.diagnose.evidence import evidence_for, human_delta
 from mtls_doctor.diagnose.model import (
     Diagnosis,
@@ -145,6 +145,7 @@ def _failure_groups(
                 "last_seen": last,
             }
         )
+    per_minute = Minutes(tls)
     minutes: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for code, bucket, n in timeline_rows:
         minutes[code].append((bucket, int(n)))
@@ -173,7 +174,7 @@ def _failure_groups(
                 timeline=tuple(roll_up(minutes.get(code, []), unit)),
                 evidence=evidence_for(code, cert_rows),
                 resolution=resolution_lines(code),
-                change=detect_change(code, minutes.get(code, []), tls, first, window),
+                change=detect_change(code, minutes.get(code, []), per_minute, first, window),
                 correlation=correlation,
             )
         )
