@@ -21,3 +21,13 @@ def logdir(tmp_path: Path) -> Path:
     folder = tmp_path / "logs"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(scope="session")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``mtls-doctor demo`` once per test session: the data the docs' examples run on."""
+    from mtls_doctor.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo") / "demo-out"
+    run_demo(out)
+    return out

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 from mtls_doctor.diagnose.evidence import (
     affected_evidence,
-    detect_change,
     expired_evidence,
     human_delta,
     not_yet_valid_evidence,
@@ -47,34 +46,6 @@ def test_missing_subject_is_explained_only_when_missing() -> None:
     missing = affected_evidence([("", None, None, None, 1, 1, T, T)])
     present = affected_evidence([row(None, None)])
     assert missing.notes and not present.notes
-
-
-def buckets(values: list[int]) -> list[tuple[datetime, int]]:
-    return [(T + timedelta(minutes=i), n) for i, n in enumerate(values)]
-
-
-def test_code_appearing_after_clean_traffic_is_a_change() -> None:
-    tls = buckets([10, 10, 10, 10])
-    change = detect_change("ClientCertUntrusted", buckets([0, 0, 0, 4])[3:], tls, None)
-    assert change is not None and change.kind == "appeared"
-    assert change.at == T + timedelta(minutes=3)
-
-
-def test_code_present_from_the_start_at_a_steady_rate_is_no_change() -> None:
-    tls = buckets([20, 20, 20, 20])
-    assert detect_change("ClientCertExpired", buckets([2, 2, 2, 2]), tls, T) is None
-
-
-def test_a_several_fold_jump_is_a_change() -> None:
-    tls = buckets([20, 20, 20, 20])
-    change = detect_change("ClientCertExpired", buckets([1, 1, 10, 10]), tls, T)
-    assert change is not None and change.kind == "jumped"
-    assert change.at == T + timedelta(minutes=2)
-
-
-def test_too_little_traffic_before_is_no_change() -> None:
-    tls = buckets([3, 3])
-    assert detect_change("X", buckets([0, 3])[1:], tls, None) is None
 
 
 def test_human_delta() -> None:

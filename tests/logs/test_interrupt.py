@@ -61,6 +61,12 @@ def test_a_failed_read_caused_by_ctrl_c_is_an_interrupt() -> None:
         "error: . Detail: Python exception: Traceback (most recent call last):\nKeyboardInterrupt\n"
     )
     assert isinstance(stream_failure(error, "lines_3"), KeyboardInterrupt)
+    # Seen when Ctrl-C lands while DuckDB pushes a filter down into the stream (exit 3 then).
+    pushed = duckdb.InvalidInputException(
+        "Invalid Input Error: offering a filter to the source registered as 'lines_3' failed: "
+        "KeyboardInterrupt: "
+    )
+    assert isinstance(stream_failure(pushed, "lines_3"), KeyboardInterrupt)
     other = duckdb.InvalidInputException("reading the stream registered as 'lines_3' failed: x")
     assert not isinstance(stream_failure(other, "lines_3"), KeyboardInterrupt)
     assert stream_failure(error, "lines_4") is None  # not our stream

@@ -28,8 +28,9 @@ from hypothesis import strategies as st
 
 from mtls_doctor.errors import MtlsDoctorError
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
-from mtls_doctor.logs import reader
+from mtls_doctor.logs import faults
 from mtls_doctor.logs.api import ReadStats, open_selection
+from mtls_doctor.logs.lines import duckdb_parts
 from mtls_doctor.logs.parse import (
     IPV4_RE,
     LINE_RE,
@@ -38,7 +39,6 @@ from mtls_doctor.logs.parse import (
     parse_sql,
 )
 from mtls_doctor.logs.query import Filters
-from mtls_doctor.logs.reader import duckdb_parts
 from mtls_doctor.logs.sources import LogSource
 from tests.logs.corpus import AWS_FAILED, AWS_SUCCESS, PLAIN_HTTP, TLS_NO_MTLS, line
 
@@ -598,7 +598,7 @@ def test_small_chunks_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     names += ["conn_log_bom.log", "conn_log_crlf.log", "conn_log_utf8.log", "conn_log_cr.log"]
     paths = _write(tmp_path, names)
     monkeypatch.setattr(chunks, "CHUNK_BYTES", 200)
-    monkeypatch.setattr(reader, "FEED_BYTES", 97)
+    monkeypatch.setattr(faults, "FEED_BYTES", 97)
     result = _same(paths, monkeypatch)
     lines = sorted(i[1] for i in result["stats"]["issues"] if i[0].endswith("plain.log"))
     expected = [n for n, x in enumerate(_BODY.decode().split("\n"), 1) if x.strip() in _BAD]

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mtls_doctor.logs import reader
+from mtls_doctor.logs import faults
 from mtls_doctor.logs.api import open_selection
 from mtls_doctor.logs.parse import MAX_LINE_BYTES
 from mtls_doctor.logs.query import Filters
@@ -55,7 +55,7 @@ def test_a_line_with_no_end_is_cut_and_memory_stays_bounded(
     state = chunks.FileState()
     source = LogSource(str(path), path, gzip=True, size=0)
     sizes = [len(c) for c in chunks.chunks(source, state, threading.Event())]
-    assert max(sizes) <= 256 * 1024 + MAX_LINE_BYTES + reader.FEED_BYTES * 8
+    assert max(sizes) <= 256 * 1024 + MAX_LINE_BYTES + faults.FEED_BYTES * 8
     assert sum(sizes) < len(body) // 2  # the bulk of the long line was skipped
     result = _same([path], monkeypatch)  # and the reading agrees with DuckDB's, line cut
     assert len(result["rows"]) == 2 and result["stats"]["malformed"] == 1
@@ -110,7 +110,7 @@ def test_pure_repair_blames_the_file_that_failed(
 
 
 def test_a_truncated_gzip_fault_is_worded_in_bounded_memory(tmp_path: Path) -> None:
-    from mtls_doctor.logs.reader import TRUNCATED_GZIP, gzip_fault
+    from mtls_doctor.logs.faults import TRUNCATED_GZIP, gzip_fault
 
     path = tmp_path / "conn_log_t.log.gz"
     data = gzip.compress(b"A" * (64 << 20))  # 64 MiB inflated

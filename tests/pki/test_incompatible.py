@@ -32,8 +32,9 @@ def ids(leaf_key: str, policy: str, digest: hashes.HashAlgorithm | None = None) 
         ("ec256", TLS12, None, []),
         ("ec256", RFC_STRICT, None, ["rfc9151-key", "rfc9151-signature"]),
         ("ec384", RFC_STRICT, hashes.SHA384(), []),
-        ("rsa3072", RFC_STRICT, hashes.SHA384(), ["tls13-rsa-pss"]),
-        ("rsa2048", RFC_INTEROP, hashes.SHA384(), ["rfc9151-key", "tls13-rsa-pss"]),
+        ("rsa3072", RFC_STRICT, hashes.SHA384(), []),
+        ("rsa2048", RFC_INTEROP, hashes.SHA384(), ["rfc9151-key"]),
+        ("rsa2048", STANDARD, None, []),
         ("rsa2048", TLS12, None, []),
         ("rsa2048", TLS13_ONLY, None, ["tls13-rsa-pss"]),
         ("ec521", FIPS, None, ["curve-p521"]),
@@ -51,7 +52,7 @@ def test_fips_rsa_size_and_labelling() -> None:
     # An unusual RSA size is only buildable through the rsa prefix of make_key.
     leaf = issue("Incompat odd RSA", pki.intermediate, key_kind="rsa2560")
     fit = incompatibility_hypotheses(leaf.cert, get_policy(FIPS))
-    assert [h.id for h in fit.hypotheses] == ["fips-rsa-size", "tls13-rsa-pss"]
+    assert [h.id for h in fit.hypotheses] == ["fips-rsa-size"]
     data = fit.to_dict()
     assert data["inferred"] is True and "inferred" in data["label"]
     assert all(h["inferred"] and h["confirm"] and h["command"] for h in data["hypotheses"])

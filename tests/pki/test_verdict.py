@@ -208,7 +208,9 @@ def test_all_findings_are_kept_and_precedence_decides(pki: StandardPki) -> None:
     codes = [f.code for f in result.findings]
     assert "ClientCertExpired" in codes and "ClientCertPurposeInvalid" in codes
     assert result.verdict == "ClientCertPurposeInvalid"  # purpose comes before validity
-    later = AlbLimits(precedence=("ClientCertExpired", "ClientCertPurposeInvalid"))
+    later = AlbLimits(
+        check_order="precedence", precedence=("ClientCertExpired", "ClientCertPurposeInvalid")
+    )
     case = _leaf_case(pki, not_after=NOW - DAY, eku=(SERVER_AUTH,))
     assert check_chain(case.chain, case.store, at=NOW, limits=later).verdict == "ClientCertExpired"
 
@@ -309,3 +311,11 @@ def test_rsa_pss_signatures_are_supported() -> None:
     assert check_chain([weak.der], TrustStore((root.cert,)), at=NOW).verdict == (
         "ClientCertTypeUnsupported"
     )
+
+
+def test_every_setting_is_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "certificates.md").read_text()
+    missing = [name for name in AlbLimits.__dataclass_fields__ if f"`{name}`" not in doc]
+    assert not missing

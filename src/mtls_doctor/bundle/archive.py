@@ -12,10 +12,12 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
+import threading
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -162,9 +164,44 @@ def build_support_bundle(spec: BundleSpec) -> BundleResult:
     )
 
 
+_STOPPING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt meanwhile, as Ctrl-C does, so that the
+    cleanup below runs for them too (their default action ends the process on the spot).
+    Only the main thread may set handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_interrupt) for s in _STOPPING}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def write_zip_atomic(out: Path, members: Sequence[tuple[str, bytes]], spec: BundleSpec) -> None:
-    """Write the archive next to ``out`` under a temporary name (0600), then rename it."""
+    """Write the archive next to ``out`` under a temporary name (0600), then rename it.
+
+    Whatever stops it (an error, Ctrl-C, SIGTERM, SIGHUP) leaves neither the temporary
+    file nor a partial ``out``; only SIGKILL, which no process can catch, may leave the
+    temporary file (named ``.OUT.*.tmp``, next to ``out``).
+    """
     folder = out.parent if str(out.parent) else Path(".")
+    with _signals_interrupt():
+        _write_zip(folder, out, members, spec)
+
+
+def _write_zip(
+    folder: Path, out: Path, members: Sequence[tuple[str, bytes]], spec: BundleSpec
+) -> None:
     fd, temp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
     stamp = spec.now.timetuple()[:6]
     try:

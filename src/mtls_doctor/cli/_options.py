@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,8 +62,13 @@ def filter_options(func: F) -> F:
     )(func)
 
 
-def build_filters(options: dict[str, Any], now: datetime | None = None) -> Filters:
-    """Filters from the values of :func:`filter_options`."""
+def build_filters(
+    options: dict[str, Any], now: datetime | None = None, *, end: datetime | None = None
+) -> Filters:
+    """Filters from the values of :func:`filter_options`.
+
+    ``end`` (``--at``) ends the selection: rows from it on are not counted, and an
+    ``--until`` after it is a usage error."""
     moment = now or datetime.now(UTC)
     filters = Filters(
         client=parse_client(options["client_ip"]) if options.get("client_ip") is not None else None,
@@ -79,7 +85,15 @@ def build_filters(options: dict[str, Any], now: datetime | None = None) -> Filte
         tls_protocol=options.get("tls_protocol"),
     )
     check_window(filters.since, filters.until)
-    return filters
+    if end is None:
+        return filters
+    if filters.until is not None and filters.until > end:
+        raise UsageError(
+            f"--until {options['until']} is after --at {end:%Y-%m-%dT%H:%M:%SZ}",
+            hint="--at ends the review; give an --until at or before it, or leave it out.",
+        )
+    check_window(filters.since, filters.until or end)
+    return replace(filters, until=filters.until or end)
 
 
 def resolve_db(paths: tuple[str, ...], db: Path | None) -> Path | None:

@@ -12,6 +12,7 @@ import click
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtls_doctor.cli._base import cli, finish, format_option, warn
+from mtls_doctor.diagnose.logline import parse_log_line
 from mtls_doctor.errors import ExitCode, UsageError
 from mtls_doctor.knowledge.policies import SecurityPolicy, get_policy
 from mtls_doctor.pki import render
@@ -20,7 +21,7 @@ from mtls_doctor.pki.incompatible import IncompatibilityHypotheses, incompatibil
 from mtls_doctor.pki.inspect import describe_chain
 from mtls_doctor.pki.limits import AlbLimits
 from mtls_doctor.pki.load import LoadedCertificates, load_certificates
-from mtls_doctor.pki.logmatch import compare_with_log, parse_log_line
+from mtls_doctor.pki.logmatch import compare_with_log
 from mtls_doctor.pki.verdict import TrustStore, check_chain
 from mtls_doctor.report.policy_text import hypotheses_text
 from mtls_doctor.timeutil import parse_time

@@ -73,7 +73,8 @@ at_option = click.option(
     "at",
     metavar="TIME",
     help="Diagnose as of this time (ISO 8601, or a duration back from now) rather than now: "
-    "expiry warnings and --since/--until durations count from it. For a past incident.",
+    "rows after it are not counted, and expiry warnings and --since/--until durations count "
+    "from it. For a past incident.",
 )
 
 
@@ -120,7 +121,7 @@ def diagnose_cmd(
     """
     now = clock(at)
     engine, athena = pop_settings(filters)
-    selected = build_filters(filters, now)
+    selected = build_filters(filters, now, end=now if at is not None else None)
     correlator = None
     if trust_store or crls or certs:
         from mtls_doctor.diagnose.correlate import Correlator

@@ -84,7 +84,7 @@ def report_cmd(
     """
     now = clock(at)
     engine, athena = pop_settings(filters)
-    selected = build_filters(filters, now)
+    selected = build_filters(filters, now, end=now if at is not None else None)
     correlator = _correlator(trust_store, crls, certs, ignore_expiry)
     if engine == "athena":
         options = DiagnoseOptions(now, warn_days, correlator)

@@ -19,6 +19,7 @@ from cryptography import x509
 from mtls_doctor.diagnose.model import DiagnosisWarning
 from mtls_doctor.errors import CertificateLoadError, InputError
 from mtls_doctor.pki.load import LoadedCrl, load_certificates, load_crls
+from mtls_doctor.pki.names import subject_matches
 from mtls_doctor.pki.verdict import TrustStore, check_chain
 
 CERT_SUFFIXES = {".pem", ".crt", ".cer", ".der", ".p7b", ".p7c"}
@@ -87,7 +88,7 @@ class ClientCertIndex:
 
     def find(self, serial: str | None, subject: str | None) -> tuple[str, tuple[bytes, ...]] | None:
         for path, chain, cert in self.chains.get(_serial_key(serial) or "", []):
-            if subject is None or cert.subject.rfc4514_string() == subject:
+            if subject is None or subject_matches(subject, cert.subject):
                 return path, chain
         return None
 

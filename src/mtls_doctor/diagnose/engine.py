@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.diagnose import queries as q
-from mtls_doctor.diagnose.evidence import detect_change, evidence_for, human_delta
+from mtls_doctor.diagnose.changes import Minutes, Window, detect_change, roll_up
+from mtls_doctor.diagnose.evidence import evidence_for, human_delta
 from mtls_doctor.diagnose.model import (
     Diagnosis,
     DiagnosisWarning,
@@ -83,7 +84,10 @@ def diagnose(source: Source, filters: Filters, options: DiagnoseOptions) -> Diag
         n[0], n[1], n[2], n[3], n[4], stats.malformed, n[5], stats.files, row[6], row[7]
     )
     by_status = tuple((str(s), int(n)) for s, n in counts.fetch(q.BY_STATUS))
-    failures = _failure_groups(source, summary, options) if summary.failed else ()
+    # Where --since starts the window, earlier rows may exist; no source gives their counts
+    # yet (Lookback), so no code is said to have "appeared" then (diagnose/changes.py).
+    window = Window(cut=filters.since is not None)
+    failures = _failure_groups(source, summary, options, window) if summary.failed else ()
     warnings = _expiring(source, options)
     if options.correlator is not None:
         warnings += options.correlator.warnings()
@@ -100,7 +104,7 @@ def diagnose(source: Source, filters: Filters, options: DiagnoseOptions) -> Diag
 
 
 def _failure_groups(
-    source: Source, summary: Summary, options: DiagnoseOptions
+    source: Source, summary: Summary, options: DiagnoseOptions, window: Window
 ) -> tuple[FailureGroup, ...]:
     span = (
         (summary.last_seen - summary.first_seen).total_seconds()
@@ -113,10 +117,11 @@ def _failure_groups(
     grouped = _Ask(source, source.prepared.failures)
     answers = source.fetch_many(
         [
-            counts.query(q.TLS_TIMELINE, unit=unit),
+            # per minute: change detection reads these, the timelines sum them up to `unit`
+            counts.query(q.TLS_TIMELINE, unit="minute"),
             grouped.query(q.TOP_CLIENTS),
             grouped.query(q.TOP_CERTIFICATES),
-            counts.query(q.TIMELINE, unit=unit),
+            counts.query(q.TIMELINE, unit="minute"),
             grouped.query(q.CODE_CERTIFICATES),
             grouped.query(q.PER_CODE),
         ]
@@ -140,9 +145,10 @@ def _failure_groups(
                 "last_seen": last,
             }
         )
-    timeline: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    per_minute = Minutes(tls)
+    minutes: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for code, bucket, n in timeline_rows:
-        timeline[code].append((bucket, int(n)))
+        minutes[code].append((bucket, int(n)))
     evidence_rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for code, *cert_row in evidence:
         evidence_rows[code].append(tuple(cert_row))
@@ -165,10 +171,10 @@ def _failure_groups(
                 top_clients=tuple(clients.get(code, [])),
                 top_certificates=tuple(certs.get(code, [])),
                 timeline_unit=unit,
-                timeline=tuple(timeline.get(code, [])),
+                timeline=tuple(roll_up(minutes.get(code, []), unit)),
                 evidence=evidence_for(code, cert_rows),
                 resolution=resolution_lines(code),
-                change=detect_change(code, timeline.get(code, []), tls, first),
+                change=detect_change(code, minutes.get(code, []), per_minute, first, window),
                 correlation=correlation,
             )
         )

@@ -1,4 +1,4 @@
-"""Evidence rules: what the log fields prove for each failure code, and change points.
+"""Evidence rules: what the log fields prove for each failure code (change points: changes.py).
 
 Each rule is a small function of rows already fetched, so it can be tested with rows made
 by hand: one case that must trigger it and one that must not.
@@ -7,17 +7,13 @@ by hand: one case that must trigger it and one that must not.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from mtls_doctor.diagnose.model import ChangePoint, Evidence
+from mtls_doctor.diagnose.model import Evidence
 
 # A NotBefore this close after the connection means the client's clock is behind.
 CLOCK_SKEW_LIMIT = timedelta(hours=1)
-# Change detection needs this much traffic before the change to call it one.
-MIN_TRAFFIC_BEFORE = 20
-MIN_JUMP_FACTOR = 5.0
-MIN_FAILURES_AFTER = 5
 
 CertRow = tuple[Any, ...]  # serial, subject, not_before, not_after, n, clients, first, last
 
@@ -129,65 +125,3 @@ RULES = {
 def evidence_for(code: str, rows: Sequence[CertRow]) -> Evidence:
     """The evidence rule for ``code`` applied to its certificate rows."""
     return RULES.get(code, affected_evidence)(rows)
-
-
-def detect_change(
-    code: str,
-    code_buckets: Sequence[tuple[datetime, int]],
-    tls_buckets: Sequence[tuple[datetime, int]],
-    first_seen: datetime | None,
-) -> ChangePoint | None:
-    """A code that first appears after real traffic, or whose rate jumps several-fold."""
-    totals = dict(tls_buckets)
-    counts = dict(code_buckets)
-    times = sorted(totals)
-    if len(times) < 2:
-        return None
-    first_index = next((i for i, t in enumerate(times) if counts.get(t, 0) > 0), None)
-    if first_index is None:
-        return None
-    before_total = sum(totals[t] for t in times[:first_index])
-    if first_index > 0 and before_total >= MIN_TRAFFIC_BEFORE:
-        after_total = sum(totals[t] for t in times[first_index:])
-        after = sum(counts.get(t, 0) for t in times[first_index:])
-        at = first_seen or times[first_index]
-        return ChangePoint(
-            at,
-            "appeared",
-            0.0,
-            after / after_total if after_total else 0.0,
-            f"{code} first appeared at {at:%Y-%m-%d %H:%M:%S}Z after "
-            f"{before_total} TLS connections without it: look for a trust-store "
-            "or certificate change just before.",
-        )
-    return _jump(code, times, totals, counts)
-
-
-def _jump(
-    code: str, times: list[datetime], totals: dict[datetime, int], counts: dict[datetime, int]
-) -> ChangePoint | None:
-    best: tuple[float, int, float, float] | None = None
-    for split in range(1, len(times)):
-        before_total = sum(totals[t] for t in times[:split])
-        after_total = sum(totals[t] for t in times[split:])
-        before = sum(counts.get(t, 0) for t in times[:split])
-        after = sum(counts.get(t, 0) for t in times[split:])
-        if before_total < MIN_TRAFFIC_BEFORE or after < MIN_FAILURES_AFTER or not after_total:
-            continue
-        before_rate, after_rate = before / before_total, after / after_total
-        if before_rate > 0 and after_rate >= MIN_JUMP_FACTOR * before_rate:
-            factor = after_rate / before_rate
-            if best is None or factor > best[0]:
-                best = (factor, split, before_rate, after_rate)
-    if best is None:
-        return None
-    factor, split, before_rate, after_rate = best
-    at = times[split]
-    return ChangePoint(
-        at,
-        "jumped",
-        before_rate,
-        after_rate,
-        f"{code} jumped {factor:.0f}-fold at {at:%Y-%m-%d %H:%M}Z "
-        f"({before_rate:.1%} of TLS connections before, {after_rate:.1%} after).",
-    )

@@ -76,6 +76,15 @@ class ChangePoint:
     before_rate: float
     after_rate: float
     message: str
+    # How sure (diagnose/changes.py): the test's p-value (for "jumped", corrected for the
+    # split points tried) and the counts it was computed from.
+    p_value: float = 1.0
+    connections_before: int = 0
+    failures_before: int = 0
+    connections_after: int = 0
+    failures_after: int = 0
+    expected_before: float | None = None  # "appeared": failures expected at the later rate
+    split_points: int = 1  # "jumped": the points in time the change could have been placed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +93,15 @@ class ChangePoint:
             "before_rate": round(self.before_rate, 6),
             "after_rate": round(self.after_rate, 6),
             "message": self.message,
+            "p_value": float(f"{self.p_value:.3g}"),
+            "connections_before": self.connections_before,
+            "failures_before": self.failures_before,
+            "connections_after": self.connections_after,
+            "failures_after": self.failures_after,
+            "expected_before": None
+            if self.expected_before is None
+            else round(self.expected_before, 3),
+            "split_points": self.split_points,
         }
 
 

@@ -1,5 +1,6 @@
-"""A log file's bytes for the compiled reader (``native.py``): inflated with ISA-L, in
-chunks of lines of bounded size, with what reading found besides the lines."""
+"""A log file's bytes, inflated with ISA-L, in chunks of lines of bounded size, with what
+reading found besides the lines: for the compiled reader (``native.py``), and for the
+repairs of the other (``reader.repair``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mtls_doctor.logs.faults import TRUNCATED_GZIP, FileFault, gzip_fault, inflate_pieces
 from mtls_doctor.logs.parse import MAX_LINE_BYTES
-from mtls_doctor.logs.reader import TRUNCATED_GZIP, FileFault, gzip_fault, inflate_pieces
 from mtls_doctor.logs.sources import LogSource
 
 if TYPE_CHECKING:

@@ -28,14 +28,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.logs.chunks import FileState, chunks
+from mtls_doctor.logs.faults import NOT_UTF8, FileFault
+from mtls_doctor.logs.lines import duckdb_parts, long_lines_fault, too_long
 from mtls_doctor.logs.parse import MAX_LINE_BYTES, RAW_COLUMNS
-from mtls_doctor.logs.reader import (
-    NOT_UTF8,
-    FileFault,
-    duckdb_parts,
-    long_lines_fault,
-    too_long,
-)
 from mtls_doctor.logs.routing import (
     DECLINED,
     EXPIRING,

@@ -13,16 +13,36 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import re
+import threading
 import zlib
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 
 from mtls_doctor.errors import InputError
+from mtls_doctor.logs import native
+from mtls_doctor.logs.chunks import FileState, chunks
+from mtls_doctor.logs.faults import (
+    NOT_UTF8 as NOT_UTF8,
+)
+from mtls_doctor.logs.faults import (
+    TRUNCATED_GZIP as TRUNCATED_GZIP,
+)
+from mtls_doctor.logs.faults import (
+    FileFault as FileFault,
+)
+from mtls_doctor.logs.faults import (
+    ParseIssue as ParseIssue,
+)
+from mtls_doctor.logs.lines import (
+    cut_long_line,
+    duckdb_view,
+    has_long_line,
+    long_lines_fault,
+    shorten_long_lines,
+)
 from mtls_doctor.logs.parse import (
     MAX_LINE_BYTES,
     NULL_RAW_COLUMNS,
@@ -34,97 +54,10 @@ from mtls_doctor.logs.sources import LogSource, is_gzip
 
 T = TypeVar("T")
 _STREAMS = itertools.count()
-_CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class FileFault:
-    """A file that could be read only in part (or not at all)."""
-
-    file: str
-    message: str
-    lines_read: int
-    complete: bool = False  # every line was read (e.g. bytes that are not UTF-8 were replaced)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "message": self.message,
-            "lines_read": self.lines_read,
-            "complete": self.complete,
-        }
-
-
-@dataclass(frozen=True)
-class ParseIssue:
-    """A malformed line that was skipped: which file, which line, why."""
-
-    file: str
-    line: int | None
-    message: str
-    text: str = field(default="", compare=False, repr=False)  # the line itself, for the store
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "message": self.message}
-
-
-FEED_BYTES = 256 * 1024  # gzip input per inflate call: what a fault can take with it
-CORRUPT_GZIP = "corrupt gzip data ({})"
-TRUNCATED_GZIP = "truncated gzip stream (the file ends early)"
-NOT_UTF8 = "bytes that are not UTF-8 (shown as U+FFFD)"
-
-
-def inflate_pieces(
-    handle: BinaryIO, module: Any = zlib, max_piece: int = 8 * 1024 * 1024
-) -> Generator[bytes, None, str | None]:
-    """Inflate a gzip stream (every member) in pieces of at most ``max_piece`` bytes (a small
-    input may inflate to a huge one); return its fault, if any.
-
-    ``module`` is ``zlib`` or ISA-L's ``isal_zlib``. The input goes in FEED_BYTES pieces: an
-    inflater keeps nothing of a piece that holds a fault, so what comes before it is kept.
-    """
-    inflater, fed = module.decompressobj(wbits=31), False
-    while data := handle.read(FEED_BYTES):
-        while data:
-            try:
-                piece = inflater.decompress(data, max_piece)
-            except Exception as error:  # module.error, which mypy does not take as a class
-                return CORRUPT_GZIP.format(error)
-            fed = True
-            if piece:
-                yield piece
-            data = inflater.unconsumed_tail
-            if inflater.eof:  # a gzip file may hold several members, one after another
-                data = inflater.unused_data
-                inflater, fed = module.decompressobj(wbits=31), False
-    if fed and not inflater.eof:
-        # ISA-L may have taken in all the input and still hold inflated output: drain it.
-        with contextlib.suppress(Exception):
-            while piece := inflater.decompress(b"", max_piece):
-                yield piece
-            if piece := inflater.flush():
-                yield piece
-        if not inflater.eof:
-            return TRUNCATED_GZIP
-    return None
-
-
-def _inflate_into(path: Path, sink: Callable[[bytes], object]) -> str | None:
-    with path.open("rb") as handle:
-        pieces = inflate_pieces(handle)
-        while True:
-            try:
-                sink(next(pieces))
-            except StopIteration as end:
-                fault: str | None = end.value
-                return fault
-
-
-def inflate_partial(path: Path) -> tuple[bytes, str | None]:
-    """Inflate as much of a gzip file as possible (all members); return data and fault."""
-    out = bytearray()
-    fault = _inflate_into(path, out.extend)
-    return bytes(out), fault
+EMPTY_GZIP = "truncated gzip stream (the file is empty)"
+# A physical line is looked at again (to number a malformed one) up to this many bytes; of a
+# longer one only the head is read, and the rest skipped.
+_SCAN_BYTES = 4 * MAX_LINE_BYTES
 
 
 def register_stream(
@@ -148,7 +81,8 @@ def stream_failure(error: duckdb.Error, name: str) -> BaseException | None:
     text = str(error)
     if f"'{name}' failed" not in text:  # "reading the stream registered as '...' failed"
         return None
-    if text.rstrip().endswith("KeyboardInterrupt"):  # the traceback's last line
+    # The traceback's last line, or "offering a filter ... failed: KeyboardInterrupt: "
+    if text.rstrip().rstrip(":").endswith("KeyboardInterrupt"):
         return KeyboardInterrupt()
     return InputError(f"cannot read the logs: {error}")
 
@@ -159,59 +93,49 @@ def forget_stream(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.unregister(name)
 
 
-def gzip_fault(path: Path) -> str | None:
-    """How zlib words the fault of a gzip file, reading it in bounded memory (output dropped)."""
-    return _inflate_into(path, lambda piece: None)
-
-
-_LINE_END = re.compile(r"(\r\n|\r|\n)")  # where read_csv ends a line
-
-
-def too_long(line: str) -> bool:
-    return len(line) > MAX_LINE_BYTES // 4 and len(line.encode()) > MAX_LINE_BYTES
-
-
-def cut_long_line(line: str) -> str:
-    """What is left of a line over :data:`MAX_LINE_BYTES`: enough to recognise it."""
-    return line[:200] + " [cut: the line was longer than the limit]"
-
-
-def _shorten_long_lines(text: str) -> tuple[str, int]:
-    if not too_long(text):
-        return text, 0
-    parts = _LINE_END.split(text)  # lines at even indices, their line ends between
-    long_ones = [i for i in range(0, len(parts), 2) if too_long(parts[i])]
-    for index in long_ones:
-        parts[index] = cut_long_line(parts[index])
-    return ("".join(parts) if long_ones else text), len(long_ones)
-
-
-def long_lines_fault(count: int) -> str:
-    return f"{count} line(s) longer than {MAX_LINE_BYTES} bytes (cut short)"
-
-
 def repair(source: LogSource, workdir: Path, reason: str) -> tuple[LogSource, FileFault | None]:
-    """A plain, valid-UTF-8 copy of ``source`` holding every complete line it yields."""
-    if source.gzip:
-        raw, fault = inflate_partial(source.path)
-    else:
-        raw, fault = source.path.read_bytes(), None
-    if fault is not None and not raw.endswith(b"\n"):
-        raw = raw[: raw.rfind(b"\n") + 1]  # a line cut by the fault is not a line
-    text = raw.decode("utf-8", errors="replace")
-    complete = fault is None
-    if complete and "\ufffd" in text:
+    """A plain, valid-UTF-8 copy of ``source`` holding every complete line it yields.
+
+    Made in bounded memory from the compiled reader's chunks (which end at line ends and
+    keep only the head of a line too long to hold), whatever the file's size or lines.
+    """
+    state = FileState()
+    target = workdir / f"repaired-{abs(hash(str(source.path)))}-{source.path.name}.log"
+    replaced, long_lines, lines, size, last = False, 0, 0, 0, ""
+    with target.open("w", encoding="utf-8", newline="") as out:
+        for chunk in chunks(source, state, threading.Event()):
+            size += len(chunk)
+            text = bytes(chunk).decode("utf-8", errors="replace")
+            replaced = replaced or "\ufffd" in text
+            text, cut = shorten_long_lines(text)
+            long_lines += cut
+            out.write(text)
+            lines += text.count("\n")
+            last = text or last
+    lines += 1 if last and not last.endswith("\n") else 0
+    complete = not state.faults
+    fault = state.faults[0].message if state.faults else None
+    if complete and replaced:
         fault = NOT_UTF8
-    text, long_lines = _shorten_long_lines(text)
     if complete and long_lines:
         fault = long_lines_fault(long_lines)
-    target = workdir / f"repaired-{abs(hash(str(source.path)))}-{source.path.name}.log"
-    target.write_text(text, encoding="utf-8")
-    lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
-    fixed = LogSource(source.display, target, gzip=False, size=len(raw))
-    if fault is None:
-        fault = reason
-    return fixed, FileFault(source.display, fault, lines, complete)
+    fixed = LogSource(source.display, target, gzip=False, size=size)
+    return fixed, FileFault(source.display, fault or reason, lines, complete)
+
+
+def has_long_lines(source: LogSource) -> bool:
+    """Whether a line of ``source`` is over :data:`MAX_LINE_BYTES` (read in bounded memory).
+
+    DuckDB's ``read_csv`` does not always say so: a line longer than its buffer is dropped
+    without a word at the end of a file, or fails the whole read naming no file.
+    """
+    return any(has_long_line(bytes(c)) for c in chunks(source, FileState(), threading.Event()))
+
+
+def _empty_gzip(source: LogSource) -> bool:
+    """A 0-byte file named as gzip: a download or copy that stopped before its first byte."""
+    names = (source.display.lower(), source.path.name.lower())
+    return source.size == 0 and not source.gzip and any(n.endswith(".gz") for n in names)
 
 
 class FileSet:
@@ -223,7 +147,14 @@ class FileSet:
         workdir: Path,
         unreadable: Sequence[tuple[str, str]] = (),
     ) -> None:
+        empty = [s for s in sources if _empty_gzip(s)]
+        sources = [s for s in sources if s not in empty]
         if not sources:
+            if empty:
+                raise InputError(
+                    f"no connection-log file could be read ({empty[0].display}: {EMPTY_GZIP})",
+                    hint="Copy or download the file again.",
+                )
             if unreadable:
                 name, reason = unreadable[0]
                 raise InputError(
@@ -238,7 +169,8 @@ class FileSet:
         self.workdir = workdir
         self.faults: list[FileFault] = [
             FileFault(name, f"cannot read: {reason}", 0) for name, reason in unreadable
-        ]
+        ] + [FileFault(s.display, EMPTY_GZIP, 0) for s in empty]
+        self._guarded = False
         self._display = {str(s.path): s.display for s in self.sources}
 
     def display(self, filename: str) -> str:
@@ -267,10 +199,9 @@ class FileSet:
         params: dict[str, Any] | None = None,
     ) -> T:
         """Run ``query(relation)`` and ``fetch`` its result, repairing files that fail."""
-        from mtls_doctor.logs import native  # imports this module
-
         if native.available():
             return self._run_native(con, query, fetch, params)
+        self._repair_long_lines()
         for _ in range(len(self.sources) + 1):
             relation, own = self.relation()
             try:
@@ -292,11 +223,9 @@ class FileSet:
         fetch: Callable[[duckdb.DuckDBPyConnection], T],
         params: dict[str, Any] | None,
     ) -> T:
-        from mtls_doctor.logs.native import NativeReader
-
         # The stream is read once, possibly after this returns (fetch may hand back a cursor),
         # so faults land in self.faults as each file is finished.
-        reader = NativeReader(self.sources, faults=self.faults)
+        reader = native.NativeReader(self.sources, faults=self.faults)
         name, relation = register_stream(con, reader.reader())
         try:
             con.execute(query(relation), params or {})
@@ -308,17 +237,28 @@ class FileSet:
             forget_stream(con, name)
         return result
 
+    def _repair_long_lines(self) -> None:
+        """Repair, before DuckDB reads them, the files with a line over the limit (once)."""
+        if self._guarded:
+            return
+        self._guarded = True
+        for index, source in enumerate(self.sources):
+            if not source.path.name.startswith("repaired-") and has_long_lines(source):
+                self._replace(index, source, "a line longer than the limit")
+
+    def _replace(self, index: int, source: LogSource, reason: str) -> None:
+        fixed, fault = repair(source, self.workdir, reason)
+        self.sources[index] = fixed
+        self._display[str(fixed.path)] = source.display
+        if fault is not None:
+            self.faults.append(fault)
+
     def _repair_from(self, message: str) -> bool:
         # Longest paths first: "a.log" is part of "a.log.gz", and only one of them failed.
         by_length = sorted(enumerate(self.sources), key=lambda item: -len(str(item[1].path)))
         for index, source in by_length:
             if str(source.path) in message:
-                first_line = message.strip().splitlines()[0]
-                fixed, fault = repair(source, self.workdir, first_line)
-                self.sources[index] = fixed
-                self._display[str(fixed.path)] = source.display
-                if fault is not None:
-                    self.faults.append(fault)
+                self._replace(index, source, message.strip().splitlines()[0])
                 return True
         return False
 
@@ -345,34 +285,24 @@ def locate_lines(
     return issues[:limit]
 
 
-def duckdb_parts(physical: str, first: bool) -> list[tuple[str, str | None]]:
-    """The ``(line, rest)`` rows ``read_csv`` makes of one physical line (no newline).
-
-    ``read_csv`` also ends a line at a lone CR, drops a UTF-8 BOM at the start of a file,
-    and puts whatever follows a U+0001 (our delimiter) in ``rest``; a line over
-    :data:`MAX_LINE_BYTES` is cut short, as both readers do.
-    """
-    if first and physical.startswith("\ufeff"):
-        physical = physical[1:]
-    rows: list[tuple[str, str | None]] = []
-    for part in physical.split("\r"):
-        if too_long(part):  # as both readers cut it (see MAX_LINE_BYTES)
-            part = cut_long_line(part)
-        head, sep, tail = part.partition("\x01")
-        rows.append((head, tail.split("\x01")[0] if sep else None))
-    return rows
-
-
-def duckdb_view(physical: str, first: bool) -> list[str]:
-    """The lines DuckDB makes of one physical line, as the parser sees them.
-
-    The parser trims trailing spaces and marks a line that had a U+0001 with one U+0001
-    at its end (see :func:`duckdb_parts` and ``parse.parse_sql``).
-    """
-    return [
-        head.rstrip(" ") + ("" if rest is None else "\x01")
-        for head, rest in duckdb_parts(physical, first)
-    ]
+def _physical_lines(handle: Any) -> Iterator[tuple[str, bool]]:
+    """Each LF-ended line as text, and whether its tail was cut: of a line over _SCAN_BYTES
+    only the head is kept (its last part, up to a CR, marked as over the limit when it is),
+    so a 200 MB line costs no more memory than a short one."""
+    while raw := handle.readline(_SCAN_BYTES):
+        if len(raw) < _SCAN_BYTES or raw.endswith(b"\n"):
+            yield raw.decode("utf-8", errors="replace").rstrip("\n"), False
+            continue
+        tail = len(raw) - (raw.rfind(b"\r") + 1)  # the bytes of the head's last part so far
+        counting = True
+        while rest := handle.readline(_SCAN_BYTES):  # skip to the line's end
+            if counting:
+                ends = [i for i in (rest.find(b"\r"), rest.find(b"\n")) if i >= 0]
+                tail += min(ends) if ends else len(rest)
+                counting = not ends
+            if rest.endswith(b"\n"):
+                break
+        yield raw.decode("utf-8", errors="replace"), tail > MAX_LINE_BYTES
 
 
 def _scan_file(path: Path, display: str, lines: dict[str, str], limit: int) -> list[ParseIssue]:
@@ -382,9 +312,13 @@ def _scan_file(path: Path, display: str, lines: dict[str, str], limit: int) -> l
     opener = gzip.open if is_gzip(path) else open
     try:
         with opener(path, "rb") as handle:  # type: ignore[operator]
-            for number, raw in enumerate(handle, start=1):
-                text = raw.decode("utf-8", errors="replace").rstrip("\n")
-                for key in duckdb_view(text, number == 1):
+            for number, (text, cut) in enumerate(_physical_lines(handle), start=1):
+                keys = duckdb_view(text, number == 1)
+                if cut:  # the head's last part is the start of a line over the limit
+                    part = text.split("\r")[-1]
+                    part = part.removeprefix("\ufeff") if number == 1 and part == text else part
+                    keys[-1] = duckdb_view(cut_long_line(part), False)[0]
+                for key in keys:
                     if key in lines:
                         found.append(ParseIssue(display, number, lines[key], key))
                 if len(found) >= limit:

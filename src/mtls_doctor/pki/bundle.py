@@ -259,7 +259,7 @@ def _one_crl_findings(status: crl_mod.CrlStatus, now: datetime, limits: AlbLimit
         if "DER" not in problem:
             found.append(_finding("CrlUnusable", f"{label}: {problem}", cert=label))
     next_update = status.loaded.crl.next_update_utc
-    if limits.crl_check_next_update and next_update is not None and next_update < now:
+    if next_update is not None and crl_mod.past_next_update(status.loaded.crl, now, limits):
         found.append(
             _finding(
                 "CrlPastNextUpdate",

@@ -142,19 +142,17 @@ def _fips(policy: SecurityPolicy, kind: str, bits: int | None) -> list[Hypothesi
 
 
 def _tls13_pss(policy: SecurityPolicy, kind: str) -> list[Hypothesis]:
-    if kind != "RSA" or "TLSv1.3" not in policy.protocols:
+    # Only TLS 1.3-only policies (spec §1.6 #2): where TLS 1.2 is offered too, a client
+    # lacking PSS fails the same way under the control policy, so the policy is not the cause.
+    if kind != "RSA" or not policy.tls13_only:
         return []
-    when = (
-        "the policy offers TLS 1.3 only"
-        if policy.tls13_only
-        else "the client negotiated TLS 1.3 (tls_protocol)"
-    )
     return [
         Hypothesis(
             "tls13-rsa-pss",
             "Client cannot sign TLS 1.3's CertificateVerify with RSA-PSS",
-            f"The leaf has an RSA key and {when}: TLS 1.3 allows only RSA-PSS there, which "
-            "keys in some smart cards, TPMs and HSMs cannot make [INFERENCE].",
+            "The leaf has an RSA key and the policy offers TLS 1.3 only: TLS 1.3 allows only "
+            "RSA-PSS there, which keys in some smart cards, TPMs and HSMs cannot make "
+            "[INFERENCE].",
             "Connect with the same key forcing PSS; if that works but the client's own stack "
             "fails, or the client succeeds over TLS 1.2 on a policy that offers it, the stack "
             "lacks PSS.",

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mtls_doctor.pki.limits import SERIAL_BYTE_PADDED
+from mtls_doctor.pki.names import same_name
+from mtls_doctor.pki.signing import signature_valid
 
 _EKU_NAMES = {
     ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
@@ -197,18 +199,15 @@ def describe_certificate(cert: x509.Certificate, der: bytes, index: int = 0) -> 
         subject_alternative_names=ext["san"],
         der_size=len(der),
         sha256=hashlib.sha256(der).hexdigest().upper(),
-        self_issued=cert.subject == cert.issuer,
+        self_issued=same_name(cert.subject, cert.issuer),
         extension_errors=tuple(errors),
     )
 
 
 def signed(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer``'s key made ``child``'s signature and the names match."""
-    try:
-        child.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
+    """True when ``issuer``'s key made ``child``'s signature and the names match
+    (as RFC 5280 compares names, see :mod:`~mtls_doctor.pki.names`)."""
+    return same_name(child.issuer, issuer.subject) and signature_valid(child, issuer)
 
 
 def describe_chain(

@@ -14,12 +14,20 @@ from dataclasses import dataclass
 
 from mtls_doctor.errors import UsageError
 
-# Which code becomes the verdict when a chain has several problems: the first one listed here
-# that has an error-severity finding. UNCONFIRMED (spec §2.1 gives no order). We follow the
-# order of an OpenSSL-family verifier, the likeliest engine behind the ALB [INFERENCE]: the
-# TLS message is sized and parsed first, then the path is built, then extensions (purpose),
-# revocation, and finally signatures/validity times (internal_verify). Validity is last in
-# OpenSSL too, which is why a revoked and expired certificate is reported as revoked.
+# The verdict is the first error in the order an OpenSSL-family verifier meets it, the
+# likeliest engine behind the ALB [INFERENCE] (check_order="openssl", OpenSSL 3.0's
+# X509_verify_cert): the ALB's own checks of the TLS message first (size, depth, parse,
+# type, in the order of PRECEDENCE), then
+#   1. path building (no issuer, a root not in the trust store)       -> Untrusted
+#   2. extensions, leaf first: CA flag, purpose, pathLen              -> Untrusted / Purpose
+#   3. revocation, leaf first: the CRL's own problems, then the serial -> CrlProcessingError
+#                                                                         / CrlHit
+#   4. signatures and validity times, from the anchor down to the leaf -> Untrusted /
+#                                                                         NotYetValid / Expired
+# So signatures are checked last, with the times: a chain with a bad signature and a revoked
+# leaf is logged as revoked, and an expired root hides a bad signature below it. The order
+# is UNCONFIRMED for the ALB (spec §2.1 gives none). check_order="precedence" instead takes
+# the first code of PRECEDENCE that has an error, whatever the certificate.
 PRECEDENCE: tuple[str, ...] = (
     "ClientCertMaxSizeExceeded",
     "ClientCertMaxChainDepthExceeded",
@@ -32,6 +40,10 @@ PRECEDENCE: tuple[str, ...] = (
     "ClientCertNotYetValid",
     "ClientCertExpired",
 )
+# The checks of the TLS message that no X.509 verifier makes; they come first in both orders.
+ALB_CHECKS: tuple[str, ...] = PRECEDENCE[:4]
+CHECK_ORDERS: tuple[str, ...] = ("openssl", "precedence")
+CRL_SELECTIONS: tuple[str, ...] = ("newest", "all")
 
 DEPTH_MODES: tuple[str, ...] = ("path_with_anchor", "path_without_anchor", "presented")
 
@@ -67,8 +79,33 @@ class AlbLimits:
     # spec §3.5: whether the ALB checks nextUpdate. We assume it does (OpenSSL does).
     crl_check_next_update: bool = True
     # spec §3.5: whether intermediates are checked against CRLs. We check every certificate
-    # below the trust anchor (OpenSSL's crl_check_all), since a revoked CA is worth knowing.
+    # of the path that has a CRL of its issuer, the anchor too (OpenSSL's crl_check_all; for
+    # a self-signed anchor that is its own CRL). A certificate without one is not an error:
+    # unlike crl_check_all, the ALB does not demand a CRL from every CA.
     crl_check_intermediates: bool = True
+    # spec §3.5: which of several CRLs of one issuer counts. "newest": OpenSSL's choice, the
+    # newest (lastUpdate) of those valid at the check time, else the newest of all; only it
+    # is checked. "all": every one must be usable and any may revoke.
+    crl_selection: str = "newest"
+    # spec §3.5: a CRL at exactly its nextUpdate. OpenSSL: expired (X509_cmp_time maps
+    # "equal" to "before"). true = still usable, RFC 5280's reading.
+    crl_next_update_inclusive: bool = False
+    # spec §3.5: whether a CRL must be signed by a CA of the bundle. OpenSSL checks it with
+    # the issuer on the path, which may be a CA the client sent; so do we by default.
+    crl_issuer_in_bundle: bool = False
+    # A certificate at exactly its notAfter. OpenSSL: expired; RFC 5280 §4.1.2.5: still
+    # valid (the bound is inclusive). Times are compared in whole seconds, as OpenSSL does.
+    not_after_inclusive: bool = False
+    # A v3 self-signed anchor with keyUsage keyCertSign but no basicConstraints. OpenSSL 3.0
+    # accepts it at the top of the path (X509_check_ca returns 4) unless x509_strict; an
+    # intermediate without basicConstraints is refused either way.
+    root_without_basic_constraints: bool = True
+    # Several candidate issuers with one name and no key identifiers to tell them apart:
+    # OpenSSL takes the first valid one and may then fail its signature. true = prefer the
+    # one whose key verifies the signature (more robust than any ALB is known to be).
+    issuer_by_signature: bool = False
+    # See the comment above PRECEDENCE.
+    check_order: str = "openssl"
     # spec §3.7: IgnoreClientCertificateExpiry says "expired"; we read it literally, so
     # NotYetValid is still an error, and it covers the whole chain (the verifier's callback
     # sees the same "expired" error for every certificate).
@@ -88,11 +125,14 @@ class AlbLimits:
     precedence: tuple[str, ...] = PRECEDENCE
 
     def __post_init__(self) -> None:
-        if self.chain_depth_counts not in DEPTH_MODES:
-            raise UsageError(
-                f"chain_depth_counts={self.chain_depth_counts!r} is not one of "
-                + ", ".join(DEPTH_MODES)
-            )
+        for name, allowed in (
+            ("chain_depth_counts", DEPTH_MODES),
+            ("check_order", CHECK_ORDERS),
+            ("crl_selection", CRL_SELECTIONS),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise UsageError(f"{name}={value!r} is not one of " + ", ".join(allowed))
 
     def with_overrides(self, values: Mapping[str, str]) -> AlbLimits:
         """Return a copy with ``NAME=VALUE`` strings applied (the CLI's ``--limit``).
@@ -144,16 +184,33 @@ class Assumption:
 
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
-        "precedence",
+        "check_order",
         "§2.1",
-        "OpenSSL order: size, depth, parse, type, path, purpose, CRL, validity",
+        "OpenSSL order: size, depth, parse, type, path, extensions, CRLs, signatures+times",
     ),
+    Assumption("precedence", "§2.1", "only with check_order=precedence: a fixed code order"),
     Assumption("chain_depth_counts", "§2.1, §10 q7", "leaf, intermediates and anchor count"),
     Assumption("max_certificate_bytes", "§3.1", "16 KB applies to client certificates too"),
     Assumption("max_subject_bytes", "§3.1", "bytes of DER-encoded subject names"),
     Assumption("min_rsa_bits", "§3.2", "2048 and 8192 are both allowed (inclusive)"),
+    Assumption("not_after_inclusive", "§3.2", "no: expired at notAfter itself (OpenSSL)"),
+    Assumption(
+        "root_without_basic_constraints",
+        "§3.2, §10 q9",
+        "a v3 anchor with keyCertSign and no basicConstraints is accepted (OpenSSL 3.0)",
+    ),
+    Assumption(
+        "issuer_by_signature",
+        "§3.2",
+        "no: of same-named issuers the first valid one is taken (OpenSSL)",
+    ),
     Assumption("crl_check_next_update", "§3.5", "a CRL past nextUpdate cannot be used"),
+    Assumption("crl_next_update_inclusive", "§3.5", "no: a CRL at nextUpdate is expired (OpenSSL)"),
     Assumption("crl_check_intermediates", "§3.5", "intermediates are checked against CRLs"),
+    Assumption(
+        "crl_selection", "§3.5", "newest: only an issuer's newest timely CRL counts (OpenSSL)"
+    ),
+    Assumption("crl_issuer_in_bundle", "§3.5", "no: the issuer on the path signs (OpenSSL)"),
     Assumption("ignore_expiry_covers_not_yet_valid", "§3.7", "no: only expiry is waived"),
     Assumption("ignore_expiry_covers_chain", "§3.7", "yes: intermediates too"),
     Assumption("partial_chain", "§3.2", "a path must end at a self-signed bundle CA"),

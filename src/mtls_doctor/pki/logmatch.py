@@ -1,21 +1,18 @@
 """Compare a prediction with what the ALB logged (``cert check --log-line``).
 
-The line is parsed by the project's one connection-log parser (the SQL in
-:mod:`mtls_doctor.logs.parse`, run by DuckDB on this single line), so the rules for quoting,
-dashes and 12-15 fields are not repeated here.
+The line itself is read by :func:`mtls_doctor.diagnose.logline.parse_log_line`, with the
+project's one connection-log parser; this module only compares, so pki needs no DuckDB.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from mtls_doctor import duck
-from mtls_doctor.errors import InputError
 from mtls_doctor.knowledge.codes import SUCCESS
-from mtls_doctor.logs.parse import NULL_RAW_COLUMNS, parse_sql
 from mtls_doctor.pki.inspect import format_time
+from mtls_doctor.pki.names import same_text
 
 
 @dataclass(frozen=True)
@@ -26,33 +23,6 @@ class LoggedConnection:
     status: str  # "Success", the bare code, or "-"
     serial: str | None
     subject: str | None
-
-
-def parse_log_line(line: str) -> LoggedConnection:
-    """Read one ALB connection-log line.
-
-    Raises:
-        InputError: the line is not in the ALB format (the parser's reason is given).
-    """
-    # ``rest`` is what read_csv would find after a U+0001 byte: nothing, for a pasted line.
-    sql = parse_sql(f"(SELECT ?::VARCHAR AS line, NULL::VARCHAR AS rest, {NULL_RAW_COLUMNS})")
-    columns = (
-        "timestamp, tls_verify_status, error_code, leaf_client_cert_serial_number, "
-        "leaf_client_cert_subject, error"
-    )
-    query = f"SELECT {columns} FROM ({sql})"
-    with duck.connect() as connection:
-        row = connection.execute(query, [line]).fetchone()
-    if row is None:
-        raise InputError("--log-line is empty", hint="Paste one line of a connection log.")
-    timestamp, status, code, serial, subject, error = row
-    if error or timestamp is None:
-        raise InputError(
-            f"--log-line is not an ALB connection-log line: {error or 'no timestamp'}",
-            hint="Paste the whole line, with the subject in double quotes.",
-        )
-    stamp = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
-    return LoggedConnection(stamp, code or status, serial, subject)
 
 
 @dataclass(frozen=True)
@@ -83,7 +53,11 @@ class LogComparison:
 def compare_with_log(
     logged: LoggedConnection, predicted: str, leaf_serial: int | None, leaf_subject: str | None
 ) -> LogComparison:
-    """Compare ``predicted`` with ``logged``, noting when the line is about another certificate."""
+    """Compare ``predicted`` with ``logged``, noting when the line is about another certificate.
+
+    Subjects are compared as names (RFC 5280 §7.1: case, spacing and string type do not
+    count), so a log that writes the subject differently still matches its certificate.
+    """
     notes = []
     if logged.serial and leaf_serial is not None:
         try:
@@ -92,7 +66,7 @@ def compare_with_log(
             same = False
         if not same:
             notes.append(f"the log line's serial {logged.serial} is not the leaf's serial")
-    if logged.subject and leaf_subject and logged.subject != leaf_subject:
+    if logged.subject and leaf_subject and not same_text(logged.subject, leaf_subject):
         notes.append("the log line's subject differs from the leaf's subject")
     if logged.status == "-":
         notes.append("the log line is not a TLS connection")

@@ -11,6 +11,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from mtls_doctor.pki.inspect import key_description, signature_description
 from mtls_doctor.pki.limits import AlbLimits
+from mtls_doctor.pki.signing import self_signed
 
 _CURVES = ("secp256r1", "secp384r1", "secp521r1")
 _HASHES = ("sha256", "sha384", "sha512")
@@ -78,7 +79,8 @@ def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.E
 
 
 def is_ca(cert: x509.Certificate) -> bool:
-    """basicConstraints CA:TRUE (an issuer without it is refused, as OpenSSL does)."""
+    """basicConstraints CA:TRUE. The bundle linter's test; on a path, :func:`ca_problems`
+    applies OpenSSL 3.0's finer rule (an anchor may do without basicConstraints)."""
     value = _extension(cert, x509.BasicConstraints)
     return isinstance(value, x509.BasicConstraints) and value.ca
 
@@ -89,14 +91,39 @@ def path_length(cert: x509.Certificate) -> int | None:
     return value.path_length if isinstance(value, x509.BasicConstraints) else None
 
 
-def issuer_problems(cert: x509.Certificate) -> list[str]:
-    """Why ``cert`` may not sign other certificates (CA flag, keyCertSign)."""
-    if not is_ca(cert):
-        return ["is not a CA (basicConstraints CA:TRUE is missing)"]
+def ca_kind(cert: x509.Certificate) -> int:
+    """OpenSSL's ``X509_check_ca``: 0 not a CA, 1 basicConstraints CA:TRUE, 3 a v1
+    self-signed root, 4 no basicConstraints but keyUsage keyCertSign."""
+    usage = _extension(cert, x509.KeyUsage)
+    if isinstance(usage, x509.KeyUsage) and not usage.key_cert_sign:
+        return 0
+    constraints = _extension(cert, x509.BasicConstraints)
+    if isinstance(constraints, x509.BasicConstraints):
+        return 1 if constraints.ca else 0
+    if cert.version is x509.Version.v1 and self_signed(cert):
+        return 3
+    return 4 if isinstance(usage, x509.KeyUsage) else 0
+
+
+def ca_problems(cert: x509.Certificate, anchor: bool, limits: AlbLimits) -> list[str]:
+    """Why ``cert`` may not sign the certificate below it on a path (check_extensions).
+
+    OpenSSL 3.0 wants basicConstraints CA:TRUE from every CA but the anchor at the top,
+    which may instead be a v1 root or have keyUsage keyCertSign only
+    (``root_without_basic_constraints``).
+    """
     usage = _extension(cert, x509.KeyUsage)
     if isinstance(usage, x509.KeyUsage) and not usage.key_cert_sign:
         return ["is a CA whose keyUsage does not allow keyCertSign"]
-    return []
+    kind = ca_kind(cert)
+    if kind == 1:
+        return []
+    if kind == 0:
+        return ["is not a CA (basicConstraints CA:TRUE is missing)"]
+    if anchor and limits.root_without_basic_constraints:
+        return []
+    where = "a trust anchor (root_without_basic_constraints)" if anchor else "an intermediate CA"
+    return [f"has no basicConstraints extension, which OpenSSL 3.0 refuses for {where}"]
 
 
 def _eku_lacks_client_auth(cert: x509.Certificate) -> bool:

@@ -1,8 +1,9 @@
 """Predict the ALB's ``tls_verify_status`` for a client chain: the engine behind ``cert check``.
 
 :func:`check_chain` runs every check of the table below and keeps *all* findings; the verdict
-is the first code of :attr:`AlbLimits.precedence` with an error finding (see limits.py for why
-that order, and for every UNCONFIRMED assumption).
+is the first error in the order an OpenSSL-family verifier meets it (``check_order``; see
+limits.py for that order and for every UNCONFIRMED assumption). The ordering key of each
+finding is kept beside it (``Ranked``) and never shown.
 
 =================================  ==========================================================
 ClientCertMaxSizeExceeded          a certificate over ``max_certificate_bytes``, or the TLS
@@ -11,10 +12,11 @@ ClientCertMaxChainDepthExceeded    more than ``max_chain_depth`` certificates, c
                                    ``chain_depth_counts`` says
 ClientCertInvalid                  a certificate that does not parse
 ClientCertTypeUnsupported          not v3, key or signature outside spec §3.2
-ClientCertUntrusted                no path to a trust-store CA (policy + signatures checked)
+ClientCertUntrusted                no path to a trust-store CA (path.py), a CA that may not
+                                   sign (CA flag, keyCertSign, pathLen), a bad signature
 ClientCertPurposeInvalid           EKU without clientAuth (and the keyUsage rules)
-ClientCertCrlHit                   serial revoked by a usable CRL of a CA on the path
-ClientCertCrlProcessingError       a CRL for a CA on the path that cannot be used
+ClientCertCrlHit                   serial revoked by the CRL that counts (crl.choose)
+ClientCertCrlProcessingError       the CRL that counts for a certificate cannot be used
 ClientCertNotYetValid / Expired    outside notBefore/notAfter at ``at``
 =================================  ==========================================================
 """
@@ -37,12 +39,23 @@ from mtls_doctor.pki.findings import Finding, alb_finding
 from mtls_doctor.pki.inspect import (
     CertificateSummary,
     describe_chain,
-    format_serial,
     format_time,
 )
 from mtls_doctor.pki.limits import AlbLimits
 from mtls_doctor.pki.load import LoadedCrl, load_certificates, load_crls
 from mtls_doctor.pki.path import CaIndex, PathLink, build_path
+from mtls_doctor.pki.pathchecks import (
+    ALB,
+    BUILD,
+    NO_PATH,
+    UNTRUSTED,
+    Context,
+    Ranked,
+    crl_findings,
+    extension_findings,
+    validity_findings,
+    verify_findings,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,8 @@ class TrustStore:
     crls_by_issuer: dict[bytes, tuple[crl_mod.CrlStatus, ...]] = field(
         init=False, repr=False, compare=False
     )
+    # (CRL, issuer) -> signature verifies; filled as chains are checked (a CRL may be large)
+    crl_signatures: dict[tuple[int, bytes], bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         cas = CaIndex(tuple(self.ca_certificates))
@@ -64,6 +79,7 @@ class TrustStore:
         object.__setattr__(self, "cas", cas)
         object.__setattr__(self, "crl_statuses", statuses)
         object.__setattr__(self, "crls_by_issuer", crl_mod.index_by_issuer(statuses))
+        object.__setattr__(self, "crl_signatures", {})
 
     @classmethod
     def from_files(cls, bundle: Path, crl_paths: Sequence[Path] = ()) -> TrustStore:
@@ -109,10 +125,9 @@ class ChainVerdict:
         }
 
 
-def _where(link: PathLink) -> int | str:
-    if link.source == "chain":
-        return link.index
-    return f"trust store #{link.index} {link.certificate.subject.rfc4514_string()}"
+def _alb_key(code: str, limits: AlbLimits, index: int = 0) -> tuple[int, ...]:
+    position = limits.precedence.index(code) if code in limits.precedence else 99
+    return (ALB, position, index)
 
 
 def _message_size(chain: Sequence[bytes]) -> int:
@@ -122,27 +137,28 @@ def _message_size(chain: Sequence[bytes]) -> int:
     return 4 + 1 + 3 + sum(len(der) + 5 for der in chain)
 
 
-def _size_findings(chain: Sequence[bytes], limits: AlbLimits) -> list[Finding]:
+def _size_findings(chain: Sequence[bytes], limits: AlbLimits) -> list[Ranked]:
     code = "ClientCertMaxSizeExceeded"
+    key = _alb_key(code, limits)
     found = [
-        alb_finding(
-            code,
-            i,
-            f"certificate {i} is {len(der)} bytes; the limit is {limits.max_certificate_bytes}",
+        (
+            key,
+            alb_finding(
+                code,
+                i,
+                f"certificate {i} is {len(der)} bytes; the limit is {limits.max_certificate_bytes}",
+            ),
         )
         for i, der in enumerate(chain)
         if len(der) > limits.max_certificate_bytes
     ]
     size = _message_size(chain)
     if size > limits.max_tls_message_bytes:
-        found.append(
-            alb_finding(
-                code,
-                None,
-                f"the chain makes a {size}-byte TLS Certificate "
-                f"message; the limit is {limits.max_tls_message_bytes}",
-            )
+        text = (
+            f"the chain makes a {size}-byte TLS Certificate message; the limit is "
+            f"{limits.max_tls_message_bytes}"
         )
+        found.append((key, alb_finding(code, None, text)))
     return found
 
 
@@ -157,9 +173,23 @@ def _parse(der: bytes) -> x509.Certificate | str:
     return cert
 
 
+def _parse_findings(parsed: Sequence[x509.Certificate | str], limits: AlbLimits) -> list[Ranked]:
+    found: list[Ranked] = []
+    for index, item in enumerate(parsed):
+        if isinstance(item, str):
+            code, texts = "ClientCertInvalid", [f"is not valid X.509: {item}"]
+        else:
+            code, texts = "ClientCertTypeUnsupported", policy.type_problems(item, limits)
+        found += [
+            (_alb_key(code, limits, index), alb_finding(code, index, f"certificate {index} {t}"))
+            for t in texts
+        ]
+    return found
+
+
 def _depth_finding(
     certs: Sequence[x509.Certificate | None], path: tuple[PathLink, ...], limits: AlbLimits
-) -> list[Finding]:
+) -> list[Ranked]:
     mode = limits.chain_depth_counts
     if mode == "presented" or not path:
         depth, what = len(certs), "certificates sent by the client"
@@ -169,116 +199,42 @@ def _depth_finding(
         depth, what = len(path) - 1, "certificates on the path below the trust anchor"
     if depth <= limits.max_chain_depth:
         return []
-    return [
-        alb_finding(
-            "ClientCertMaxChainDepthExceeded",
-            None,
-            f"{depth} {what}; the limit is {limits.max_chain_depth}",
-        )
-    ]
+    code = "ClientCertMaxChainDepthExceeded"
+    text = f"{depth} {what}; the limit is {limits.max_chain_depth}"
+    return [(_alb_key(code, limits), alb_finding(code, None, text))]
 
 
-def _validity_findings(
-    targets: Sequence[tuple[int | str, x509.Certificate, bool]],
-    at: datetime,
-    ignore_expiry: bool,
-    limits: AlbLimits,
-) -> list[Finding]:
-    found = []
-    for where, cert, is_leaf in targets:
-        waivable = ignore_expiry and (is_leaf or limits.ignore_expiry_covers_chain)
-        if cert.not_valid_before_utc > at:
-            waived = waivable and limits.ignore_expiry_covers_not_yet_valid
-            text = f"not valid before {format_time(cert.not_valid_before_utc)}"
-            found.append(_timed("ClientCertNotYetValid", where, text, at, waived))
-        if cert.not_valid_after_utc < at:
-            text = f"expired at {format_time(cert.not_valid_after_utc)}"
-            found.append(_timed("ClientCertExpired", where, text, at, waivable))
-    return found
+def _decide(ranked: Sequence[Ranked], limits: AlbLimits) -> str:
+    errors = [(key, f) for key, f in ranked if f.severity == "error"]
+    if not errors:
+        return SUCCESS
+    return min(errors, key=lambda item: _order(item, limits))[1].code
 
 
-def _timed(code: str, where: int | str, text: str, at: datetime, waived: bool) -> Finding:
-    message = f"{_name(where)} is {text} (checked at {format_time(at)})"
-    if waived:
-        message += "; waived by IgnoreClientCertificateExpiry"
-    return alb_finding(code, where, message, "info" if waived else "error")
+def _order(item: Ranked, limits: AlbLimits) -> tuple[Any, ...]:
+    key, finding = item
+    if limits.check_order == "precedence":
+        code = finding.code
+        position = limits.precedence.index(code) if code in limits.precedence else 99
+        return (position, key)
+    return key
 
 
-def _name(where: int | str | None) -> str:
-    return f"certificate {where}" if isinstance(where, int) else str(where)
-
-
-def _purpose_findings(path: tuple[PathLink, ...], limits: AlbLimits) -> list[Finding]:
-    found = []
-    for position, link in enumerate(path):
-        problems = (
-            policy.leaf_purpose_problems(link.certificate, limits)
-            if position == 0
-            else policy.ca_purpose_problems(link.certificate, limits)
-        )
-        where = _where(link)
-        found += [
-            alb_finding("ClientCertPurposeInvalid", where, f"{_name(where)} {p}") for p in problems
-        ]
-    return found
-
-
-def _crl_findings(
-    path: tuple[PathLink, ...], store: TrustStore, at: datetime, limits: AlbLimits
-) -> list[Finding]:
-    found: list[Finding] = []
-    used: set[int] = set()
-    checked = path[:-1] if limits.crl_check_intermediates else path[:1]
-    for position, link in enumerate(checked):
-        cert = link.certificate
-        for status in store.crls_by_issuer.get(cert.issuer.public_bytes(), ()):
-            used.add(id(status))
-            problems = crl_mod.usable_problems(status, at, limits)
-            where = _where(link)
-            if problems:
-                text = f"{status.label}, which covers {_name(where)}, cannot be used: "
-                found.append(
-                    alb_finding(
-                        "ClientCertCrlProcessingError", status.label, text + "; ".join(problems)
-                    )
-                )
-            elif _signed_by_issuer(status, path[position + 1]) and (
-                cert.serial_number in status.revoked
-            ):
-                found.append(
-                    alb_finding(
-                        "ClientCertCrlHit",
-                        where,
-                        f"{_name(where)} (serial {format_serial(cert.serial_number)}) is revoked "
-                        f"by {status.label}",
-                    )
-                )
-    for status in store.crl_statuses:
-        problems = crl_mod.usable_problems(status, at, limits)
-        if id(status) not in used and problems:
-            found.append(
-                alb_finding(
-                    "ClientCertCrlProcessingError",
-                    status.label,
-                    f"{status.label} cannot be used: "
-                    + "; ".join(problems)
-                    + " (it does not cover this chain)",
-                    "warning",
-                )
-            )
-    return found
-
-
-def _signed_by_issuer(status: crl_mod.CrlStatus, issuer: PathLink) -> bool:
-    return issuer.source == "trust_store" and status.signer_index == issuer.index
-
-
-def _decide(findings: Sequence[Finding], limits: AlbLimits) -> str:
-    codes = {f.code for f in findings if f.severity == "error"}
-    for code in limits.precedence:
-        if code in codes:
-            return code
-    return next(iter(sorted(codes)), SUCCESS)
+def _path_findings(
+    certs: Sequence[x509.Certificate | None], context: Context, cas: CaIndex
+) -> tuple[tuple[PathLink, ...], list[Ranked]]:
+    if not certs or certs[0] is None:
+        return (), []
+    result = build_path(certs[0], certs, cas, context.limits, context.at)
+    if result.links is None:
+        text = "no path from the leaf to a trust-store CA: " + "; ".join(result.dead_ends)
+        return (), [((BUILD, 0), alb_finding(UNTRUSTED, 0, text))]
+    path = result.links
+    return path, (
+        extension_findings(path, context.limits)
+        + crl_findings(path, context)
+        + verify_findings(path, context)
+    )
 
 
 def check_chain(
@@ -295,63 +251,43 @@ def check_chain(
     no code is documented for it, and a verifier with nothing to chain reports "untrusted".
     """
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    findings = _size_findings(chain, limits)
+    context = Context(
+        trust_store.crls_by_issuer,
+        trust_store.crl_statuses,
+        trust_store.crl_signatures,
+        at.replace(microsecond=0),
+        ignore_expiry,
+        limits,
+    )
+    ranked = _size_findings(chain, limits)
     if not chain:
-        findings.append(
-            alb_finding(limits.empty_chain_code, None, "the client sent no certificate")
-        )
+        code = limits.empty_chain_code
+        empty = alb_finding(code, None, "the client sent no certificate")
+        ranked.append((_alb_key(code, limits), empty))
     parsed = [_parse(der) for der in chain]
     certs = [c if isinstance(c, x509.Certificate) else None for c in parsed]
-    for index, item in enumerate(parsed):
-        if isinstance(item, str):
-            findings.append(
-                alb_finding(
-                    "ClientCertInvalid", index, f"certificate {index} is not valid X.509: {item}"
-                )
-            )
-        else:
-            findings += [
-                alb_finding("ClientCertTypeUnsupported", index, f"certificate {index} {p}")
-                for p in policy.type_problems(item, limits)
-            ]
-    path: tuple[PathLink, ...] = ()
-    if certs and certs[0] is not None:
-        result = build_path(certs[0], certs, trust_store.cas, limits)
-        path = result.links or ()
-        if result.links is None:
-            findings.append(
-                alb_finding(
-                    "ClientCertUntrusted",
-                    0,
-                    "no path from the leaf to a trust-store CA: " + "; ".join(result.dead_ends),
-                )
-            )
-    findings += _depth_finding(certs, path, limits)
-    findings += _purpose_findings(path, limits)
-    findings += _crl_findings(path, trust_store, at, limits)
-    targets: list[tuple[int | str, x509.Certificate, bool]] = (
-        [(_where(link), link.certificate, i == 0) for i, link in enumerate(path)]
-        if path
-        else [(i, c, i == 0) for i, c in enumerate(certs) if c is not None]
-    )
-    findings += _validity_findings(targets, at, ignore_expiry, limits)
+    ranked += _parse_findings(parsed, limits)
+    path, found = _path_findings(certs, context, trust_store.cas)
+    ranked += found
+    ranked += _depth_finding(certs, path, limits)
+    if not path:  # still say what else is wrong with what was sent
+        for i, cert in enumerate(certs):
+            if cert is not None:
+                ranked += validity_findings((NO_PATH, i), i, cert, i == 0, context)
     indexed = [(i, c, d) for i, (c, d) in enumerate(zip(certs, chain, strict=True)) if c]
     summaries = describe_chain([c for _, c, _ in indexed], [d for _, _, d in indexed])
     summaries = tuple(_reindex(s, [i for i, _, _ in indexed]) for s in summaries)
-    ordered = sorted(findings, key=lambda f: _rank(f, limits))
+    severity = {"error": 0, "warning": 1, "info": 2}
+    ordered = sorted(ranked, key=lambda item: (severity[item[1].severity], _order(item, limits)))
     return ChainVerdict(
-        _decide(findings, limits), tuple(ordered), summaries, path, at, ignore_expiry, limits
+        _decide(ranked, limits),
+        tuple(f for _, f in ordered),
+        summaries,
+        path,
+        at,
+        ignore_expiry,
+        limits,
     )
-
-
-def _rank(finding: Finding, limits: AlbLimits) -> tuple[int, int]:
-    order = {"error": 0, "warning": 1, "info": 2}[finding.severity]
-    code = (
-        limits.precedence.index(finding.code)
-        if finding.code in limits.precedence
-        else len(limits.precedence)
-    )
-    return (order, code)
 
 
 def _reindex(summary: CertificateSummary, original: list[int]) -> CertificateSummary:

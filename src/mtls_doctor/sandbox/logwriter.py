@@ -1,10 +1,15 @@
 """Connection-log files written as the ALB writes them: gzip, S3-like folders and names.
 
-Lines are streamed into a hidden ``.partial`` gzip file as connections finish, so memory
-stays flat. At the end of each rotation interval (aligned to the clock, like the ALB's
-5-minute files) and on :meth:`ConnLogWriter.close`, the file is closed and renamed into
+Lines are gathered as connections finish and written to a hidden ``.partial`` file at least
+every :data:`FLUSH_SECONDS`, each batch as a gzip member of its own (a gzip file may hold
+several, one after another): a crash, even ``kill -9``, loses at most the last batch, and the
+file reads back as a multi-member gzip (its tail possibly truncated, which the readers report).
+At the end of each rotation interval (aligned to the clock, like the ALB's 5-minute files)
+and on :meth:`ConnLogWriter.close`, the file is closed and renamed into
 ``AWSLogs/<account>/elasticloadbalancing/<region>/yyyy/mm/dd/conn_log_..._<end-time>_...``
-(spec §1.2, §1.3). Readers therefore never see half-written files.
+(spec §1.2, §1.3). Readers therefore never see half-written files. A ``.partial`` file left by
+a writer that died is delivered the same way when the next writer starts in that folder; the
+one a live writer holds is locked (``flock``), so it is never taken from under it.
 """
 
 from __future__ import annotations
@@ -20,12 +25,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 from mtls_doctor.logs.fields import LogEntry
 from mtls_doctor.sandbox.config import SandboxConfig
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock, and so no recovery of another writer's file
+    fcntl = None  # type: ignore[assignment]
+
 _RANDOM_ALPHABET = string.ascii_lowercase + string.digits
+FLUSH_SECONDS = 0.5  # lines reach the file within this (plus the time to compress them)
+FLUSH_BYTES = 1 << 20  # or as soon as this much is waiting: bounds memory under load
 
 
 def padded_ip(address: str) -> str:
@@ -92,7 +104,8 @@ class LogNaming:
 
 
 class ConnLogWriter:
-    """Thread-safe writer of one line per connection, rotated by time."""
+    """Thread-safe writer of one line per connection, rotated by time, flushed every
+    :data:`FLUSH_SECONDS` as a gzip member."""
 
     def __init__(
         self,
@@ -106,17 +119,21 @@ class ConnLogWriter:
         self.naming = naming
         self.rotate_seconds = rotate_seconds
         self._lock = threading.Lock()
-        self._file: TextIO | None = None
+        self._file: BinaryIO | None = None
         self._partial: Path | None = None
+        self._pending: list[str] = []
+        self._pending_bytes = 0
         self._interval_end: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.files: list[Path] = []
+        self.recovered: list[Path] = []  # left by a writer that died, delivered at start
         self.lines_written = 0
 
     def start(self, now: datetime) -> None:
-        """Create the folder and start the rotation timer."""
+        """Create the folder, deliver what a dead writer left, and start the timer."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._recover(now)
         self._interval_end = interval_end(now, self.rotate_seconds)
         self._thread = threading.Thread(target=self._timer, name="conn-log-rotate", daemon=True)
         self._thread.start()
@@ -127,11 +144,16 @@ class ConnLogWriter:
         with self._lock:
             if self._interval_end is not None and now >= self._interval_end:
                 self._rotate_locked(now)
-            if self._file is None:
-                self._open_locked()
-            assert self._file is not None
-            self._file.write(line)
+            self._pending.append(line)
+            self._pending_bytes += len(line)
             self.lines_written += 1
+            if self._pending_bytes >= FLUSH_BYTES:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Write the lines gathered so far to the ``.partial`` file, as one gzip member."""
+        with self._lock:
+            self._flush_locked()
 
     def rotate(self, now: datetime) -> Path | None:
         """Close the current file (if any) into its final name; returns that name."""
@@ -152,17 +174,34 @@ class ConnLogWriter:
     def _timer(self) -> None:
         while not self._stop.is_set():
             end = self._interval_end
-            wait = (end - self._clock()).total_seconds() if end else self.rotate_seconds
-            if self._stop.wait(max(wait, 0.05)):
+            to_end = (end - self._clock()).total_seconds() if end else self.rotate_seconds
+            flush_only = to_end > FLUSH_SECONDS
+            if self._stop.wait(max(min(to_end, FLUSH_SECONDS), 0.05)):
                 return
-            self.rotate(self._clock())
+            if flush_only:
+                self.flush()
+            else:
+                self.rotate(self._clock())
+
+    def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        if self._file is None:
+            self._open_locked()
+        assert self._file is not None
+        self._file.write(gzip.compress("".join(self._pending).encode(), compresslevel=6))
+        self._file.flush()  # in the kernel now: a killed process loses nothing written
+        self._pending.clear()
+        self._pending_bytes = 0
 
     def _open_locked(self) -> None:
         tmp_dir = self.log_dir / ".partial"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self._partial = tmp_dir / f"{secrets.token_hex(8)}.gz.partial"
-        # Kept open across writes until the interval ends, hence no context manager.
-        self._file = gzip.open(self._partial, "wt", encoding="utf-8", newline="\n")  # noqa: SIM115
+        # Kept open across flushes until the interval ends, hence no context manager.
+        self._file = open(self._partial, "ab")  # noqa: SIM115
+        if fcntl is not None:  # held while we live: _recover leaves this file alone
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def _rotate_locked(self, now: datetime) -> Path | None:
         end = self._interval_end or interval_end(now, self.rotate_seconds)
@@ -171,14 +210,37 @@ class ConnLogWriter:
         return delivered
 
     def _deliver_locked(self, now: datetime, end: datetime) -> Path | None:
+        self._flush_locked()
         if self._file is None or self._partial is None:
             return None
         self._file.close()
-        random = "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(8))
-        final = self.log_dir / self.naming.relative_path(end, now, random)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        final = self._final_name(end, now)
         os.replace(self._partial, final)
         self._file = None
         self._partial = None
         self.files.append(final)
         return final
+
+    def _final_name(self, end: datetime, now: datetime) -> Path:
+        random = "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(8))
+        final = self.log_dir / self.naming.relative_path(end, now, random)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        return final
+
+    def _recover(self, now: datetime) -> None:
+        """Deliver the ``.partial`` files of writers that died (no one holds their lock)."""
+        if fcntl is None:
+            return
+        for path in sorted((self.log_dir / ".partial").glob("*.gz.partial")):
+            with path.open("rb") as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live writer's file
+                if path.stat().st_size == 0:
+                    path.unlink()
+                    continue
+                written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                final = self._final_name(interval_end(written, self.rotate_seconds), now)
+                os.replace(path, final)
+                self.recovered.append(final)

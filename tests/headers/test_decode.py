@@ -203,7 +203,7 @@ def test_importing_needs_neither_duckdb_nor_boto3() -> None:
 
 
 def _docs_middleware() -> Any:
-    text = (Path(__file__).parents[1] / "docs" / "headers.md").read_text(encoding="utf-8")
+    text = (Path(__file__).parents[2] / "docs" / "headers.md").read_text(encoding="utf-8")
     code = text.split("```python\n", 1)[1].split("```", 1)[0]
     assert len([line for line in code.splitlines() if line.strip()]) <= 16
     scope: dict[str, Any] = {}
