@@ -329,15 +329,33 @@ def aws_listener(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[li
         thread.join()
 
 
-@pytest.mark.parametrize("command", [("diagnose",), ("report", "-o", "-"), ("logs", "query")])
+COMMANDS = [
+    ("diagnose", "--engine", "athena"),
+    ("report", "--engine", "athena", "-o", "-"),
+    ("logs", "query", "--engine", "athena"),
+    ("athena", "setup", "--location", LOCATION),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c[0] + "-" + c[1] for c in COMMANDS])
 def test_profile_and_region_reach_athena(aws_listener: list[str], command: tuple[str, ...]) -> None:
     """--profile and --region (kept aside by the S3 input options) reach the Athena client."""
-    code, out, err = invoke(
-        *command, "--engine", "athena", "--profile", "doctor-test", "--region", "eu-west-3"
-    )
+    code, out, err = invoke(*command, "--profile", "doctor-test", "--region", "eu-west-3")
     assert code == 4 and out == "" and "refused by the test" in err, err
-    (auth,) = aws_listener  # GetTableMetadata, for the estimate: nothing ran
+    (auth,) = aws_listener  # the first call (GetTableMetadata, or setup's CREATE): refused
     assert "Credential=AKIDPROFILETEST/" in auth and "/eu-west-3/athena/" in auth
+
+
+def test_aws_region_reaches_athena(
+    aws_listener: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS_REGION (which botocore alone ignores) over the profile's region; --region over both."""
+    monkeypatch.setenv("AWS_REGION", "ap-south-2")
+    base = ("diagnose", "--engine", "athena", "--profile", "doctor-test")
+    assert invoke(*base)[0] == 4
+    assert invoke(*base, "--region", "eu-west-3")[0] == 4
+    assert ["/ap-south-2/athena/" in a for a in aws_listener] == [True, False]
+    assert "/eu-west-3/athena/" in aws_listener[1]
 
 
 def test_python_twin_is_the_command(fake_athena: DuckRunner) -> None:

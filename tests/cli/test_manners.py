@@ -24,8 +24,13 @@ from cryptography.x509.oid import NameOID
 
 from mtls_doctor.cli import cli
 from mtls_doctor.logs.ingest import ingest_inputs
+from tests.aws import conftest as aws_fixtures
 from tests.conftest import write_log
 from tests.logs.corpus import line
+
+# The moto fixtures of tests/aws (one server per session), for the refused S3 ingest.
+moto_endpoint = aws_fixtures.moto_endpoint
+aws_env = aws_fixtures.aws_env
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -163,17 +168,12 @@ def test_ingest_of_a_missing_path_leaves_no_store(tmp_path: Path) -> None:
     assert code == 3 and "no store here" in err
 
 
-def test_refused_s3_ingest_leaves_no_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mtls_doctor.errors import AwsAccessError
-    from mtls_doctor.logs import ingest as ingest_module
-
-    def refused(*args: object, **kwargs: object) -> object:
-        raise AwsAccessError("s3://bucket/p: access denied (s3:ListBucket)", hint="IAM")
-
-    monkeypatch.setattr(ingest_module, "expand_inputs", refused)
+def test_refused_s3_ingest_leaves_no_store(tmp_path: Path, aws_env: str) -> None:
+    """S3 (moto on 127.0.0.1) answers that the bucket does not exist: no store remains."""
     db = tmp_path / "x.duckdb"
-    code, _, err = run("ingest", "s3://bucket/p", "--db", str(db))
-    assert code == 4 and "access denied" in err and not db.exists()
+    code, out, err = run("ingest", "s3://no-such-bucket-16/web", "--db", str(db))
+    assert code in (3, 4) and out == "" and "no-such-bucket-16" in err, err
+    assert not db.exists() and not list(tmp_path.glob("x.duckdb*"))
 
 
 def test_failed_ingest_keeps_a_store_that_existed(store: Path, tmp_path: Path) -> None:

@@ -303,4 +303,5 @@ def sandbox_cmd(
         f"{summary.connections} connection(s): {statuses}; "
         f"{summary.lines_written} line(s) in {len(summary.log_files)} file(s)"
     )
-    finish(ExitCode.OK)
+    # It only ever ends by Ctrl-C or SIGTERM: exit as interrupted (130), as `serve` does.
+    finish(ExitCode.INTERRUPTED)
