@@ -102,6 +102,11 @@ def _values() -> dict[str, Any]:
     return dict(click.get_current_context().meta.get(_META, {}))
 
 
+def option_values() -> dict[str, Any]:
+    """The values of the options above given to the running command (by parameter name)."""
+    return _values()
+
+
 def remote_options(filters: Filters | None = None, now: datetime | None = None) -> RemoteOptions:
     """RemoteOptions from the options above (the window from ``filters`` when given)."""
     values = _values()

@@ -12,6 +12,7 @@ import click
 
 from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_openers
 from mtls_doctor.cli._base import cli, finish, format_option
+from mtls_doctor.cli._changes import apply_changes, change_options
 from mtls_doctor.cli._options import (
     build_filters,
     filter_options,
@@ -91,6 +92,7 @@ def clock(at: str | None) -> datetime:
 @pki_options
 @at_option
 @listener_options
+@change_options
 @format_option("text", "json", "markdown")
 def diagnose_cmd(
     paths: tuple[str, ...],
@@ -118,6 +120,7 @@ def diagnose_cmd(
       mtls-doctor diagnose s3://alb-logs/web --since 2h --listener-arn LISTENER_ARN
       mtls-doctor diagnose --engine athena --workgroup primary --since 30d --max-scan-gb 50
       mtls-doctor diagnose logs/2024/04/05/ --at 2024-04-05T18:00:00Z --since 6h
+      mtls-doctor diagnose s3://alb-logs/web --since 2h --changes cloudtrail
     """
     now = clock(at)
     engine, athena = pop_settings(filters)
@@ -151,6 +154,7 @@ def diagnose_cmd(
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
         if not result.summary.connections:  # "no failures" only where connections were read
             raise nothing_selected(input_span(paths, store, openers), paths, store, selected)[0]
+    result = apply_changes(result)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif fmt == "markdown":

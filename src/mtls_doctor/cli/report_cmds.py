@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
+from mtls_doctor.cli._changes import apply_changes, change_options
 from mtls_doctor.cli._options import (
     build_filters,
     filter_options,
@@ -48,6 +49,7 @@ def _correlator(
 @filter_options
 @pki_options
 @at_option
+@change_options
 @click.option(
     "-o",
     "--output",
@@ -81,6 +83,7 @@ def report_cmd(
       mtls-doctor report logs/ -o report.html
       mtls-doctor report --db incident.duckdb --since 6h --trust-store bundle.pem -o out.html
       mtls-doctor report --engine athena --since 30d --max-scan-gb 50 -o month.html
+      mtls-doctor report logs/ --changes trail-logs/ -o report.html
     """
     now = clock(at)
     engine, athena = pop_settings(filters)
@@ -89,6 +92,7 @@ def report_cmd(
     if engine == "athena":
         options = DiagnoseOptions(now, warn_days, correlator)
         result, top = athena_report(athena, paths, selected, options, db=db)
+        result = apply_changes(result)
         page = render_html(result, top, title=title)
     else:
         store = resolve_db(paths, db)
@@ -106,6 +110,8 @@ def report_cmd(
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
+            if result.summary.connections:
+                result = apply_changes(result)
             page = render_html(result, overview(target), title=title)
         if not result.summary.connections:  # "no failures" only where connections were read
             raise nothing_selected(input_span(paths, store), paths, store, selected)[0]

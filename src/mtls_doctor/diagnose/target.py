@@ -89,10 +89,12 @@ class StoreTarget(StoreRows):
             q.EXPIRING_CLIENTS.format(**over),
             {**params, "horizon": scope.horizon},
         )
-        shown = None
+        shown = handshakes = None
         if presented:
             shown = self._stage("diagnose_presented", q.PRESENTED.format(**over), params)
-        self.prepared = Prepared.of_tables(scope, counts, failures, expiring, shown)
+        if scope.tls:
+            handshakes = self._stage("diagnose_tls", q.TLS_HANDSHAKES.format(**over), params)
+        self.prepared = Prepared.of_tables(scope, counts, failures, expiring, shown, handshakes)
 
     def fetch_many(self, queries: Sequence[Query]) -> list[Rows]:
         # Temporary tables live on this one connection: the questions run in turn.

@@ -11,7 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mtls_doctor.diagnose.model import Diagnosis, DiagnosisWarning, FailureGroup, correlation_text
+from mtls_doctor.diagnose.model import (
+    Diagnosis,
+    DiagnosisWarning,
+    FailureGroup,
+    correlation_text,
+    likely_cause_text,
+)
 from mtls_doctor.diagnose.overview import Overview
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.markup.charts import horizontal_bars, stacked_timeline
@@ -168,6 +174,8 @@ def code_section(g: FailureGroup, links: Links, *, heading: str = "h2") -> str:
         f" · first {when(g.first_seen)} · last {when(g.last_seen)}</p>"
         f"<p>{esc(entry.meaning)}</p>"
         + (f'<p class="notice">{esc(g.change.message)}</p>' if g.change else "")
+        + (f'<p class="notice">{esc(cause)}</p>'
+           if g.change and (cause := likely_cause_text(g.change)) else "")
         + "<h3>Evidence</h3>"
         + _evidence(g)
         + (f"<h3>Checked against the files you gave</h3><ul>{correlation}</ul>"
