@@ -154,7 +154,7 @@ def diagnose_cmd(
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
         if not result.summary.connections:  # "no failures" only where connections were read
             raise nothing_selected(input_span(paths, store, openers), paths, store, selected)[0]
-    result = apply_changes(result)
+    result = apply_changes(result, certs)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif fmt == "markdown":

@@ -92,7 +92,7 @@ def report_cmd(
     if engine == "athena":
         options = DiagnoseOptions(now, warn_days, correlator)
         result, top = athena_report(athena, paths, selected, options, db=db)
-        result = apply_changes(result)
+        result = apply_changes(result, certs)
         page = render_html(result, top, title=title)
     else:
         store = resolve_db(paths, db)
@@ -111,7 +111,7 @@ def report_cmd(
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
             if result.summary.connections:
-                result = apply_changes(result)
+                result = apply_changes(result, certs)
             page = render_html(result, overview(target), title=title)
         if not result.summary.connections:  # "no failures" only where connections were read
             raise nothing_selected(input_span(paths, store), paths, store, selected)[0]
