@@ -176,3 +176,24 @@ def test_report_shows_the_likely_cause(incident: tuple[Path, Path, str], tmp_pat
     result = run("report", str(folder), "--changes", str(trail), "-o", str(out))
     assert result.exit_code == 1, result.stderr
     assert "Likely cause [revoked-serials]" in out.read_text()
+
+
+def test_the_demo_story_from_the_command_line(demo_out: Path) -> None:
+    """Offline: the demo's trail and its kept object versions, through --changes-objects."""
+    result = run(
+        "diagnose", str(demo_out / "logs"), "--changes", str(demo_out / "cloudtrail"),
+        "--changes-objects", str(demo_out / "s3-versions"), "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.stderr
+    groups = {g["code"]: g for g in json.loads(result.stdout)["failures"]}
+    assert groups["ClientCertUntrusted"]["change"]["causes"][0]["evidence"] == "ca-removed"
+    assert groups["ClientCertCrlHit"]["change"]["causes"][0]["evidence"] == "revoked-serials"
+    # Without the kept versions (and no S3 here) the link is only the timing, and says why.
+    plain = run(
+        "diagnose", str(demo_out / "logs"), "--changes", str(demo_out / "cloudtrail"),
+        "--changes-objects", str(demo_out / "pki"), "--format", "json",
+    )  # fmt: skip
+    crl = {g["code"]: g for g in json.loads(plain.stdout)["failures"]}["ClientCertCrlHit"]
+    assert {c["evidence"] for c in crl["change"]["causes"]} == {"timing-only"}
+    first = crl["change"]["causes"][0]
+    assert any("no such object version" in u["error"] for u in first["details"]["unreadable"])

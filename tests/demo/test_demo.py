@@ -56,6 +56,9 @@ def test_rerun_replaces_the_previous_demo(tmp_path: Path) -> None:
     first = run_demo(tmp_path, before_minutes=3, after_minutes=2, seed=1)
     second = run_demo(tmp_path, before_minutes=3, after_minutes=2, seed=1)
     assert second.diagnosis.summary.connections == first.diagnosis.summary.connections
+    # The kept object versions start afresh too (two bundle versions, not four).
+    kept = tmp_path / "s3-versions/demo-pki-artifacts/trust-store/ca-bundle.pem/_versions.txt"
+    assert len(kept.read_text().split()) == 2
 
 
 def test_client_addresses_are_distinct_loopback() -> None:

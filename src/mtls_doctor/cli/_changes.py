@@ -21,7 +21,7 @@ from mtls_doctor.cli._base import info, warn
 from mtls_doctor.diagnose.model import Diagnosis
 from mtls_doctor.errors import MtlsDoctorError
 from mtls_doctor.trail.files import ChangeRead, read_folder, read_safely
-from mtls_doctor.trail.objects import ObjectFetcher
+from mtls_doctor.trail.objects import FolderVersions, ObjectFetcher
 from mtls_doctor.trail.select import Scope
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,7 +43,16 @@ def _lookback(ctx: click.Context, param: click.Parameter, value: str) -> timedel
 
 
 def change_options(func: F) -> F:
-    """``--changes`` and ``--changes-lookback``."""
+    """``--changes``, ``--changes-lookback`` and ``--changes-objects``."""
+    func = click.option(
+        "--changes-objects",
+        metavar="DIR",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_keep,
+        help="Read the CA bundle and CRL versions the events name from this folder "
+        "(BUCKET/KEY/VERSION, as the demo keeps them in s3-versions/) instead of S3.",
+    )(func)
     func = click.option(
         "--changes-lookback",
         default="30m",
@@ -80,7 +89,9 @@ def _reader(source: str, since: datetime, until: datetime) -> Callable[[], Chang
     return lambda: read_folder(Path(source), since, until)
 
 
-def _fetcher() -> ObjectFetcher | None:
+def _fetcher(folder: Path | None) -> ObjectFetcher | None:
+    if folder is not None:
+        return FolderVersions(folder)
     from mtls_doctor.aws.cloudtrail import S3Versions
 
     try:
@@ -123,4 +134,5 @@ def apply_changes(result: Diagnosis) -> Diagnosis:
     info(f"--changes {source}: {writes} ELB write(s) in {read.records_read} record(s){files}")
     for problem in read.problems:
         warn(problem)
-    return attach_causes(result, read, _fetcher(), _scope(), lookback)
+    fetcher = _fetcher(values.get("changes_objects"))
+    return attach_causes(result, read, fetcher, _scope(), lookback)

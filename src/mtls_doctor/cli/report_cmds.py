@@ -234,6 +234,7 @@ def demo_cmd(out: Path, fmt: str) -> None:
         f"Sent {d['connections_sent']} connections in {d['seconds']} s; "
         f"{d['failed']} failed: " + ", ".join(f"{k} {v}" for k, v in d["codes"].items()),
         *[f"Change: {c}" for c in d["changes"]],
+        *d["causes"],
         f"Report:    {result.report}",
         f"Store:     {result.db}",
         f"Diagnosis: {result.diagnosis_json}",

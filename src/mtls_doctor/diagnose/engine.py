@@ -74,8 +74,8 @@ def diagnose(source: Source, filters: Filters, options: DiagnoseOptions) -> Diag
     """Summarise the selection, then explain each failure code with its evidence.
 
     ``source`` was read for ``filters`` and the options' expiry horizon (its ``Scope``)."""
-    read = source.prepared.scope  # also read for the TLS handshakes (tls) or not: the same
-    if (read.filters, read.horizon) != (filters, expiry_horizon(options.now, options.warn_days)):
+    scope = source.prepared.scope  # a scope that asks for more tables (tls) serves too
+    if (scope.filters, scope.horizon) != (filters, expiry_horizon(options.now, options.warn_days)):
         raise ValueError("this source was read for another selection or horizon")
     counts = _Ask(source, source.prepared.counts)
     row = counts.fetch(q.SUMMARY)[0]

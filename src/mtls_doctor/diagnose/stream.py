@@ -138,8 +138,10 @@ class PureTarget(ScratchTarget):
         fileset.run(
             self.con,
             lambda rel: (
-                f"CREATE TEMP TABLE mtls_rows AS SELECT {', '.join(kept)}, filename, "
-                # The raw line is kept for malformed rows only: it is most of a row's size.
+                f"CREATE TEMP TABLE mtls_rows AS SELECT {', '.join(kept)}, "
+                # The raw line and the file's name (a path: longer than most of a row) are
+                # kept for malformed rows only, to be numbered and reported.
+                "CASE WHEN error IS NOT NULL THEN filename END AS filename, "
                 f"CASE WHEN error IS NOT NULL THEN line END AS line FROM {rel}"
             ),
             lambda con: None,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography import x509
 
-from mtls_doctor.errors import MtlsDoctorError
+from mtls_doctor.errors import InputError, MtlsDoctorError
 from mtls_doctor.pki.inspect import format_serial
 from mtls_doctor.pki.load import load_certificates_from_bytes, load_crls_from_bytes
 
@@ -135,3 +136,52 @@ class CachedFetcher:
 
     def previous_version(self, bucket: str, key: str, version: str) -> str | None:
         return self._inner.previous_version(bucket, key, version)
+
+
+VERSIONS_FILE = "_versions.txt"
+
+
+class FolderVersions:
+    """Object versions kept in a folder, for offline use (the demo keeps its bundles and CRLs
+    so): ``root/{bucket}/{key}/{version}``, and ``_versions.txt`` there listing the version
+    ids oldest first. Same errors as S3: a missing version says so."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _folder(self, bucket: str, key: str) -> Path:
+        parts = [p for p in key.split("/") if p not in ("", ".", "..")]
+        return self.root.joinpath(bucket, *parts)
+
+    def versions(self, bucket: str, key: str) -> list[str]:
+        listing = self._folder(bucket, key) / VERSIONS_FILE
+        try:
+            return [v for v in listing.read_text(encoding="utf-8").split() if v]
+        except OSError:
+            return []
+
+    def get_object(self, bucket: str, key: str, version: str | None) -> bytes:
+        url = ObjectRef(bucket, key, version).url
+        known = self.versions(bucket, key)
+        chosen = version or (known[-1] if known else None)
+        if chosen is None or chosen not in known:
+            raise InputError(f"{url}: no such object version (in {self.root})")
+        try:
+            return (self._folder(bucket, key) / chosen).read_bytes()
+        except OSError as error:
+            raise InputError(f"{url}: cannot read ({error.strerror or error})") from None
+
+    def previous_version(self, bucket: str, key: str, version: str) -> str | None:
+        known = self.versions(bucket, key)
+        index = known.index(version) if version in known else 0
+        return known[index - 1] if index > 0 else None
+
+    def keep(self, bucket: str, key: str, data: bytes) -> str:
+        """Store ``data`` as the newest version of ``key``; its version id."""
+        folder = self._folder(bucket, key)
+        folder.mkdir(parents=True, exist_ok=True)
+        known = self.versions(bucket, key)
+        version = f"{len(known) + 1:04d}.{hashlib.sha256(data).hexdigest()[:16]}"
+        (folder / version).write_bytes(data)
+        (folder / VERSIONS_FILE).write_text("\n".join([*known, version]) + "\n", encoding="utf-8")
+        return version
