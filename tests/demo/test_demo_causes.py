@@ -49,6 +49,10 @@ def test_read_only_calls_and_other_listeners_are_never_causes(demo: DemoResult) 
 def test_the_report_and_the_json_carry_the_causes(demo: DemoResult) -> None:
     page = demo.report.read_text()
     assert "Likely cause [ca-removed]" in page and "Likely cause [revoked-serials]" in page
+    # The event, the actor and the diff, not only the line.
+    assert "Configuration changes before it" in page
+    assert "assumed-role/PlatformDeploy/jenkins-release-2231" in page
+    assert "CA removed: CN=mtls-doctor intermediate CA" in page
     failures = json.loads(demo.diagnosis_json.read_text())["failures"]
     evidence = {f["code"]: f["change"]["causes"][0]["evidence"] for f in failures if f["change"]}
     assert evidence["ClientCertUntrusted"] == "ca-removed"
