@@ -97,4 +97,5 @@ def test_report_tls_section(logs: Path, tmp_path: Path) -> None:
     code, _, _ = run("report", str(logs), *AT, "-o", str(out_file))
     assert code == 1 and 'id="tls"' not in out_file.read_text(encoding="utf-8")
     code, out, err = run("report", "--engine", "athena", "--tls")
+    assert out == ""
     assert code == 2 and "--tls is not available with --engine athena" in err
