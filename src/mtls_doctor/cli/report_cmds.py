@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
-from mtls_doctor.cli._changes import apply_changes, change_options
+from mtls_doctor.cli._changes import apply_changes, change_options, dashboard_explainer
 from mtls_doctor.cli._options import (
     build_filters,
     filter_options,
@@ -162,6 +162,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     help="Also answer requests for this Host name (repeatable); loopback names always work.",
 )
 @pki_options
+@change_options
 def serve_cmd(
     db: Path | None,
     host: str,
@@ -194,7 +195,13 @@ def serve_cmd(
         source = StoreSource(db or default_db_path(), workdir)
         source.refresh()
         correlator = _correlator(trust_store, crls, certs, ignore_expiry)
-        app = DashboardApp(source, build_filters, correlator=correlator, warn_days=warn_days)
+        app = DashboardApp(
+            source,
+            build_filters,
+            correlator=correlator,
+            warn_days=warn_days,
+            explain=dashboard_explainer(certs),
+        )
         if not is_loopback(host):
             warn(f"listening on {host}: anyone who can reach this address sees the logs")
         dashboard = Dashboard(app, host, port, allow_hosts=allow_hosts)
