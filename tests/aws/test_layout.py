@@ -14,7 +14,7 @@ from mtls_doctor.aws.layout import (
     lb_matches,
     split_after_awslogs,
 )
-from mtls_doctor.aws.s3 import cache_path
+from mtls_doctor.aws.s3fetch import cache_path
 from mtls_doctor.errors import InputError
 
 AWS_EXAMPLE = (

@@ -6,17 +6,22 @@ Each reader runs in a subprocess of its own, so that its peak RSS (``ru_maxrss``
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mtls_doctor.errors import InputError
 from mtls_doctor.logs.api import open_selection
+from mtls_doctor.logs.lines import has_long_line
 from mtls_doctor.logs.query import Filters
 from tests.logs.corpus import line
 
@@ -27,6 +32,7 @@ RSS_LIMIT_MB = 400  # what any input may cost the compiled reader
 READ = """
 import json, resource, sys
 from mtls_doctor.logs.api import open_selection
+from mtls_doctor.logs.lines import has_long_line
 from mtls_doctor.logs.query import Filters
 with open_selection(sys.argv[1:]) as sel:
     rows = sum(1 for _ in sel.iter_rows(Filters()))
@@ -119,3 +125,18 @@ def test_an_empty_plain_file_is_still_an_empty_file(tmp_path: Path) -> None:
     good.write_bytes(good_lines(2))
     with open_selection([str(empty), str(good)]) as sel:
         assert len(list(sel.iter_rows(Filters()))) == 2 and sel.stats.faults == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.binary(max_size=300).map(lambda b: bytes(c if c in b"\n\r" else 97 for c in b)),
+    limit=st.integers(min_value=1, max_value=40),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=6),
+)
+def test_the_strided_long_line_check_agrees_with_splitting(
+    data: bytes, limit: int, cuts: list[int]
+) -> None:
+    edges = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
+    pieces = [data[a:b] for a, b in itertools.pairwise(edges)]
+    expected = any(len(part) > limit for part in re.split(rb"\r|\n", data))
+    assert has_long_line(pieces, limit) is expected

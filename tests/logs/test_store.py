@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
+from mtls_doctor.cli import cli
 from mtls_doctor.errors import StoreError, StoreLockedError
 from mtls_doctor.logs.api import open_selection
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
@@ -53,23 +57,105 @@ def test_store_and_files_give_the_same_counts(logdir: Path, tmp_path: Path) -> N
 def test_sigkill_mid_ingest_leaves_whole_files_and_rerun_completes(
     logdir: Path, tmp_path: Path
 ) -> None:
+    # Five files per transaction: every commit is a multi-file one, so a kill that does not
+    # fall between two commits falls inside a multi-file transaction.
     paths = small_corpus(logdir, lines=40_000, files=40)
     db = tmp_path / "k.duckdb"
     cmd = [sys.executable, "-m", "mtls_doctor", "ingest", str(logdir), "--db", str(db)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "MTLS_DOCTOR_INGEST_GROUP_FILES": "5"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not Path(str(db) + ".wal").exists():
         time.sleep(0.02)
-    time.sleep(0.8)  # let a few files commit, then kill in the middle of the next ones
+    time.sleep(0.8)  # let a few groups commit, then kill in the middle of the next ones
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     per_file = {str(p): 1000 for p in paths}
     _, stored = run_sql(db, "SELECT source, rows FROM files")
     assert all(rows == per_file[source] for source, rows in stored)
+    assert len(stored) % 5 == 0  # whole transactions only
     assert _rows(db) == 1000 * len(stored) < 40_000  # whole files only, and it was mid-way
     result = ingest_inputs([str(logdir)], db)
     assert result.unchanged_files == len(stored)
     assert _rows(db) == 40_000
+    (files,) = run_sql(db, "SELECT count(*) FROM files")[1][0]
+    assert files == 40
+
+
+def test_an_empty_gzip_file_is_not_read_whole_and_not_stored(logdir: Path, tmp_path: Path) -> None:
+    small_corpus(logdir, lines=60, files=2)
+    empty = logdir / "conn_log_empty.log.gz"
+    empty.write_bytes(b"")
+    db = tmp_path / "e.duckdb"
+    result = CliRunner().invoke(cli, ["ingest", str(logdir), "--db", str(db)])
+    assert result.exit_code == 3, result.stderr
+    assert f"{empty}: truncated gzip stream (the file is empty)" in result.stderr
+    assert "2 of 3 inputs read; 60 rows added from 2 new file(s)" in result.stderr
+    _, sources = run_sql(db, "SELECT source FROM files")
+    assert str(empty) not in {s for (s,) in sources}
+    # Near miss: once the file holds its logs, it is read (and another empty one would be
+    # reported again, not taken for a stored copy of the first).
+    write_log(empty.with_name("conn_log_empty.log"), [line()])
+    empty.write_bytes(gzip.compress(empty.with_name("conn_log_empty.log").read_bytes()))
+    empty.with_name("conn_log_empty.log").unlink()
+    (logdir / "conn_log_empty2.log.gz").write_bytes(b"")
+    again = CliRunner().invoke(cli, ["ingest", str(logdir), "--db", str(db)])
+    assert again.exit_code == 3 and "conn_log_empty2.log.gz: truncated gzip" in again.stderr
+    assert "3 of 4 inputs read; 1 rows added from 1 new file(s)" in again.stderr
+
+
+def test_a_refused_locked_ingest_leaves_no_work_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "l.duckdb"
+    Store.open(db).close()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    script = (
+        f"import duckdb,time; c=duckdb.connect({str(db)!r}); print(1, flush=True); time.sleep(30)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline()
+        with pytest.raises(StoreLockedError):
+            ingest_inputs([str(tmp_path)], db)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert list(scratch.iterdir()) == []
+
+
+def test_many_files_per_transaction_keep_each_files_rows_and_errors(
+    logdir: Path, tmp_path: Path
+) -> None:
+    # One group of several files, one of them with malformed lines: each file's rows, its
+    # counts and its malformed lines (with their line numbers) land under its own entry.
+    small_corpus(logdir, lines=90, files=3)
+    write_log(logdir / "conn_log_bad.log", [line(), "not a log line", line(), "2024 nope"])
+    db = tmp_path / "g.duckdb"
+    result = ingest_inputs([str(logdir)], db)
+    assert result.added_files == 4 and result.added_rows == 92
+    _, files = run_sql(db, "SELECT source, rows, malformed FROM files ORDER BY source")
+    bad = [f for f in files if f[0].endswith("conn_log_bad.log")]
+    assert bad == [(str(logdir / "conn_log_bad.log"), 2, 2)]
+    assert sorted(rows for _, rows, _ in files) == [2, 30, 30, 30]
+    _, per_file = run_sql(
+        db,
+        "SELECT f.file_id, f.rows, count(c.file_id) FROM files f "
+        "JOIN connections c USING (file_id) GROUP BY ALL",
+    )
+    assert len(per_file) == 4 and all(rows == count for _, rows, count in per_file)
+    _, errors = run_sql(
+        db,
+        "SELECT e.line_no FROM parse_errors e JOIN files f USING (file_id) "
+        "WHERE f.source LIKE '%conn_log_bad.log' ORDER BY 1",
+    )
+    assert errors == [(2,), (4,)]
+    assert [(i.file.endswith("conn_log_bad.log"), i.line) for i in result.stats.issues] == [
+        (True, 2),
+        (True, 4),
+    ]
 
 
 def test_locked_store_is_an_environment_error(tmp_path: Path) -> None:

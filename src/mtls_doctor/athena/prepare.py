@@ -64,11 +64,23 @@ _EXPIRING = {
         ("client_ip", "VARCHAR"),
     )
 }
+_TLS = {
+    name: (name, "VARCHAR")
+    for name in ("client_ip", "tls_protocol", "tls_cipher", "tls_keyexchange")
+}
 _TABLES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "counts": ("sel", _COUNTS),
     "failures": ("sel AND verify_result = 'failed'", _FAILURES),
     "expiring": ("sel AND verify_result = 'success' AND not_after < $horizon", _EXPIRING),
 }
+# queries.TLS_HANDSHAKES, only when the Scope asks (diagnose/tls.py): a grouping set more.
+_TLS_TABLE = ("sel AND tls_protocol IS NOT NULL", _TLS)
+
+
+def _tables(tls: bool) -> dict[str, tuple[str, dict[str, tuple[str, str]]]]:
+    return {**_TABLES, "tls": _TLS_TABLE} if tls else _TABLES
+
+
 _AGGREGATES: dict[str, tuple[str, str]] = {
     "n": ("count(*)", "BIGINT"),
     "first_seen": ("min(timestamp)", "TIMESTAMP"),
@@ -90,24 +102,26 @@ _COUNTED = {
     "counts": "n, first_seen, last_seen",
     "failures": "n, first_seen, last_seen",
     "expiring": "last_seen AS timestamp",  # EXPIRING_CLIENTS: when each client last used it
+    "tls": "n, first_seen, last_seen",
 }
 
 
-def _columns() -> list[tuple[str, str, str]]:
+def _columns(tls: bool = False) -> list[tuple[str, str, str]]:
     """(result column, expression over a marked row, DuckDB type), in result order."""
     out: list[tuple[str, str, str]] = []
-    for table, (_, keys) in _TABLES.items():
+    for table, (_, keys) in _tables(tls).items():
         out.append((f"m_{table}", f"m_{table}", "BOOLEAN"))
         out += [(f"{table}__{name}", f"{table}__{name}", kind) for name, (_, kind) in keys.items()]
     out += [(name, expr, kind) for name, (expr, kind) in _AGGREGATES.items()]
     return out
 
 
-def prepared_sql(table: str, days: DayRange, where: str) -> str:
+def prepared_sql(table: str, days: DayRange, where: str, *, tls: bool = False) -> str:
     """The one Athena query of a diagnosis (DuckDB text; ``$horizon`` and the filters'
-    parameters are bound by :func:`~.dialect.render`)."""
+    parameters are bound by :func:`~.dialect.render`); with ``tls``, the TLS handshakes too."""
+    tables = _tables(tls)
     marked = []
-    for name, (member, keys) in _TABLES.items():
+    for name, (member, keys) in tables.items():
         marker = f"m_{name}"
         marked.append(f"coalesce({member}, false) AS {marker}")
         # Outside its table a row's keys are NULL, so those rows make one group, dropped.
@@ -117,12 +131,12 @@ def prepared_sql(table: str, days: DayRange, where: str) -> str:
         ]
     sets = ", ".join(
         "(" + ", ".join([f"m_{name}", *(f"{name}__{key}" for key in keys)]) + ")"
-        for name, (_, keys) in _TABLES.items()
+        for name, (_, keys) in tables.items()
     )
     outputs = ",\n  ".join(
-        expr if expr == column else f"{expr} AS {column}" for column, expr, _ in _columns()
+        expr if expr == column else f"{expr} AS {column}" for column, expr, _ in _columns(tls)
     )
-    markers = ", ".join(f"m_{name}" for name in _TABLES)
+    markers = ", ".join(f"m_{name}" for name in tables)
     return f"""SELECT
   {outputs}
 FROM (
@@ -139,7 +153,7 @@ HAVING coalesce({markers}, true)"""
 def prepared_query(table: str, days: DayRange, scope: Scope) -> tuple[str, dict[str, Any]]:
     """:func:`prepared_sql` for ``scope`` (its filters already resolved), and its parameters."""
     where, params = scope.filters.where()
-    return prepared_sql(table, days, where), {**params, "horizon": scope.horizon}
+    return prepared_sql(table, days, where, tls=scope.tls), {**params, "horizon": scope.horizon}
 
 
 class AthenaTables:
@@ -152,13 +166,18 @@ class AthenaTables:
 
     def __init__(self, rows: Sequence[tuple[Any, ...]], scope: Scope) -> None:
         self.con = duck.connect()
-        self._load(rows)
+        self._load(rows, scope.tls)
         self.prepared = Prepared.of_tables(
-            scope, "athena_counts", "athena_failures", "athena_expiring"
+            scope,
+            "athena_counts",
+            "athena_failures",
+            "athena_expiring",
+            tls="athena_tls" if scope.tls else None,
         )
+        markers = ", ".join(f"m_{name}" for name in _tables(scope.tls))
         stats = self.fetch(
             "SELECT files, malformed, extra_field_lines, unknown_code_lines, valid_rows "
-            "FROM athena_result WHERE coalesce(m_counts, m_failures, m_expiring) IS NULL"
+            f"FROM athena_result WHERE coalesce({markers}) IS NULL"
         )
         files, malformed, extra, unknown, valid = (int(v or 0) for v in stats[0])
         self.stats = ReadStats(
@@ -169,10 +188,10 @@ class AthenaTables:
             rows=valid,
         )
 
-    def _load(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _load(self, rows: Sequence[tuple[Any, ...]], tls: bool) -> None:
         import pyarrow as pa
 
-        columns = _columns()
+        columns = _columns(tls)
         types = {"BOOLEAN": pa.bool_(), "VARCHAR": pa.string(), "BIGINT": pa.int64()}
         types["TIMESTAMP"] = pa.timestamp("us")
         arrays = [
@@ -183,7 +202,7 @@ class AthenaTables:
         self.con.register("athena_arrow", result)
         self.con.execute("CREATE TABLE athena_result AS SELECT * FROM athena_arrow")
         self.con.unregister("athena_arrow")
-        for name, (_, keys) in _TABLES.items():
+        for name, (_, keys) in _tables(tls).items():
             picked = ", ".join([f"{name}__{key} AS {key}" for key in keys] + [_COUNTED[name]])
             self.con.execute(
                 f"CREATE TABLE athena_{name} AS SELECT {picked} FROM athena_result WHERE m_{name}"

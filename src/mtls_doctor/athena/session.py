@@ -152,10 +152,11 @@ class AthenaSession:
     def diagnosis_plan(self) -> str:
         return self.plan(planned_scans(self.filters))
 
-    def prepare(self, warn_days: int) -> AthenaTables:
+    def prepare(self, warn_days: int, *, tls: bool = False) -> AthenaTables:
         """The prepared tables of the diagnosis of :attr:`filters` (one Athena query; two
-        with an IPv6 block). Diagnose and the report's overview ask them locally."""
-        tables = prepare(self.target, self.filters, now=self.now, warn_days=warn_days)
+        with an IPv6 block), with ``tls`` the TLS handshakes too. Diagnose, the report's
+        overview and the policy questions ask them locally."""
+        tables = prepare(self.target, self.filters, now=self.now, warn_days=warn_days, tls=tls)
         self.opened.append(tables)
         if not tables.stats.rows:  # "no failures" only when connections were read
             raise InputError(

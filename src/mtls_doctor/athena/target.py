@@ -119,13 +119,14 @@ def planned_scans(filters: Filters) -> int:
 
 
 def prepare(
-    target: AthenaTarget, filters: Filters, *, now: datetime, warn_days: int
+    target: AthenaTarget, filters: Filters, *, now: datetime, warn_days: int, tls: bool = False
 ) -> AthenaTables:
-    """The prepared tables of one diagnosis of ``filters``, in at most two Athena queries;
-    ask them with ``diagnose(tables, tables.prepared.scope.filters, ...)``."""
+    """The prepared tables of one diagnosis of ``filters`` (with ``tls``, the TLS handshakes
+    too), in at most two Athena queries; ask them with
+    ``diagnose(tables, tables.prepared.scope.filters, ...)``."""
     target.budget.check(planned_scans(filters))
     selected = resolve_candidates(target, filters)
-    scope = Scope.of(selected, now, warn_days)
+    scope = Scope.of(selected, now, warn_days, tls=tls)
     return AthenaTables(target.fetch(*prepared_query(target.table, target.days, scope)), scope)
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from mtls_doctor.aws import session as aws_session
 from mtls_doctor.aws.findings import AwsFinding, sort_findings
 from mtls_doctor.aws.session import check_arn, region_of_arn, translate
+from mtls_doctor.knowledge.policies import UnknownPolicyError, get_policy
+from mtls_doctor.knowledge.policy_fit import legacy_protocols, stricter_policy
 
 HEADER_KEY_PREFIX = "routing.http.request.x_amzn_"
 HEADER_KEY_SUFFIX = ".header_name"
@@ -51,6 +53,7 @@ class ListenerSettings:
     advertise_trust_store_ca_names: str | None
     trust_store_association_status: str | None
     headers: dict[str, str] = field(default_factory=dict)  # default name -> name in use
+    ssl_policy_protocols: tuple[str, ...] | None = None  # from the policy table
     trust_store: TrustStoreInfo | None = None
     findings: tuple[AwsFinding, ...] = ()
 
@@ -61,6 +64,9 @@ class ListenerSettings:
             "protocol": self.protocol,
             "port": self.port,
             "ssl_policy": self.ssl_policy,
+            "ssl_policy_protocols": (
+                None if self.ssl_policy_protocols is None else list(self.ssl_policy_protocols)
+            ),
             "mutual_authentication": {
                 "mode": self.mode,
                 "trust_store_arn": self.trust_store_arn,
@@ -111,6 +117,7 @@ def describe_listener(
         advertise_trust_store_ca_names=mutual.get("AdvertiseTrustStoreCaNames"),
         trust_store_association_status=mutual.get("TrustStoreAssociationStatus"),
         headers=headers,
+        ssl_policy_protocols=policy_protocols(listener.get("SslPolicy")),
         trust_store=trust_store,
     )
     return _with_findings(settings, notes)
@@ -162,6 +169,7 @@ def describe_trust_store(
 
 def _with_findings(settings: ListenerSettings, notes: list[AwsFinding]) -> ListenerSettings:
     found = list(notes) + _mode_findings(settings) + _trust_store_findings(settings)
+    found += policy_findings(settings.ssl_policy)
     for default, used in settings.headers.items():
         if used != default:
             found.append(
@@ -173,6 +181,58 @@ def _with_findings(settings: ListenerSettings, notes: list[AwsFinding]) -> Liste
                 )
             )
     return ListenerSettings(**{**settings.__dict__, "findings": sort_findings(found)})
+
+
+_SPELLED = {"TLSv1.1": "TLS 1.1", "TLSv1": "TLS 1.0"}
+
+
+def policy_protocols(name: str | None) -> tuple[str, ...] | None:
+    """The protocols of the listener's policy, from the table (None when not in it)."""
+    try:
+        return get_policy(name).protocols if name else None
+    except UnknownPolicyError:
+        return None
+
+
+def policy_findings(name: str | None) -> list[AwsFinding]:
+    """What the listener's security policy means for its clients: TLS 1.0/1.1 still
+    allowed, and the ``policy check`` runs that tell who a stricter policy would refuse."""
+    if not name:
+        return []
+    try:
+        policy = get_policy(name)
+    except UnknownPolicyError:
+        return [
+            AwsFinding(
+                "SecurityPolicyUnknown",
+                "info",
+                f"security policy {name} is not in mtls-doctor's table",
+                "mtls-doctor policy list --live shows the policies AWS has.",
+            )
+        ]
+    stricter = stricter_policy(policy)
+    check = f"mtls-doctor policy check {policy.name} LOGS"
+    if stricter is not None:
+        check += f"; mtls-doctor policy check --compare {policy.name} {stricter.name} LOGS"
+    legacy = legacy_protocols(policy)
+    if legacy:
+        spelled = " and ".join(_SPELLED[p] for p in legacy)
+        return [
+            AwsFinding(
+                "LegacyTlsAllowed",
+                "warning",
+                f"security policy {policy.name} allows {spelled}",
+                f"See which clients still use them before a stricter policy: {check}",
+            )
+        ]
+    return [
+        AwsFinding(
+            "SecurityPolicy",
+            "info",
+            f"security policy {policy.name}: {', '.join(policy.protocols)}",
+            f"Which logged clients a policy would refuse: {check}",
+        )
+    ]
 
 
 def _mode_findings(s: ListenerSettings) -> list[AwsFinding]:

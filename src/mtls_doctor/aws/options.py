@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -30,7 +30,7 @@ class TransferEvent:
     size: int = 0
     message: str = ""
     listed: int = 0  # planned: objects listed under the prefix
-    skipped_stored: int = 0  # planned: left out because the store already holds them whole
+    skipped_stored: int = 0  # planned: left out because the store holds their current version
     skipped_window: int = 0  # planned: left out because their end-time is outside the window
 
 
@@ -49,7 +49,6 @@ class RemoteOptions:
 
     ``since``/``until`` narrow the day folders listed and the objects fetched (by the
     end-time in their names); rows are still filtered by their own timestamp afterwards.
-    ``skip_sources`` holds ``s3://bucket/key`` names not to fetch at all (incremental ingest).
     """
 
     profile: str | None = None
@@ -68,16 +67,11 @@ class RemoteOptions:
     # exactly [INFERENCE].
     interval_minutes: int = 5
     slack_minutes: int = 5
-    skip_sources: frozenset[str] = frozenset()
     observer: TransferObserver | None = field(default=None, compare=False)
 
     @property
     def cache_root(self) -> Path:
         return self.cache_dir or default_cache_dir()
-
-    def skipping(self, sources: frozenset[str]) -> RemoteOptions:
-        """The same options, also leaving out ``sources``."""
-        return replace(self, skip_sources=self.skip_sources | sources)
 
     def notify(self, event: TransferEvent) -> None:
         if self.observer is not None:

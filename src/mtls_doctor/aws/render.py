@@ -22,7 +22,8 @@ def listener_text(s: ListenerSettings) -> str:
     lines = [
         f"listener {s.arn}",
         f"  protocol/port:                  {s.protocol}:{s.port}",
-        f"  security policy:                {s.ssl_policy}",
+        f"  security policy:                {s.ssl_policy}"
+        + (f" ({', '.join(s.ssl_policy_protocols)})" if s.ssl_policy_protocols else ""),
         f"  mTLS mode:                      {s.mode}",
         f"  trust store:                    {s.trust_store_arn or '-'}",
     ]

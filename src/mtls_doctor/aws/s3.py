@@ -1,20 +1,20 @@
 """``s3://bucket[/prefix]`` as a log input: list what the window needs, fetch it into a cache.
 
-Importing this module registers :func:`expand_s3` as the ``s3`` scheme of
-:mod:`mtls_doctor.logs.sources`. Objects are downloaded in parallel into
-``<cache>/<bucket>/<key>``; a cached file of the listed size is not fetched again (ALB log
-objects are written once and never changed). Each object is retried with backoff on
-throttling and dropped connections; one that keeps failing is reported and the rest go on.
+:class:`S3Opener` is the ``s3`` :class:`~mtls_doctor.logs.sources.Opener` the CLI hands to
+``logs`` (which never imports this package). Objects are downloaded in parallel into
+``<cache>/<bucket>/<key>`` (``s3fetch.py``), hashed as they arrive (the store needs no
+second read); a cached file is used again only while the listing still shows its size and
+ETag. ALB log objects are
+written once, but a key can be replaced by hand (a re-upload, a repaired copy), and its new
+content is then fetched. Each object is retried with backoff on throttling and dropped
+connections; one that keeps failing, is refused or is gone by the time it is fetched is named
+in the scan's ``unreadable`` and the rest go on. A Ctrl-C stops every download and leaves no
+partial file behind.
 """
 
 from __future__ import annotations
 
-import os
-import random
-import threading
-import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,18 +32,15 @@ from mtls_doctor.aws.layout import (
     split_after_awslogs,
 )
 from mtls_doctor.aws.options import RemoteOptions, TransferEvent
-from mtls_doctor.aws.session import is_transient, translate
-from mtls_doctor.errors import MtlsDoctorError
-from mtls_doctor.logs.sources import SCHEMES, LogSource, SourceScan, classify_name, is_gzip
-
-_CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class S3Object:
-    key: str
-    size: int
-    last_modified: datetime | None = None
+from mtls_doctor.aws.s3fetch import (
+    FetchFailure,
+    S3Object,
+    fetch_all,
+)
+from mtls_doctor.aws.session import translate
+from mtls_doctor.errors import InputError
+from mtls_doctor.logs.reader import EMPTY_GZIP
+from mtls_doctor.logs.sources import LogSource, SourceScan, StoredCopy, classify_name, is_gzip
 
 
 @dataclass
@@ -58,18 +55,15 @@ class Listing:
     skipped_stored: int = 0
 
 
-@dataclass(frozen=True)
-class FetchFailure:
-    url: str
-    error: MtlsDoctorError
-
-
 def iter_objects(client: Any, bucket: str, prefix: str) -> Iterator[S3Object]:
     """Every object under ``prefix`` (recursive), in key order."""
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                yield S3Object(item["Key"], int(item.get("Size", 0)), item.get("LastModified"))
+                etag = str(item.get("ETag", "")).strip('"') or None
+                yield S3Object(
+                    item["Key"], int(item.get("Size", 0)), item.get("LastModified"), etag
+                )
     except Exception as error:
         raise translate(
             error, action="s3:ListBucket", resource=f"s3://{bucket}/{prefix}"
@@ -148,8 +142,11 @@ def _wanted(name: ConnLogName, opts: RemoteOptions) -> tuple[bool, bool]:
     return fits, not fits
 
 
-def list_log_objects(client: Any, url: S3Url, opts: RemoteOptions) -> Listing:
-    """The connection-log objects of ``url`` that the options select, in key order."""
+def list_log_objects(
+    client: Any, url: S3Url, opts: RemoteOptions, stored: Mapping[str, StoredCopy] | None = None
+) -> Listing:
+    """The connection-log objects of ``url`` that the options select, in key order, less
+    those ``stored`` holds in their current version."""
     listing = Listing()
     seen: set[str] = set()
     for prefix in _prefixes(client, url, opts):
@@ -158,12 +155,26 @@ def list_log_objects(client: Any, url: S3Url, opts: RemoteOptions) -> Listing:
                 continue
             seen.add(obj.key)
             listing.listed += 1
-            _classify(obj, url, opts, listing)
+            _classify(obj, url, opts, listing, stored or {})
     listing.objects.sort(key=lambda o: o.key)
     return listing
 
 
-def _classify(obj: S3Object, url: S3Url, opts: RemoteOptions, listing: Listing) -> None:
+def is_current(obj: S3Object, copy: StoredCopy | None) -> bool:
+    """Whether ``copy`` (in a store) is of the object as listed now: same size, same ETag
+    (a copy stored before ETags were kept is judged by its size)."""
+    if copy is None or copy.size != obj.size:
+        return False
+    return copy.etag is None or obj.etag is None or copy.etag == obj.etag
+
+
+def _classify(
+    obj: S3Object,
+    url: S3Url,
+    opts: RemoteOptions,
+    listing: Listing,
+    stored: Mapping[str, StoredCopy],
+) -> None:
     kind = classify_name(obj.key.rsplit("/", 1)[-1])
     if kind == "silent":
         listing.silent += 1
@@ -177,92 +188,42 @@ def _classify(obj: S3Object, url: S3Url, opts: RemoteOptions, listing: Listing) 
         if not selected:
             listing.skipped_window += int(by_window)
             return
-    if url.url(obj.key) in opts.skip_sources:
+    if is_current(obj, stored.get(url.url(obj.key))):
         listing.skipped_stored += 1
         return
     listing.objects.append(obj)
 
 
-def cache_path(root: Path, bucket: str, key: str) -> Path:
-    """Where ``key`` is cached; ``.``/``..``/empty key parts are escaped so it stays in root."""
-    escape = {"": "%2F", ".": "%2E", "..": "%2E%2E"}
-    return root.joinpath(bucket, *(escape.get(part, part) for part in key.split("/")))
+def _reason(failure: FetchFailure) -> str:
+    """The error without the object's name in front (the fault names it)."""
+    message = failure.error.message
+    prefix = failure.url + ": "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
-def fetch_object(client: Any, bucket: str, obj: S3Object, opts: RemoteOptions) -> tuple[Path, bool]:
-    """``(path, was_cached)``; the file appears in the cache only once it is complete."""
-    target = cache_path(opts.cache_root, bucket, obj.key)
-    if target.is_file() and target.stat().st_size == obj.size:
-        return target, True
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.part-{os.getpid()}-{threading.get_ident()}")
-    for attempt in range(1, opts.attempts + 1):
-        try:
-            _download(client, bucket, obj.key, partial)
-            os.replace(partial, target)
-            return target, False
-        except Exception as error:
-            partial.unlink(missing_ok=True)
-            if attempt == opts.attempts or not is_transient(error):
-                raised = translate(
-                    error, action="s3:GetObject", resource=f"s3://{bucket}/{obj.key}"
-                )
-                if attempt > 1:
-                    raised.message += f" after {attempt} attempts"
-                raise raised from error
-            time.sleep(opts.backoff_seconds * 2 ** (attempt - 1) * (0.5 + random.random()))
-    raise AssertionError("unreachable")
+def _empty_gzip(obj: S3Object) -> bool:
+    # A gzip stream holds at least its header: an empty .gz object was cut short.
+    return obj.size == 0 and obj.key.endswith(".gz")
 
 
-def _download(client: Any, bucket: str, key: str, partial: Path) -> None:
-    import botocore.exceptions
-
-    response = client.get_object(Bucket=bucket, Key=key)
-    body, written = response["Body"], 0
-    with partial.open("wb") as out:
-        for chunk in iter(lambda: body.read(_CHUNK), b""):
-            out.write(chunk)
-            written += len(chunk)
-    expected = response.get("ContentLength")
-    if expected is not None and written != expected:
-        # A short body is a dropped connection, so it counts as transient.
-        raise botocore.exceptions.IncompleteReadError(actual_bytes=written, expected_bytes=expected)
-
-
-def fetch_all(
-    client: Any, url: S3Url, objects: list[S3Object], opts: RemoteOptions
-) -> tuple[dict[str, Path], list[FetchFailure]]:
-    """Fetch ``objects`` in parallel; ``({key: path}, failures)``."""
-    paths: dict[str, Path] = {}
-    failures: list[FetchFailure] = []
-    with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
-        futures = {pool.submit(fetch_object, client, url.bucket, o, opts): o for o in objects}
-        for future in as_completed(futures):
-            obj = futures[future]
-            try:
-                path, cached = future.result()
-            except MtlsDoctorError as error:
-                failures.append(FetchFailure(url.url(obj.key), error))
-                opts.notify(TransferEvent("failed", url.url(obj.key), 1, obj.size, error.message))
-                continue
-            paths[obj.key] = path
-            event = TransferEvent("cached" if cached else "fetched", url.url(obj.key), 1, obj.size)
-            opts.notify(event)
-    return paths, failures
-
-
-def expand_s3(item: str, workdir: Path, remote: RemoteOptions | None = None) -> SourceScan:
+def expand_s3(
+    item: str,
+    workdir: Path,
+    remote: RemoteOptions | None = None,
+    stored: Mapping[str, StoredCopy] | None = None,
+) -> SourceScan:
     """The connection-log files of ``item`` (``s3://bucket[/prefix]``), fetched to the cache.
 
-    Raises :class:`AwsAccessError` when listing is refused or no credentials are found, and
-    the first object's error when every object failed.
+    Objects that could not be fetched are in ``unreadable``, with the reason. Raises
+    :class:`AwsAccessError` when listing is refused or no credentials are found, and the
+    first object's error when every object failed.
     """
     opts = remote or RemoteOptions()
     url = S3Url.parse(item)
     client = aws_session.new_client(
         "s3", profile=opts.profile, region=opts.region, pool=opts.workers
     )
-    listing = list_log_objects(client, url, opts)
+    listing = list_log_objects(client, url, opts, stored)
     opts.notify(
         TransferEvent(
             "planned",
@@ -274,15 +235,43 @@ def expand_s3(item: str, workdir: Path, remote: RemoteOptions | None = None) -> 
             skipped_window=listing.skipped_window,
         )
     )
-    paths, failures = fetch_all(client, url, listing.objects, opts)
-    if failures and not paths:
+    empty = [o for o in listing.objects if _empty_gzip(o)]
+    wanted = [o for o in listing.objects if not _empty_gzip(o)]
+    fetched, failures = fetch_all(client, url, wanted, opts)
+    for obj in empty:
+        error = InputError(f"{url.url(obj.key)}: {EMPTY_GZIP}")
+        failures.append(FetchFailure(url.url(obj.key), error))
+        opts.notify(TransferEvent("failed", url.url(obj.key), 1, 0, error.message))
+    if failures and not fetched:
         raise failures[0].error
     sources = [
-        LogSource(url.url(o.key), paths[o.key], is_gzip(paths[o.key]), o.size)
+        LogSource(
+            url.url(o.key),
+            fetched[o.key].path,
+            is_gzip(fetched[o.key].path),
+            o.size,
+            sha256=fetched[o.key].sha256,
+            etag=o.etag,
+        )
         for o in listing.objects
-        if o.key in paths
+        if o.key in fetched
     ]
-    return SourceScan(tuple(sources), tuple(listing.unknown), listing.silent)
+    unreadable = sorted((f.url, _reason(f)) for f in failures)
+    return SourceScan(tuple(sources), tuple(listing.unknown), listing.silent, tuple(unreadable))
 
 
-SCHEMES["s3"] = expand_s3
+@dataclass(frozen=True)
+class S3Opener:
+    """The ``s3`` opener of :func:`mtls_doctor.logs.sources.expand_inputs`."""
+
+    options: RemoteOptions = field(default_factory=RemoteOptions)
+
+    def expand(
+        self, item: str, workdir: Path, stored: Mapping[str, StoredCopy] | None = None
+    ) -> SourceScan:
+        return expand_s3(item, workdir, self.options, stored)
+
+
+def s3_openers(options: RemoteOptions | None = None) -> dict[str, S3Opener]:
+    """The openers for every scheme this package reads, for ``expand_inputs``."""
+    return {"s3": S3Opener(options or RemoteOptions())}

@@ -20,6 +20,7 @@ from mtls_doctor.errors import UsageError
 from mtls_doctor.timeutil import check_window, parse_time
 
 if TYPE_CHECKING:
+    from mtls_doctor.aws.s3 import S3Opener
     from mtls_doctor.diagnose.correlate import Correlator
     from mtls_doctor.logs.query import Filters
 
@@ -101,6 +102,11 @@ def _values() -> dict[str, Any]:
     return dict(click.get_current_context().meta.get(_META, {}))
 
 
+def option_values() -> dict[str, Any]:
+    """The values of the options above given to the running command (by parameter name)."""
+    return _values()
+
+
 def remote_options(filters: Filters | None = None, now: datetime | None = None) -> RemoteOptions:
     """RemoteOptions from the options above (the window from ``filters`` when given)."""
     values = _values()
@@ -122,6 +128,15 @@ def remote_options(filters: Filters | None = None, now: datetime | None = None) 
         cache_dir=values.get("cache_dir"),
         observer=TransferReporter(),
     )
+
+
+def remote_openers(
+    filters: Filters | None = None, now: datetime | None = None
+) -> dict[str, S3Opener]:
+    """The ``s3://`` opener for ``logs`` (see ``logs.sources.Opener``), from the options above."""
+    from mtls_doctor.aws.s3 import s3_openers
+
+    return s3_openers(remote_options(filters, now))
 
 
 def _size(count: int) -> str:
@@ -150,9 +165,8 @@ class TransferReporter:
         if event.kind == "planned":
             self._planned(event)
             return
+        # A failed object is named once, with the other unreadable inputs (report_stats).
         self.counts[event.kind] += 1
-        if event.kind == "failed":
-            warn(f"{event.url}: skipped: {event.message}")
         if self.progress is not None:
             done = sum(self.counts.values())
             self.progress.update(

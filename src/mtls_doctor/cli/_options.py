@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import click
 
-from mtls_doctor.aws.options import RemoteOptions
 from mtls_doctor.cli._aws_options import s3_input_options
 from mtls_doctor.errors import InputError, UsageError
 from mtls_doctor.logs.query import Filters, parse_client, parse_status
+from mtls_doctor.logs.sources import Opener
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.timeutil import check_window, iso_z, parse_time
 
@@ -128,7 +128,7 @@ def check_log_paths(ctx: click.Context, param: click.Parameter, paths: Any) -> A
 
 
 def input_span(
-    paths: tuple[str, ...], db: Path | None, remote: RemoteOptions | None = None
+    paths: tuple[str, ...], db: Path | None, openers: Mapping[str, Opener] | None = None
 ) -> tuple[int, datetime | None, datetime | None] | None:
     """All the connections the inputs hold, and their first and last time (None for stdin,
     which cannot be read twice)."""
@@ -136,7 +136,7 @@ def input_span(
 
     if "-" in paths:
         return None
-    with open_selection(list(paths), db=db, remote=remote) as selection:
+    with open_selection(list(paths), db=db, openers=openers) as selection:
         return selection.span()
 
 

@@ -22,6 +22,7 @@ from mtls_doctor.athena.ddl import (
     create_database_sql,
     create_table_sql,
 )
+from mtls_doctor.athena.prepare import AthenaTables
 from mtls_doctor.athena.session import AthenaSession, AthenaSettings, no_paths, open_session
 from mtls_doctor.cli._base import cli, finish, format_option, info
 from mtls_doctor.errors import ExitCode, UsageError
@@ -254,6 +255,26 @@ def athena_diagnose(
         result = session.diagnose(options)
         report_stats(session.opened[-1].stats)
         return result
+
+
+@contextmanager
+def athena_tls_tables(
+    settings: AthenaSettings,
+    paths: tuple[str, ...],
+    filters: Filters,
+    now: datetime,
+    db: Any = None,
+) -> Iterator[AthenaTables]:
+    """``policy check --engine athena``: the prepared tables with the TLS handshakes, from
+    the diagnosis's one query (the policy questions then cost no query)."""
+    from mtls_doctor.cli._output import report_stats
+
+    no_paths(paths, db)
+    with _session(settings, filters, now) as session:
+        info(f"athena: {session.diagnosis_plan()}")
+        tables = session.prepare(30, tls=True)
+        report_stats(tables.stats)
+        yield tables
 
 
 def athena_report(

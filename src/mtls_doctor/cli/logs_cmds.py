@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli._aws_options import remote_options, s3_ingest_options
+from mtls_doctor.cli._aws_options import remote_openers, s3_ingest_options
 from mtls_doctor.cli._base import cli, finish, format_option, info
 from mtls_doctor.cli._options import (
     build_filters,
@@ -45,12 +45,14 @@ from mtls_doctor.logs.store import default_db_path
 @s3_ingest_options
 @format_option("text", "json")
 def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> None:
-    """Load connection logs into a DuckDB store (idempotent, one transaction per file).
+    """Load connection logs into a DuckDB store (idempotent; whole files only).
 
     PATHS are files (.log.gz or plain), folders (read recursively; only conn_log_* names),
     globs, or - for stdin. Ingesting the same files again adds nothing. With no PATHS it
     only creates or upgrades the store. s3://bucket[/prefix] reads the ALB's S3 layout and
-    fetches only objects the store does not hold yet (see docs/aws.md).
+    fetches only objects the store does not hold in their current version (see docs/aws.md).
+    An input that cannot be read in whole is named, the others are stored, and the exit
+    code is 3.
 
     \b
     Example:
@@ -65,9 +67,10 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
             stdin=sys.stdin.buffer,
             strict=strict,
             progress=info if sys.stderr.isatty() else None,
-            remote=remote_options(),
+            openers=remote_openers(),
         )
-        if paths and not result.files and not any("://" in p for p in paths):
+        unread = result.unreadable  # named by report_stats, and exit 3 below
+        if paths and not result.files and not unread and not any("://" in p for p in paths):
             report_stats(result.stats)
             raise InputError(
                 "no connection-log file among the inputs: nothing ingested",
@@ -80,10 +83,12 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
         for item in result.files:
             write([f"{item.status:9} {item.rows:8} rows  {item.source}\n"])
     info(
+        f"{result.read_whole} of {result.inputs} inputs read; "
         f"{result.added_rows} rows added from {result.added_files} new file(s); "
         f"{result.unchanged_files} file(s) already stored; store: {target}"
     )
-    finish(ExitCode.OK)
+    # What could be read is stored; an input not read in whole (named above) is exit 3.
+    finish(ExitCode.OK if result.read_whole == result.inputs else ExitCode.BAD_INPUT)
 
 
 @contextmanager
@@ -165,9 +170,9 @@ def logs_query(
         finish(ExitCode.OK)
     store = resolve_db(paths, db)
     selected = build_filters(filters)
-    remote = remote_options(selected)  # for s3:// PATHS
+    openers = remote_openers(selected)  # for s3:// PATHS
     with open_selection(
-        list(paths), db=store, stdin=sys.stdin.buffer, strict=strict, remote=remote
+        list(paths), db=store, stdin=sys.stdin.buffer, strict=strict, openers=openers
     ) as sel:
         shown = Counter()
         try:

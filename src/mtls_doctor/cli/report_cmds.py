@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
+from mtls_doctor.cli._changes import apply_changes, change_options
 from mtls_doctor.cli._options import (
     build_filters,
     filter_options,
@@ -29,7 +30,8 @@ from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.overview import overview
 from mtls_doctor.diagnose.target import Scope, open_target
-from mtls_doctor.errors import ExitCode, InputError
+from mtls_doctor.diagnose.tls import tls_mix
+from mtls_doctor.errors import ExitCode, InputError, UsageError
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.report.html import render_html
 
@@ -48,6 +50,7 @@ def _correlator(
 @filter_options
 @pki_options
 @at_option
+@change_options
 @click.option(
     "-o",
     "--output",
@@ -56,6 +59,13 @@ def _correlator(
     help="File to write; - writes the HTML to stdout.",
 )
 @click.option("--title", default="mTLS incident report", show_default=True, help="Page title.")
+@click.option(
+    "--tls",
+    "tls_section",
+    is_flag=True,
+    help="Add a TLS section: protocol, cipher and key-exchange mix, post-quantum share, "
+    "clients on TLS 1.0/1.1 (reads every handshake: a little slower on files).",
+)
 def report_cmd(
     paths: tuple[str, ...],
     db: Path | None,
@@ -68,6 +78,7 @@ def report_cmd(
     at: str | None,
     output: str,
     title: str,
+    tls_section: bool,
     **filters: Any,
 ) -> None:
     """Write the diagnosis as one self-contained HTML file (charts and data inline).
@@ -81,14 +92,22 @@ def report_cmd(
       mtls-doctor report logs/ -o report.html
       mtls-doctor report --db incident.duckdb --since 6h --trust-store bundle.pem -o out.html
       mtls-doctor report --engine athena --since 30d --max-scan-gb 50 -o month.html
+      mtls-doctor report logs/ --changes trail-logs/ -o report.html
+      mtls-doctor report logs/ --tls -o report.html
     """
     now = clock(at)
     engine, athena = pop_settings(filters)
     selected = build_filters(filters, now, end=now if at is not None else None)
     correlator = _correlator(trust_store, crls, certs, ignore_expiry)
     if engine == "athena":
+        if tls_section:
+            raise UsageError(
+                "--tls is not available with --engine athena yet",
+                hint="policy check --engine athena asks Athena about the TLS handshakes.",
+            )
         options = DiagnoseOptions(now, warn_days, correlator)
         result, top = athena_report(athena, paths, selected, options, db=db)
+        result = apply_changes(result, certs)
         page = render_html(result, top, title=title)
     else:
         store = resolve_db(paths, db)
@@ -97,7 +116,7 @@ def report_cmd(
             db=store,
             stdin=sys.stdin.buffer,
             strict=strict,
-            scope=Scope.of(selected, now, warn_days),
+            scope=Scope.of(selected, now, warn_days, tls=tls_section),
         ) as target:
             report_stats(target.stats)
             if paths and not target.stats.rows:
@@ -106,7 +125,10 @@ def report_cmd(
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
-            page = render_html(result, overview(target), title=title)
+            if result.summary.connections:
+                result = apply_changes(result, certs)
+            mix = tls_mix(target) if tls_section else None
+            page = render_html(result, overview(target), title=title, tls=mix)
         if not result.summary.connections:  # "no failures" only where connections were read
             raise nothing_selected(input_span(paths, store), paths, store, selected)[0]
     if output == "-":
@@ -228,6 +250,7 @@ def demo_cmd(out: Path, fmt: str) -> None:
         f"Sent {d['connections_sent']} connections in {d['seconds']} s; "
         f"{d['failed']} failed: " + ", ".join(f"{k} {v}" for k, v in d["codes"].items()),
         *[f"Change: {c}" for c in d["changes"]],
+        *d["causes"],
         f"Report:    {result.report}",
         f"Store:     {result.db}",
         f"Diagnosis: {result.diagnosis_json}",

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from mtls_doctor.demo.traffic import Client, Driver, Identity, SimClock, client_address
+from mtls_doctor.demo.trail import LISTENER, record_change
+from mtls_doctor.diagnose.causes import attach_causes, change_window
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.model import Diagnosis
+from mtls_doctor.diagnose.model import Diagnosis, likely_cause_text
 from mtls_doctor.diagnose.overview import overview
 from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.logs.ingest import ingest_inputs
@@ -35,6 +37,9 @@ from mtls_doctor.pki.scenarios import ScenarioSet, build_scenarios
 from mtls_doctor.report.html import render_html
 from mtls_doctor.sandbox.config import SandboxConfig
 from mtls_doctor.sandbox.server import Sandbox
+from mtls_doctor.trail.files import read_folder
+from mtls_doctor.trail.objects import FolderVersions
+from mtls_doctor.trail.select import Scope as ChangeScope
 
 Progress = Callable[[str], None]
 
@@ -82,6 +87,11 @@ class DemoResult:
             "failed": s.failed,
             "codes": {g.code: g.count for g in self.diagnosis.failures},
             "changes": [g.change.message for g in self.diagnosis.failures if g.change],
+            "causes": [
+                text
+                for g in self.diagnosis.failures
+                if g.change and (text := likely_cause_text(g.change))
+            ],
             "seconds": round(self.seconds, 1),
         }
 
@@ -154,7 +164,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     pki_dir, log_dir, db = out / "pki", out / "logs", out / "connections.duckdb"
     # A rerun starts afresh: old logs would be ingested again with the new ones.
-    for folder in (pki_dir, log_dir):
+    for folder in (pki_dir, log_dir, out / "cloudtrail", out / "s3-versions"):
         shutil.rmtree(folder, ignore_errors=True)
     for old in (db, db.with_name(db.name + ".wal")):
         old.unlink(missing_ok=True)
@@ -190,7 +200,12 @@ def run_demo(
         crls=tuple(pki.path(c) for c in pki.crls),
     )
     _phase(after, driver, clients, changed_at, after_minutes, first=False)
-    return _finish(out, pki, db, log_dir, driver.sent, changed_at, now, began, say)
+    crls = [pki.path(c) for c in pki.crls]
+    say(f"recording the change as CloudTrail does in {out / 'cloudtrail'}")
+    trail = record_change(
+        out, before, pki.path(pki.trust_store), crls, start - timedelta(hours=1), changed_at
+    )
+    return _finish(out, pki, db, log_dir, driver.sent, changed_at, now, began, say, trail)
 
 
 def _finish(
@@ -203,6 +218,7 @@ def _finish(
     now: datetime,
     began: float,
     say: Progress,
+    trail: tuple[Path, Path],
 ) -> DemoResult:
     say(f"ingesting {log_dir} into {db}")
     ingest_inputs([str(log_dir)], db, now=now)
@@ -212,6 +228,13 @@ def _finish(
     with open_target([], db=db, scope=Scope.of(Filters(), now, 30)) as target:
         result = diagnose(target, Filters(), DiagnoseOptions(now, 30, correlator))
         tops = overview(target)
+    window = change_window(result)
+    if window is not None:
+        read = read_folder(trail[0], *window)
+        scope = ChangeScope(listeners=frozenset({LISTENER}))
+        index = correlator.certs
+        find = (lambda serial: index.find(serial, None)) if index else None
+        result = attach_causes(result, read, FolderVersions(trail[1]), scope, find_chain=find)
     report = out / "report.html"
     report.write_text(render_html(result, tops, title="mtls-doctor demo incident"), "utf-8")
     as_json = out / "diagnosis.json"

@@ -16,7 +16,7 @@ from mtls_doctor.diagnose.model import (
     FailureGroup,
     Summary,
 )
-from mtls_doctor.diagnose.source import Query, Rows, Scope, Source, expiry_horizon
+from mtls_doctor.diagnose.source import Query, Rows, Source, expiry_horizon
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import is_documented
 from mtls_doctor.logs.query import Filters
@@ -74,7 +74,8 @@ def diagnose(source: Source, filters: Filters, options: DiagnoseOptions) -> Diag
     """Summarise the selection, then explain each failure code with its evidence.
 
     ``source`` was read for ``filters`` and the options' expiry horizon (its ``Scope``)."""
-    if source.prepared.scope != Scope(filters, expiry_horizon(options.now, options.warn_days)):
+    scope = source.prepared.scope  # a scope that asks for more tables (tls) serves too
+    if (scope.filters, scope.horizon) != (filters, expiry_horizon(options.now, options.warn_days)):
         raise ValueError("this source was read for another selection or horizon")
     counts = _Ask(source, source.prepared.counts)
     row = counts.fetch(q.SUMMARY)[0]

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from mtls_doctor.timeutil import iso_z
+from mtls_doctor.trail.link import Cause
 
 SCHEMA_VERSION = 1
 
@@ -85,6 +86,10 @@ class ChangePoint:
     failures_after: int = 0
     expected_before: float | None = None  # "appeared": failures expected at the later rate
     split_points: int = 1  # "jumped": the points in time the change could have been placed
+    # The configuration changes before it, most likely first (--changes; docs/changes.md).
+    # None: no change source was read, and the JSON has no "causes".
+    causes: tuple[Cause, ...] | None = None
+    causes_complete: bool = True  # False: the change source was read only in part
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +107,14 @@ class ChangePoint:
             if self.expected_before is None
             else round(self.expected_before, 3),
             "split_points": self.split_points,
+        } | self._causes_dict()
+
+    def _causes_dict(self) -> dict[str, Any]:
+        if self.causes is None:
+            return {}
+        return {
+            "causes": [c.to_dict() for c in self.causes],
+            "causes_complete": self.causes_complete,
         }
 
 
@@ -221,3 +234,22 @@ def correlation_text(item: dict[str, Any]) -> str:
             f"{item['certificate_file']}: engine predicts {item['predicted']} ({agree} the log)"
         )
     return "; ".join(parts)
+
+
+def likely_cause_text(change: ChangePoint) -> str | None:
+    """The "Likely cause" line under a change, for every view; None without a change source."""
+    if change.causes is None:
+        return None
+    part = "" if change.causes_complete else " The change source was read only in part."
+    if not change.causes and not change.causes_complete:
+        return "Likely cause: unknown; the change source could not be read in full."
+    if not change.causes:
+        return "Likely cause: no ELB configuration change found in the look-back before it."
+    top, more = change.causes[0], len(change.causes) - 1
+    event = top.event
+    who = f"{event.event_name} by {event.actor} at {iso_z(event.event_time)}"
+    tail = f" (+{more} more)" if more else ""
+    if top.evidence == "timing-only":
+        target = f" on {event.resource_arn}" if event.resource_arn else ""
+        return f"Possible cause, by timing only: {who}{target}.{tail}{part}"
+    return f"Likely cause [{top.evidence}]: {top.summary} ({who}).{tail}{part}"

@@ -81,6 +81,14 @@ SELECT client_ip, leaf_client_cert_serial_number, leaf_client_cert_subject, tls_
 FROM {rel} WHERE {where}
 GROUP BY client_ip, leaf_client_cert_serial_number, leaf_client_cert_subject, tls_verify_status"""
 
+# Every TLS handshake (a connection with a tls_protocol) counted per client, protocol, cipher
+# and key exchange: what the policy questions ask (diagnose/tls.py), read when a Scope asks.
+TLS_HANDSHAKES = """
+SELECT client_ip, tls_protocol, tls_cipher, tls_keyexchange, count(*) AS n,
+       min(timestamp) AS first_seen, max(timestamp) AS last_seen
+FROM {rel} WHERE {where} AND tls_protocol IS NOT NULL
+GROUP BY client_ip, tls_protocol, tls_cipher, tls_keyexchange"""
+
 PER_CODE = """
 SELECT coalesce(error_code, '') AS code, {n} AS n, count(DISTINCT client_ip),
        count(DISTINCT coalesce(serial_key, '') || '|' || coalesce(leaf_client_cert_subject, '')),

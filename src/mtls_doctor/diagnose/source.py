@@ -44,10 +44,15 @@ class Scope:
 
     filters: Filters
     horizon: datetime
+    # Also the TLS handshakes (queries.TLS_HANDSHAKES): every TLS connection, not only the
+    # failed and expiring ones, so a source reads more for it; only the policy questions ask.
+    tls: bool = False
 
     @classmethod
-    def of(cls, filters: Filters, now: datetime, warn_days: int = 30) -> Scope:
-        return cls(filters, expiry_horizon(now, warn_days))
+    def of(
+        cls, filters: Filters, now: datetime, warn_days: int = 30, *, tls: bool = False
+    ) -> Scope:
+        return cls(filters, expiry_horizon(now, warn_days), tls)
 
 
 def counts_relation(table: str) -> str:
@@ -83,19 +88,30 @@ class Prepared:
     # Rows counted per client, certificate and status (queries.PRESENTED), for the
     # dashboard's client and certificate pages; only a source read for them has it.
     presented: str | None = None
+    # TLS connections counted per client, protocol, cipher and key exchange
+    # (queries.TLS_HANDSHAKES), for the policy questions (diagnose/tls.py); only a source
+    # read for a Scope with ``tls`` has it.
+    tls: str | None = None
 
     @classmethod
     def of_tables(
-        cls, scope: Scope, counts: str, failures: str, expiring: str, presented: str | None = None
+        cls,
+        scope: Scope,
+        counts: str,
+        failures: str,
+        expiring: str,
+        presented: str | None = None,
+        tls: str | None = None,
     ) -> Prepared:
         """Over tables of ``STATUS_MINUTES``, ``FAILURE_GROUPS`` and ``EXPIRING_CLIENTS``
-        (and ``PRESENTED``)."""
+        (and ``PRESENTED``, ``TLS_HANDSHAKES``)."""
         return cls(
             scope,
             counts_relation(counts),
             failures,
             expiring_relation(expiring),
             presented=presented,
+            tls=tls,
         )
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mtls_doctor import duck
-from mtls_doctor.diagnose.queries import EXPIRING_CLIENTS, FAILURE_GROUPS
+from mtls_doctor.diagnose.queries import EXPIRING_CLIENTS, FAILURE_GROUPS, TLS_HANDSHAKES
 from mtls_doctor.diagnose.source import Prepared, Query, Rows, Scope, resolve_candidates
 from mtls_doctor.logs import routing as kinds
 from mtls_doctor.logs.parse import PARSED_COLUMNS
@@ -68,6 +68,8 @@ KEPT_COLUMNS: tuple[str, ...] = (
     "unknown_code",
     "error",
 )
+# What the TLS handshakes table (a Scope with ``tls``) reads besides.
+_TLS_COLUMNS = ("tls_cipher", "tls_keyexchange")
 
 
 class ScratchTarget:
@@ -103,7 +105,11 @@ class ScratchTarget:
     def _finish(self, scope: Scope, fileset: FileSet, stats: ReadStats, strict: bool) -> None:
         """The prepared tables, and the read statistics by the one read policy."""
         self.prepared = Prepared.of_tables(
-            scope, "(SELECT * FROM mtls_counts WHERE selected)", "mtls_failed", "mtls_expiring"
+            scope,
+            "(SELECT * FROM mtls_counts WHERE selected)",
+            "mtls_failed",
+            "mtls_expiring",
+            tls="mtls_tls" if scope.tls else None,
         )
         row = self.con.execute(
             "SELECT sum(n) FILTER (malformed), sum(n) FILTER (NOT malformed AND "
@@ -128,11 +134,14 @@ class PureTarget(ScratchTarget):
         self, fileset: FileSet, stats: ReadStats, workdir: Path, strict: bool, scope: Scope
     ) -> None:
         super().__init__(workdir)
+        kept = KEPT_COLUMNS + _TLS_COLUMNS if scope.tls else KEPT_COLUMNS
         fileset.run(
             self.con,
             lambda rel: (
-                f"CREATE TEMP TABLE mtls_rows AS SELECT {', '.join(KEPT_COLUMNS)}, filename, "
-                # The raw line is kept for malformed rows only: it is most of a row's size.
+                f"CREATE TEMP TABLE mtls_rows AS SELECT {', '.join(kept)}, "
+                # The raw line and the file's name (a path: longer than most of a row) are
+                # kept for malformed rows only, to be numbered and reported.
+                "CASE WHEN error IS NOT NULL THEN filename END AS filename, "
                 f"CASE WHEN error IS NOT NULL THEN line END AS line FROM {rel}"
             ),
             lambda con: None,
@@ -145,6 +154,7 @@ class PureTarget(ScratchTarget):
             _failed_sql("mtls_rows", where),
             _expiring_sql("mtls_rows", where),
             _malformed_sql("mtls_rows"),
+            *([_tls_sql("mtls_rows", where)] if scope.tls else []),
         ):
             self.con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
         self.con.execute("DROP TABLE mtls_rows")
@@ -184,6 +194,8 @@ class StreamTarget(ScratchTarget):
             Side(lambda rel: _expiring_sql(rel, where), frozenset({EXPIRING, DECLINED}), False),
             Side(_malformed_sql, frozenset({DECLINED})),
         ]
+        if scope.tls:  # every TLS connection, so nothing is folded (see _routing)
+            sides.append(Side(lambda rel: _tls_sql(rel, where), everything, False))
         folded = run_split(fileset, self.con, main, sides, params, routing)
         self._add_counts(folded)
         self._finish(scope, fileset, stats, strict)
@@ -232,7 +244,9 @@ def _routing(scope: Scope) -> Routing:
     itself: the main query then counts only the failed and declined ones."""
     filters = scope.filters
     window_only = dataclasses.replace(filters, since=None, until=None) == Filters()
-    if not window_only:
+    # The TLS handshakes table needs the TLS fields of every connection, which a folded line
+    # (counted by the scanner, never a row) does not keep.
+    if not window_only or scope.tls:
         return Routing(scope.horizon)
     since, until = (None if t is None else to_naive_utc(t) for t in (filters.since, filters.until))
     return Routing(scope.horizon, fold=True, since=since, until=until)
@@ -252,6 +266,12 @@ GROUP BY ALL"""
 
 def _failed_sql(rel: str, where: str) -> str:
     return "CREATE TABLE mtls_failed AS " + FAILURE_GROUPS.format(
+        rel=rel, where=f"error IS NULL AND ({where})"
+    )
+
+
+def _tls_sql(rel: str, where: str) -> str:
+    return "CREATE TABLE mtls_tls AS " + TLS_HANDSHAKES.format(
         rel=rel, where=f"error IS NULL AND ({where})"
     )
 

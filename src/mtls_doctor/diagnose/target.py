@@ -10,10 +10,10 @@ is a view, not a diagnosis: :class:`StoreRows`.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import duckdb
 
@@ -33,11 +33,8 @@ from mtls_doctor.errors import StoreError
 from mtls_doctor.logs import native
 from mtls_doctor.logs.api import ReadStats, store_stats
 from mtls_doctor.logs.reader import FileSet
-from mtls_doctor.logs.sources import expand_inputs, make_workdir
+from mtls_doctor.logs.sources import Opener, expand_inputs, make_workdir
 from mtls_doctor.logs.store import Store
-
-if TYPE_CHECKING:
-    from mtls_doctor.aws.options import RemoteOptions
 
 __all__ = [
     "Prepared",
@@ -92,10 +89,12 @@ class StoreTarget(StoreRows):
             q.EXPIRING_CLIENTS.format(**over),
             {**params, "horizon": scope.horizon},
         )
-        shown = None
+        shown = handshakes = None
         if presented:
             shown = self._stage("diagnose_presented", q.PRESENTED.format(**over), params)
-        self.prepared = Prepared.of_tables(scope, counts, failures, expiring, shown)
+        if scope.tls:
+            handshakes = self._stage("diagnose_tls", q.TLS_HANDSHAKES.format(**over), params)
+        self.prepared = Prepared.of_tables(scope, counts, failures, expiring, shown, handshakes)
 
     def fetch_many(self, queries: Sequence[Query]) -> list[Rows]:
         # Temporary tables live on this one connection: the questions run in turn.
@@ -116,7 +115,7 @@ def open_target(
     scope: Scope,
     stdin: BinaryIO | None = None,
     strict: bool = False,
-    remote: RemoteOptions | None = None,
+    openers: Mapping[str, Opener] | None = None,
 ) -> Iterator[StoreTarget | StreamTarget | PureTarget]:
     """The prepared tables of ``scope`` over ``inputs`` or, with no inputs, the store ``db``.
 
@@ -133,7 +132,7 @@ def open_target(
         return
     workdir = make_workdir()
     try:
-        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote)
+        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, openers=openers)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         fileset = FileSet(scan.sources, workdir, scan.unreadable)
         kind = StreamTarget if native.available() else PureTarget

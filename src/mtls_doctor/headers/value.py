@@ -119,10 +119,10 @@ def _certificates(text: str, warnings: list[str]) -> tuple[tuple[x509.Certificat
         if match.group(1) not in _CERT_LABELS:
             warnings.append(f"skipped a {match.group(1)} block")
             continue
-        cert, fixed, dropped = _der_of_block(match.group(2), len(certs) + 1)
+        cert, fixed, dropped = _der_of_block(match.group(2), len(certs))
         repaired = repaired or fixed
         if dropped:
-            warnings.append(f"certificate {len(certs) + 1}: whitespace inside it was ignored")
+            warnings.append(f"certificate {len(certs)}: whitespace inside it was ignored")
         certs.append(cert)
     return tuple(certs), repaired
 

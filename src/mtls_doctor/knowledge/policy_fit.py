@@ -188,3 +188,34 @@ def unknown_ciphers(policy: SecurityPolicy) -> tuple[str, ...]:
     """Ciphers of ``policy`` that the table has no IANA name for (new suites in live data)."""
     table = cipher_table()
     return tuple(c for c in policy.ciphers or () if c not in table)
+
+
+# What to try after ``policy``: AWS's recommended policy of the family (POL-CUR: the console
+# default Res-PQ, or a FIPS one), then its TLS 1.3-only sibling. The FIPS-PQ names are
+# unverified (spec §1.2), so the FIPS steps stay on the verified -FIPS-2023-04 policies.
+_STRICTER = {
+    False: ("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09", "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09"),
+    True: (
+        "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
+        "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+    ),
+}
+LEGACY_PROTOCOLS = ("TLSv1.1", "TLSv1")
+
+
+def legacy_protocols(policy: SecurityPolicy) -> tuple[str, ...]:
+    """The protocols before TLS 1.2 that ``policy`` offers (``TLSv1.1``, ``TLSv1``)."""
+    return tuple(p for p in LEGACY_PROTOCOLS if p in policy.protocols)
+
+
+def stricter_policy(policy: SecurityPolicy) -> SecurityPolicy | None:
+    """A stricter policy of the same family (FIPS or not) to check the logs against, or
+    None when ``policy`` is already the strictest we suggest."""
+    from mtls_doctor.knowledge.policies import get_policy
+
+    steps = _STRICTER[policy.fips]
+    if policy.name == steps[-1] or (policy.tls13_only and policy.name != steps[0]):
+        return None
+    if policy.name == steps[0]:
+        return get_policy(steps[1])
+    return get_policy(steps[0])

@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import duckdb
 
@@ -22,12 +22,9 @@ from mtls_doctor.logs.query import Filters, count_sql, output_row, rows_sql
 from mtls_doctor.logs.reader import FileFault, FileSet, ParseIssue
 from mtls_doctor.logs.readpolicy import ReadStats as ReadStats
 from mtls_doctor.logs.readpolicy import enforce, settle
-from mtls_doctor.logs.sources import expand_inputs, make_workdir
+from mtls_doctor.logs.sources import Opener, expand_inputs, make_workdir
 from mtls_doctor.logs.store import Store
 from mtls_doctor.timeutil import iso_z
-
-if TYPE_CHECKING:
-    from mtls_doctor.aws.options import RemoteOptions
 
 SCHEMA_VERSION = 1
 _FETCH = 10_000
@@ -229,7 +226,7 @@ def open_selection(
     db: Path | None = None,
     stdin: BinaryIO | None = None,
     strict: bool = False,
-    remote: RemoteOptions | None = None,
+    openers: Mapping[str, Opener] | None = None,
 ) -> Iterator[Selection]:
     """Rows from ``inputs`` (files, folders, globs, ``-``) or, without inputs, from ``db``."""
     if not inputs:
@@ -243,7 +240,7 @@ def open_selection(
         return
     workdir = make_workdir()
     try:
-        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote)
+        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, openers=openers)
         fileset = FileSet(scan.sources, workdir, scan.unreadable)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         selection = Selection(fileset=fileset, stats=stats, strict=strict)

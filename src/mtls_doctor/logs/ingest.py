@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import duckdb
 
 from mtls_doctor.errors import LogFormatError, StoreError
 from mtls_doctor.logs.api import SCHEMA_VERSION, ReadStats
+from mtls_doctor.logs.append import append_sources
+from mtls_doctor.logs.fresh import stored_copies
 from mtls_doctor.logs.reader import FileFault, ParseIssue
-from mtls_doctor.logs.sources import LogSource, expand_inputs, make_workdir
+from mtls_doctor.logs.sources import Opener, expand_inputs, make_workdir
 from mtls_doctor.logs.store import IngestedFile, Store, _connect
-
-if TYPE_CHECKING:
-    from mtls_doctor.aws.options import RemoteOptions
 
 
 @dataclass(frozen=True)
@@ -30,14 +28,27 @@ class IngestResult:
     db: str
     files: tuple[IngestedFile, ...]
     stats: ReadStats
+    unreadable: int = 0  # inputs that could not be opened or fetched at all
+
+    @property
+    def inputs(self) -> int:
+        """Every log file the inputs named: read, stored already, or not read."""
+        return len(self.files) + self.unreadable
+
+    @property
+    def read_whole(self) -> int:
+        """Inputs read to their end (or stored already); the others are not in the store
+        in whole."""
+        cut_short = sum(1 for f in self.files if f.fault is not None and not f.fault_complete)
+        return len(self.files) - cut_short
 
     @property
     def added_rows(self) -> int:
-        return sum(f.rows for f in self.files if f.status != "unchanged")
+        return sum(f.rows for f in self.files if f.status in ("added", "replaced"))
 
     @property
     def added_files(self) -> int:
-        return sum(1 for f in self.files if f.status != "unchanged")
+        return sum(1 for f in self.files if f.status in ("added", "replaced"))
 
     @property
     def unchanged_files(self) -> int:
@@ -50,6 +61,8 @@ class IngestResult:
             "added_rows": self.added_rows,
             "added_files": self.added_files,
             "unchanged_files": self.unchanged_files,
+            "inputs": self.inputs,
+            "inputs_read": self.read_whole,
             **{k: v for k, v in self.stats.to_dict().items() if k != "files"},
             "files_read": self.stats.files,
             "files": [f.to_dict() for f in self.files],
@@ -67,60 +80,58 @@ def ingest_inputs(
     strict: bool = False,
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
-    remote: RemoteOptions | None = None,
+    openers: Mapping[str, Opener] | None = None,
 ) -> IngestResult:
-    """Ingest every log file of ``inputs`` into the store at ``db``, one transaction each."""
+    """Ingest every log file of ``inputs`` into the store at ``db``, many whole files per
+    transaction (see ``append.py``). ``openers`` reads other schemes (``s3://``): their
+    objects whose current version the store holds are not fetched again."""
     workdir = make_workdir()
-    store = Store.open(db)
-    done: list[IngestedFile] = []
-    stats = ReadStats()
     try:
-        if remote is not None:  # incremental: S3 objects stored whole are not fetched again
-            stored = store.con.execute("SELECT source FROM files WHERE fault IS NULL").fetchall()
-            remote = remote.skipping(frozenset(source for (source,) in stored))
-        scan = (
-            expand_inputs(inputs, workdir=workdir, stdin=stdin, remote=remote) if inputs else None
-        )
-        sources = scan.sources if scan else ()
-        stats.files = len(sources)
-        stats.skipped_unknown = scan.skipped_unknown if scan else ()
-        for name, reason in scan.unreadable if scan else ():
-            stats.faults.append(FileFault(name, f"cannot read: {reason}", 0))
-
-        def record(item: IngestedFile) -> None:
-            done.append(item)
-            _account(store, item, stats)
-
-        for batch in batches(sources):
-            store.ingest_batch(
-                batch, workdir, now=now or datetime.now(UTC), strict=strict, on_done=record
-            )
-            if progress:
-                progress(f"[{len(done)}/{len(sources)}] {batch[-1].display}")
+        store = Store.open(db)
+        try:
+            return _ingest(store, inputs, workdir, stdin, strict, progress, now, openers)
+        finally:
+            store.close()
     finally:
-        store.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    return IngestResult(str(db), tuple(done), stats)
 
 
-# Files parsed together: DuckDB inflates one file per core in parallel, and the staging
-# table (one batch of parsed rows, in memory) stays small.
-BATCH_FILES = max(2, os.cpu_count() or 2)
-BATCH_BYTES = 256 * 1024 * 1024
+def _ingest(
+    store: Store,
+    inputs: Sequence[str],
+    workdir: Path,
+    stdin: BinaryIO | None,
+    strict: bool,
+    progress: Callable[[str], None] | None,
+    now: datetime | None,
+    openers: Mapping[str, Opener] | None,
+) -> IngestResult:
+    stats = ReadStats()
+    if not inputs:
+        return IngestResult(str(store.path), (), stats)
+    stored = stored_copies(store) if openers else None
+    scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, openers=openers, stored=stored)
+    stats.files = len(scan.sources)
+    stats.skipped_unknown = scan.skipped_unknown
+    for name, reason in scan.unreadable:
+        stats.faults.append(FileFault(name, f"cannot read: {reason}", 0))
+    done: list[IngestedFile] = []
 
+    def record(item: IngestedFile) -> None:
+        done.append(item)
+        _account(store, item, stats)
+        if progress and len(done) % 100 == 0:
+            progress(f"[{len(done)}/{len(scan.sources)}] {item.source}")
 
-def batches(sources: Sequence[LogSource]) -> Iterator[list[LogSource]]:
-    """Consecutive groups of at most BATCH_FILES files and about BATCH_BYTES compressed."""
-    batch: list[LogSource] = []
-    size = 0
-    for source in sources:
-        if batch and (len(batch) >= BATCH_FILES or size + source.size > BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(source)
-        size += source.size
-    if batch:
-        yield batch
+    append_sources(
+        store,
+        scan.sources,
+        workdir,
+        now=now or datetime.now(UTC),
+        strict=strict,
+        on_done=record,
+    )
+    return IngestResult(str(store.path), tuple(done), stats, len(scan.unreadable))
 
 
 def _account(store: Store, item: IngestedFile, stats: ReadStats) -> None:

@@ -4,6 +4,7 @@ rules both readers follow, so that they report the same lines the same way."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from mtls_doctor.logs.parse import MAX_LINE_BYTES
 
@@ -63,17 +64,23 @@ def duckdb_view(physical: str, first: bool) -> list[str]:
     ]
 
 
-def has_long_line(data: bytes, limit: int = MAX_LINE_BYTES) -> bool:
-    """True when a line of ``data`` (ended by LF or CR, or by the end) is over ``limit`` bytes.
+def has_long_line(pieces: Iterable[bytes], limit: int = MAX_LINE_BYTES) -> bool:
+    """True when a line of the stream ``pieces`` (ended by LF or CR, or by the end) is over
+    ``limit`` bytes.
 
-    Strided: from each line end it looks for the last line end within ``limit + 1`` bytes, so
-    it makes about one call per ``limit`` bytes of ordinary lines.
+    Strided: from each line end it looks for the last line end within the next ``limit + 1``
+    bytes, so it makes about one call per ``limit`` bytes of ordinary lines.
     """
-    start, size = 0, len(data)
-    while size - start > limit:
-        stop = start + limit + 1
-        end = max(data.rfind(b"\n", start, stop), data.rfind(b"\r", start, stop))
-        if end < 0:
-            return True
-        start = end + 1
+    run = 0  # bytes of the current line in earlier pieces
+    for data in pieces:
+        start, size = 0, len(data)
+        while size - start > limit - run:
+            stop = start + limit - run + 1
+            end = max(data.rfind(b"\n", start, stop), data.rfind(b"\r", start, stop))
+            if end < 0:
+                return True
+            start, run = end + 1, 0
+        if start < size:  # the piece ends inside a line: carry its length
+            end = max(data.rfind(b"\n", start), data.rfind(b"\r", start))
+            run = size - end - 1 if end >= 0 else run + size - start
     return False

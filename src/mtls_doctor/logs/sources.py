@@ -13,15 +13,12 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO, Protocol
 
 from mtls_doctor.errors import InputError
-
-if TYPE_CHECKING:  # no runtime import: the aws package loads boto3 only when used
-    from mtls_doctor.aws.options import RemoteOptions
 
 GZIP_MAGIC = b"\x1f\x8b"
 CONN_LOG_NAME = re.compile(r"^conn_log[._]")
@@ -42,6 +39,17 @@ class LogSource:
     path: Path
     gzip: bool
     size: int
+    # Known without reading the file again: hashed as it was downloaded (S3 objects).
+    sha256: str | None = None
+    etag: str | None = None  # an S3 object's ETag: a stored copy with another one is stale
+
+
+@dataclass(frozen=True)
+class StoredCopy:
+    """What a store holds of a remote object: enough to tell whether it changed since."""
+
+    size: int | None
+    etag: str | None
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,17 @@ class SourceScan:
     unreadable: tuple[tuple[str, str], ...] = ()
 
 
-# Other schemes (s3://) register an expander here: (input, workdir, remote) -> SourceScan.
-SchemeExpander = Callable[[str, Path, "RemoteOptions | None"], SourceScan]
-SCHEMES: dict[str, SchemeExpander] = {}
+class Opener(Protocol):
+    """Reads inputs of one location scheme (``s3://``) into local files to read.
+
+    The caller (the CLI) builds it with its options and passes it in, so that ``logs`` never
+    imports what talks to the network. ``stored`` names the remote objects a store already
+    holds whole: those whose copy is still current are not fetched again.
+    """
+
+    def expand(
+        self, item: str, workdir: Path, stored: Mapping[str, StoredCopy] | None = None
+    ) -> SourceScan: ...
 
 
 def is_gzip(path: Path) -> bool:
@@ -134,26 +150,30 @@ def expand_inputs(
     *,
     workdir: Path,
     stdin: BinaryIO | None = None,
-    remote: RemoteOptions | None = None,
+    openers: Mapping[str, Opener] | None = None,
+    stored: Mapping[str, StoredCopy] | None = None,
 ) -> SourceScan:
     """Expand ``inputs`` into log files, in a stable order, without reading their content.
 
+    ``openers`` reads other schemes (``{"s3": ...}``); ``stored`` is passed on to them.
     Raises :class:`InputError` for an input that matches nothing.
     """
     collector = _Collector()
     for item in inputs:
         scheme = item.split("://", 1)[0] if "://" in item else ""
-        if scheme == "s3" and scheme not in SCHEMES:
-            import mtls_doctor.aws.s3  # noqa: F401  registers SCHEMES["s3"] (lazy: boto3)
-        if scheme in SCHEMES:
-            scan = SCHEMES[scheme](item, workdir, remote)
+        opener = (openers or {}).get(scheme)
+        if opener is not None:
+            scan = opener.expand(item, workdir, stored)
             collector.sources.extend(scan.sources)
             collector.unknown.extend(scan.skipped_unknown)
+            collector.unreadable.extend(scan.unreadable)
             collector.silent += scan.skipped_silently
         elif scheme:
             raise InputError(
                 f"{item}: unsupported location scheme {scheme}://",
-                hint="Give a local file or folder, '-' for stdin, or s3://bucket/prefix.",
+                hint="Give a local file or folder, '-' for stdin, or s3://bucket/prefix."
+                if scheme != "s3"
+                else "This command reads s3:// only where the command line offers it.",
             )
         elif item == "-":
             if stdin is None:

@@ -1,19 +1,18 @@
 """The DuckDB store: one file holding connections, the files they came from, and the
 lines that could not be parsed.
 
-Ingest is idempotent (a file whose content is already stored adds nothing) and atomic per
-file (one transaction each), so a killed ingest leaves whole files only and a re-run
-completes it. The schema is versioned in ``meta``; :data:`MIGRATIONS` upgrades older files.
+Ingest (``append.py``) is idempotent (a file whose content is already stored adds nothing)
+and commits whole files only (a file's rows and its ``files`` entry in one transaction), so a
+killed ingest leaves whole files and a re-run completes it. The schema is versioned in
+``meta``; :data:`MIGRATIONS` upgrades older files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,10 @@ import duckdb
 from mtls_doctor import duck
 from mtls_doctor.errors import StoreError, StoreLockedError
 from mtls_doctor.logs.fields import FIELDS
-from mtls_doctor.logs.reader import FileSet, locate_lines
-from mtls_doctor.logs.readpolicy import enforce
-from mtls_doctor.logs.sources import LogSource
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 2 only adds files.etag, which nothing reads but ingest: older stores read as they are.
+MIN_READ_VERSION = 1
 _DERIVED_TYPES = {
     "not_before": "TIMESTAMP",
     "not_after": "TIMESTAMP",
@@ -55,7 +53,11 @@ _SCHEMA_V1 = [
         SELECT c.*, f.source AS source_file FROM connections c JOIN files f USING (file_id)""",
 ]
 # version -> statements that bring a store from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {1: _SCHEMA_V1}
+MIGRATIONS: dict[int, list[str]] = {
+    1: _SCHEMA_V1,
+    # The ETag of an S3 object as it was read: a new one means the key was replaced.
+    2: ["ALTER TABLE files ADD COLUMN etag VARCHAR"],
+}
 
 
 def default_db_path() -> Path:
@@ -67,20 +69,14 @@ def default_db_path() -> Path:
     return Path(base) / "mtls-doctor" / "connections.duckdb"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class IngestedFile:
     """What one file added to the store (or why it added nothing)."""
 
     source: str
-    status: str  # "added", "unchanged" (already stored), "replaced" (an earlier partial copy)
+    # "added", "unchanged" (already stored), "replaced" (an earlier partial or older copy),
+    # "unread" (an empty .gz: nothing to store)
+    status: str
     rows: int
     malformed: int
     fault: str | None
@@ -146,7 +142,7 @@ class Store:
     def open_read_only(cls, path: Path) -> Store:
         store = cls(_connect(path, read_only=True), path)
         version = store.schema_version()
-        if version != SCHEMA_VERSION:
+        if not MIN_READ_VERSION <= version <= SCHEMA_VERSION:
             store.close()
             raise StoreError(
                 f"{path}: store schema version {version}, this mtls-doctor reads {SCHEMA_VERSION}",
@@ -201,142 +197,3 @@ class Store:
             return fetch(self.con)
         except duckdb.Error as error:
             raise StoreError(f"{self.path}: query failed: {str(error).splitlines()[0]}") from error
-
-    # -- ingest ---------------------------------------------------------------------------
-
-    def ingest_batch(
-        self,
-        sources: Sequence[LogSource],
-        workdir: Path,
-        now: datetime | None = None,
-        strict: bool = False,
-        on_done: Callable[[IngestedFile], None] | None = None,
-    ) -> list[IngestedFile]:
-        """Add files, each in its own transaction; a file whose content is stored adds nothing.
-
-        The files of a batch are parsed together (DuckDB inflates them in parallel) into a
-        staging table, then committed one by one, in order.
-        """
-        moment = now or datetime.now(UTC)
-        results: dict[int, IngestedFile] = {}
-        fresh: list[tuple[int, LogSource, str]] = []
-        seen: set[str] = set()
-        for index, source in enumerate(sources):
-            digest = sha256_file(source.path)
-            stored = self.con.execute("SELECT 1 FROM files WHERE sha256 = ?", [digest]).fetchone()
-            if stored or digest in seen:
-                results[index] = IngestedFile(source.display, "unchanged", 0, 0, None)
-                if on_done:
-                    on_done(results[index])
-            else:
-                seen.add(digest)
-                fresh.append((index, source, digest))
-        if fresh:
-            self._ingest_fresh(fresh, workdir, moment, strict, results, on_done)
-        return [results[i] for i in range(len(sources))]
-
-    def _ingest_fresh(
-        self,
-        fresh: list[tuple[int, LogSource, str]],
-        workdir: Path,
-        now: datetime,
-        strict: bool,
-        results: dict[int, IngestedFile],
-        on_done: Callable[[IngestedFile], None] | None,
-    ) -> None:
-        fileset = FileSet([source for _, source, _ in fresh], workdir)
-        stage = f"stage_{os.getpid()}"
-        fileset.run(
-            self.con,
-            # The raw line is kept for malformed rows only: it is most of a row's size.
-            lambda rel: (
-                f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * REPLACE "
-                f"(CASE WHEN error IS NOT NULL THEN line END AS line) FROM {rel}"
-            ),
-            lambda con: None,
-        )
-        try:
-            bad = self.con.execute(
-                f"SELECT filename, line, error FROM {stage} WHERE error IS NOT NULL LIMIT 10000"
-            ).fetchall()
-            issues = locate_lines(fileset, bad, limit=10000)
-            faults = {fault.file: fault for fault in fileset.faults}
-            # FileSet keeps the order of its sources; a repaired file has a new path.
-            for (index, source, digest), staged in zip(fresh, fileset.sources, strict=True):
-                mine = [i for i in issues if i.file == source.display]
-                fault = faults.get(source.display)
-                message = None if fault is None else fault.message
-                if strict:  # the one read policy (readpolicy.enforce)
-                    enforce(mine, [] if fault is None else [fault])
-                numbered = {issue.text: issue.line for issue in mine}
-                added = self._commit_stage(
-                    source, digest, stage, str(staged.path), message, numbered, now
-                )
-                if fault is not None:
-                    added = replace(
-                        added, fault_lines=fault.lines_read, fault_complete=fault.complete
-                    )
-                results[index] = added
-                if on_done:
-                    on_done(results[index])
-        finally:
-            self.con.execute(f"DROP TABLE IF EXISTS {stage}")
-
-    def _commit_stage(
-        self,
-        source: LogSource,
-        digest: str,
-        stage: str,
-        staged_path: str,
-        fault: str | None,
-        numbered: dict[str, int | None],
-        now: datetime,
-    ) -> IngestedFile:
-        cols = ", ".join(name for name, _ in COLUMNS)
-        with self.transaction():
-            # An earlier copy that was cut short is replaced by the complete one.
-            old = self.con.execute(
-                "SELECT file_id FROM files WHERE source = ? AND fault IS NOT NULL",
-                [source.display],
-            ).fetchall()
-            for (old_id,) in old:
-                for table in ("connections", "parse_errors", "files"):
-                    self.con.execute(f"DELETE FROM {table} WHERE file_id = ?", [old_id])
-            (file_id,) = self.con.execute("SELECT nextval('file_ids')").fetchone()  # type: ignore[misc]
-            self.con.execute(
-                f"INSERT INTO connections SELECT ?, {cols} FROM {stage} "
-                f"WHERE filename = ? AND error IS NULL",
-                [file_id, staged_path],
-            )
-            self.con.execute(
-                f"INSERT INTO parse_errors SELECT ?, NULL, error, left(line, 2000) FROM {stage} "
-                f"WHERE filename = ? AND error IS NOT NULL",
-                [file_id, staged_path],
-            )
-            for text, line_no in numbered.items():
-                self.con.execute(
-                    "UPDATE parse_errors SET line_no = ? "
-                    "WHERE file_id = ? AND line = left(?, 2000)",
-                    [line_no, file_id, text],
-                )
-            stats = self.con.execute(
-                f"SELECT count(*) FILTER (error IS NULL), count(*) FILTER (error IS NOT NULL), "
-                f"count(*) FILTER (has_extra_fields), count(*) FILTER (unknown_code), "
-                f"min(timestamp), max(timestamp) FROM {stage} WHERE filename = ?",
-                [staged_path],
-            ).fetchone()
-            assert stats is not None
-            self.con.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    file_id,
-                    source.display,
-                    source.size,
-                    digest,
-                    *stats,
-                    fault,
-                    now.astimezone(UTC).replace(tzinfo=None),
-                ],
-            )
-        status = "replaced" if old else "added"
-        return IngestedFile(source.display, status, int(stats[0]), int(stats[1]), fault)

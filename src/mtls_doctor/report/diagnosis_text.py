@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mtls_doctor.diagnose.model import Diagnosis, FailureGroup, correlation_text
+from mtls_doctor.diagnose.model import (
+    Diagnosis,
+    FailureGroup,
+    correlation_text,
+    likely_cause_text,
+)
 from mtls_doctor.knowledge.catalogue import get_entry
 
 BAR_WIDTH = 40
@@ -46,6 +51,9 @@ def _group_lines(g: FailureGroup, markdown: bool) -> list[str]:
     )
     if g.change:
         lines.append(f"Change: {g.change.message}")
+        cause = likely_cause_text(g.change)
+        if cause:
+            lines.append(cause)
     lines += _list_block(
         "Top clients",
         [f"{c['client_ip']}  {c['count']}  (last {_t(c['last_seen'])})" for c in g.top_clients],

@@ -1,0 +1,404 @@
+"""Append log files to the store in bulk: many whole files per transaction.
+
+Files are read by the same reader as ``logs query``, a group of files at a time, and each
+group is committed in one transaction by a handful of set-wise statements: the rows of every
+file, their malformed lines, and one ``files`` entry per file. A file's rows and its
+``files`` entry therefore always commit together, and a killed ingest leaves whole files only
+(whole groups, in fact); a re-run completes the store.
+
+With the compiled scanner, its Arrow batches go straight into ``connections`` (one INSERT
+per group, nothing staged); the few lines it declines are kept aside as they pass and parsed
+again for the malformed ones. The pure reader (DuckDB's ``read_csv``, which repairs damaged
+files by reading them again) stages a group's parsed rows in a temporary table first.
+
+What costs per file is done once per run or once per group: hashing and the lookup of
+stored hashes (``fresh.py``), the ``files`` entries (one statement per group), the
+malformed lines (one statement, numbered by one rescan of the files that hold any).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from mtls_doctor.errors import LogFormatError
+from mtls_doctor.logs import native
+from mtls_doctor.logs.fields import FIELD_NAMES
+from mtls_doctor.logs.fresh import Fresh, empty_gzip, groups, plan
+from mtls_doctor.logs.parse import unknown_code_sql
+from mtls_doctor.logs.reader import (
+    EMPTY_GZIP,
+    FileFault,
+    FileSet,
+    ParseIssue,
+    forget_stream,
+    locate_lines,
+    register_stream,
+    stream_failure,
+)
+from mtls_doctor.logs.readpolicy import enforce
+from mtls_doctor.logs.routing import DECLINED
+from mtls_doctor.logs.sources import LogSource
+from mtls_doctor.logs.store import COLUMNS, IngestedFile, Store
+
+MEMORY_LIMIT = "128MB"
+MAX_LOCATED = 10_000  # malformed lines numbered per group (each needs a rescan of its file)
+SPOOL_BYTES = 32 * 1024 * 1024  # declined lines kept in memory before they go to a file
+_COLS = ", ".join(name for name, _ in COLUMNS)
+
+
+def append_group(
+    store: Store,
+    group: list[Fresh],
+    workdir: Path,
+    now: datetime,
+    strict: bool = False,
+) -> list[IngestedFile]:
+    """Read ``group`` and commit it in one transaction; what each file added, in order.
+
+    With ``strict``, the files before the first one with a malformed line or a fault are
+    committed, and :class:`LogFormatError` is raised for that one.
+    """
+    con = store.con
+    fileset = FileSet([item.source for item in group], workdir)
+    tables = _Tables(f"stage_{os.getpid()}", f"malformed_{os.getpid()}")
+    stop: tuple[int, LogFormatError] | None = None
+    try:
+        if not native.available():
+            # Outside the transaction: a failed read aborts a DuckDB transaction, and the
+            # pure reader fails on a damaged file before it reads a repaired copy.
+            _stage(con, fileset, tables.stage)
+        with store.transaction():
+            ids = [int(i) for i in _new_ids(con, len(group))]
+            # A repaired file has a new path (the pure reader's repair).
+            staged = {s.display: str(s.path) for s in fileset.sources}
+            names = [staged[item.source.display] for item in group]
+            params = {"names": names, "ids": ids}
+            if native.available():
+                _insert_read(con, fileset, params, tables.malformed, workdir)
+            else:
+                _insert_staged(con, params, tables)
+            bad = con.execute(
+                f"SELECT filename, line, error FROM {tables.malformed} LIMIT {MAX_LOCATED}"
+            ).fetchall()
+            issues = locate_lines(fileset, bad, limit=MAX_LOCATED)
+            faults = {fault.file: fault for fault in fileset.faults}
+            stop = _strict_stop(group, issues, faults) if strict else None
+            if stop is not None:
+                group, ids, names = group[: stop[0]], ids[: stop[0]], names[: stop[0]]
+                _forget_after(con, tables.malformed, ids, names, params)
+            _delete_older(con, group)
+            _insert_errors(con, tables.malformed, {"names": names, "ids": ids}, issues, group)
+            counts = _file_counts(con, tables.malformed, ids, names)
+            results = _insert_files(con, group, ids, counts, faults, now)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {tables.stage}")
+        con.execute(f"DROP TABLE IF EXISTS {tables.malformed}")
+    if stop is not None:
+        raise stop[1]
+    return results
+
+
+@dataclass(frozen=True)
+class _Tables:
+    stage: str  # the pure reader's parsed rows
+    malformed: str  # filename, line, error, has_extra_fields, unknown_code of malformed lines
+
+
+_ID_MAP = "(SELECT unnest($names) AS filename, unnest($ids) AS file_id)"
+_MALFORMED = "filename, line, error, has_extra_fields, unknown_code"
+
+
+def _new_ids(con: duckdb.DuckDBPyConnection, count: int) -> list[int]:
+    rows = con.execute("SELECT list(nextval('file_ids')) FROM range($n)", {"n": count}).fetchall()
+    return list(rows[0][0])
+
+
+def _insert_read(
+    con: duckdb.DuckDBPyConnection,
+    fileset: FileSet,
+    params: dict[str, Any],
+    malformed: str,
+    workdir: Path,
+) -> None:
+    """The compiled reader's rows straight into ``connections``, in one statement.
+
+    The scanner certifies most lines, and a certified line is never malformed; the lines it
+    declines are kept aside (spooled) as they pass, and parsed again afterwards to record
+    the malformed ones. So the rows are read once, and never staged.
+    """
+    import pyarrow as pa
+
+    reader = native.NativeReader(fileset.sources, faults=fileset.faults)
+    spool = _Spool(workdir / f"declined-{os.getpid()}.arrow")
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch, kind in reader.pairs():
+            if kind == DECLINED:
+                spool.add(batch)
+            yield batch
+
+    stream = pa.RecordBatchReader.from_batches(native.schema(), batches())
+    name, relation = register_stream(con, stream, reasons=False)
+    try:
+        con.execute(
+            f"INSERT INTO connections SELECT m.file_id, {_COLS} FROM {relation} "
+            f"JOIN {_ID_MAP} m USING (filename) WHERE error IS NULL",
+            params,
+        )
+    except duckdb.Error as error:
+        raise stream_failure(error, name) or error from error
+    finally:
+        forget_stream(con, name)
+        reader.stop()
+    declined = spool.table(native.schema())
+    name, relation = register_stream(con, declined)
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE {malformed} AS SELECT {_MALFORMED} FROM {relation} "
+            "WHERE error IS NOT NULL"
+        )
+    finally:
+        forget_stream(con, name)
+        spool.close()
+
+
+class _Spool:
+    """Declined batches, in memory up to SPOOL_BYTES and in an Arrow file beyond."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.batches: list[Any] = []
+        self.size = 0
+        self.writer: Any = None
+
+    def add(self, batch: Any) -> None:
+        if self.writer is None and self.size + batch.nbytes <= SPOOL_BYTES:
+            self.batches.append(batch)
+            self.size += batch.nbytes
+            return
+        if self.writer is None:
+            import pyarrow as pa
+
+            self.writer = pa.ipc.new_file(str(self.path), batch.schema)
+            for kept in self.batches:
+                self.writer.write_batch(kept)
+            self.batches = []
+        self.writer.write_batch(batch)
+
+    def table(self, schema: Any) -> Any:
+        import pyarrow as pa
+
+        if self.writer is None:
+            return pa.Table.from_batches(self.batches, schema)
+        self.writer.close()
+        return pa.ipc.open_file(pa.memory_map(str(self.path))).read_all()
+
+    def close(self) -> None:
+        self.batches = []
+        self.path.unlink(missing_ok=True)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, fileset: FileSet, stage: str) -> None:
+    fileset.run(
+        con,
+        # The raw line is kept for malformed rows only: it is most of a row's size.
+        lambda rel: (
+            f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * REPLACE "
+            f"(CASE WHEN error IS NOT NULL THEN line END AS line) FROM {rel}"
+        ),
+        lambda con: None,
+    )
+
+
+def _insert_staged(con: duckdb.DuckDBPyConnection, params: dict[str, Any], tables: _Tables) -> None:
+    con.execute(
+        f"INSERT INTO connections SELECT m.file_id, {_COLS} FROM {tables.stage} "
+        f"JOIN {_ID_MAP} m USING (filename) WHERE error IS NULL",
+        params,
+    )
+    con.execute(
+        f"CREATE TEMP TABLE {tables.malformed} AS SELECT {_MALFORMED} FROM {tables.stage} "
+        "WHERE error IS NOT NULL"
+    )
+    con.execute(f"DROP TABLE {tables.stage}")
+
+
+def _forget_after(
+    con: duckdb.DuckDBPyConnection,
+    malformed: str,
+    ids: list[int],
+    names: list[str],
+    params: dict[str, Any],
+) -> None:
+    """Take back the rows of the files from the strict stop on (not committed)."""
+    dropped = [i for i in params["ids"] if i not in set(ids)]
+    con.execute("DELETE FROM connections WHERE list_contains($d, file_id)", {"d": dropped})
+    con.execute(
+        f"DELETE FROM {malformed} WHERE NOT list_contains($names, filename)", {"names": names}
+    )
+
+
+def _delete_older(con: duckdb.DuckDBPyConnection, group: list[Fresh]) -> None:
+    old = [file_id for item in group for file_id in item.replaces]
+    if old:
+        for table in ("connections", "parse_errors", "files"):
+            con.execute(f"DELETE FROM {table} WHERE list_contains($old, file_id)", {"old": old})
+
+
+def _strict_stop(
+    group: list[Fresh], issues: list[ParseIssue], faults: dict[str, FileFault]
+) -> tuple[int, LogFormatError] | None:
+    """The first file of ``group`` that ``--strict`` refuses (the one read policy), and why."""
+    for index, item in enumerate(group):
+        name = item.source.display
+        mine = [issue for issue in issues if issue.file == name]
+        fault = faults.get(name)
+        try:
+            enforce(mine, [] if fault is None else [fault])
+        except LogFormatError as error:
+            return index, error
+    return None
+
+
+def _file_counts(
+    con: duckdb.DuckDBPyConnection, malformed: str, ids: list[int], names: list[str]
+) -> list[tuple[Any, ...]]:
+    """Per file: rows, malformed, extra-field lines, unknown-code lines, first and last time.
+
+    Read from what was just inserted: the group's ids are one range at the table's end."""
+    if not ids:
+        return []
+    good = {
+        row[0]: row[1:]
+        for row in con.execute(
+            f"SELECT file_id, count(*), count(*) FILTER (field_count > {len(FIELD_NAMES)}), "
+            f"count(*) FILTER ({unknown_code_sql('tls_verify_status')}), "
+            "min(timestamp), max(timestamp) FROM connections "
+            "WHERE file_id BETWEEN $lo AND $hi GROUP BY file_id",
+            {"lo": min(ids), "hi": max(ids)},
+        ).fetchall()
+    }
+    bad = {
+        row[0]: row[1:]
+        for row in con.execute(
+            f"SELECT filename, count(*), count(*) FILTER (has_extra_fields), "
+            f"count(*) FILTER (unknown_code) FROM {malformed} GROUP BY filename"
+        ).fetchall()
+    }
+    counts = []
+    for file_id, name in zip(ids, names, strict=True):
+        rows, extra, unknown, first, last = good.get(file_id, (0, 0, 0, None, None))
+        errors, bad_extra, bad_unknown = bad.get(name, (0, 0, 0))
+        counts.append((rows, errors, extra + bad_extra, unknown + bad_unknown, first, last))
+    return counts
+
+
+def _insert_errors(
+    con: duckdb.DuckDBPyConnection,
+    malformed: str,
+    params: dict[str, Any],
+    issues: list[ParseIssue],
+    group: list[Fresh],
+) -> None:
+    # Each malformed line with the number it has in its file (found by locate_lines); the
+    # same text twice in a file gets the first number.
+    staged = dict(zip([i.source.display for i in group], params["names"], strict=True))
+    numbered: dict[tuple[str, str], int | None] = {}
+    for issue in issues:
+        if issue.file in staged:
+            numbered.setdefault((staged[issue.file], issue.text), issue.line)
+    con.execute(
+        f"INSERT INTO parse_errors SELECT m.file_id, n.line_no, s.error, left(s.line, 2000) "
+        f"FROM {malformed} s JOIN {_ID_MAP} m USING (filename) "
+        "LEFT JOIN (SELECT unnest($at_file) AS filename, unnest($at_text) AS line, "
+        "unnest($at_line)::BIGINT AS line_no) n ON s.filename = n.filename AND s.line = n.line",
+        {
+            **params,
+            "at_file": [key[0] for key in numbered],
+            "at_text": [key[1] for key in numbered],
+            "at_line": list(numbered.values()),
+        },
+    )
+
+
+def _insert_files(
+    con: duckdb.DuckDBPyConnection,
+    group: list[Fresh],
+    ids: list[int],
+    counts: list[tuple[Any, ...]],
+    faults: dict[str, FileFault],
+    now: datetime,
+) -> list[IngestedFile]:
+    if not group:
+        return []
+    messages = [getattr(faults.get(i.source.display), "message", None) for i in group]
+    columns: dict[str, list[Any]] = {
+        "file_id": ids,
+        "source": [item.source.display for item in group],
+        "size": [item.source.size for item in group],
+        "sha256": [item.digest for item in group],
+        "rows": [c[0] for c in counts],
+        "malformed": [c[1] for c in counts],
+        "extra_field_lines": [c[2] for c in counts],
+        "unknown_code_lines": [c[3] for c in counts],
+        "first_seen": [c[4] for c in counts],
+        "last_seen": [c[5] for c in counts],
+        "fault": messages,
+        "etag": [item.source.etag for item in group],
+    }
+    moment = now.astimezone(UTC).replace(tzinfo=None)
+    values = ", ".join(f"unnest(${name})" for name in columns)
+    con.execute(
+        f"INSERT INTO files ({', '.join(columns)}, ingested_at) SELECT {values}, $now::TIMESTAMP",
+        {**columns, "now": moment},
+    )
+    results = []
+    for item, count, message in zip(group, counts, messages, strict=True):
+        status = "replaced" if item.replaces else "added"
+        added = IngestedFile(item.source.display, status, int(count[0]), int(count[1]), message)
+        fault = faults.get(item.source.display)
+        if fault is not None:
+            added = replace(added, fault_lines=fault.lines_read, fault_complete=fault.complete)
+        results.append(added)
+    return results
+
+
+def append_sources(
+    store: Store,
+    sources: Sequence[LogSource],
+    workdir: Path,
+    *,
+    now: datetime,
+    strict: bool = False,
+    on_done: Callable[[IngestedFile], None] | None = None,
+) -> list[IngestedFile]:
+    """Add ``sources`` to the store; a file whose content is stored already adds nothing."""
+    empty = [source for source in sources if empty_gzip(source)]
+    if strict and empty:
+        enforce([], [FileFault(empty[0].display, EMPTY_GZIP, 0)])
+    sources = [source for source in sources if source not in empty]
+    fresh, unchanged = plan(store, sources)
+    # Blocks already written stay cached up to DuckDB's limit (80% of RAM by default): an
+    # ingest of any size keeps to a bounded RSS instead (the writes go to disk anyway).
+    store.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    results = [IngestedFile(s.display, "unread", 0, 0, EMPTY_GZIP) for s in empty]
+    if on_done:
+        for item in results:
+            on_done(item)
+    for index in sorted(unchanged):
+        results.append(IngestedFile(sources[index].display, "unchanged", 0, 0, None))
+        if on_done:
+            on_done(results[-1])
+    for group in groups(fresh):
+        for item in append_group(store, group, workdir, now, strict):
+            results.append(item)
+            if on_done:
+                on_done(item)
+    return results
