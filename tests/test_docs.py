@@ -132,6 +132,8 @@ EXIT: dict[str, int] = {
     "mtls-doctor policy show ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09": 0,
     "mtls-doctor policy show TLS13-1-2-FIPS-2023-04 --format json": 0,
     "mtls-doctor policy check ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 logs/": 0,
+    "mtls-doctor diagnose logs/ --tls": 1,
+    "mtls-doctor report logs/ --tls -o report.html": 1,
     "mtls-doctor policy check TLS13-1-3-2021-06 --db incident.duckdb --since 7d --format json": 0,
     "mtls-doctor policy check --compare ELBSecurityPolicy-2016-08 TLS13-1-2-Res-PQ-2025-09 "
     "logs/": 0,

@@ -175,7 +175,9 @@ def test_report_shows_the_likely_cause(incident: tuple[Path, Path, str], tmp_pat
     out = tmp_path / "r.html"
     result = run("report", str(folder), "--changes", str(trail), "-o", str(out))
     assert result.exit_code == 1, result.stderr
-    assert "Likely cause [revoked-serials]" in out.read_text()
+    page = out.read_text()
+    assert "Likely cause [revoked-serials]" in page
+    assert "Configuration changes before it" in page and "1 revoked serial(s)" in page
 
 
 def test_the_demo_story_from_the_command_line(demo_out: Path) -> None:

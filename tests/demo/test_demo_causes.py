@@ -31,6 +31,8 @@ def test_the_removed_intermediate_is_named_for_client_cert_untrusted(demo: DemoR
     [removed] = top.details["removed"]
     assert "intermediate CA" in removed["subject"] and len(removed["sha256"]) == 64
     assert top.details["added"] == []
+    # The demo's --certs (its clients folder): the verdict engine on both bundles.
+    assert top.details["verdicts"] and all(v["only_new_rejects"] for v in top.details["verdicts"])
 
 
 def test_the_crl_is_named_for_client_cert_crl_hit(demo: DemoResult) -> None:
@@ -49,6 +51,10 @@ def test_read_only_calls_and_other_listeners_are_never_causes(demo: DemoResult) 
 def test_the_report_and_the_json_carry_the_causes(demo: DemoResult) -> None:
     page = demo.report.read_text()
     assert "Likely cause [ca-removed]" in page and "Likely cause [revoked-serials]" in page
+    # The event, the actor and the diff, not only the line.
+    assert "Configuration changes before it" in page
+    assert "assumed-role/PlatformDeploy/jenkins-release-2231" in page
+    assert "CA removed: CN=mtls-doctor intermediate CA" in page
     failures = json.loads(demo.diagnosis_json.read_text())["failures"]
     evidence = {f["code"]: f["change"]["causes"][0]["evidence"] for f in failures if f["change"]}
     assert evidence["ClientCertUntrusted"] == "ca-removed"

@@ -14,7 +14,7 @@ from mtls_doctor.athena.dialect import DayRange
 from mtls_doctor.athena.target import AthenaTarget, prepare
 from mtls_doctor.diagnose.source import Scope
 from mtls_doctor.diagnose.target import open_target
-from mtls_doctor.diagnose.tls import policy_check, policy_compare
+from mtls_doctor.diagnose.tls import policy_check, policy_compare, tls_mix
 from mtls_doctor.knowledge.policies import get_policy
 from mtls_doctor.logs import native
 from mtls_doctor.logs.ingest import ingest_inputs
@@ -39,6 +39,7 @@ def _answers(source: Any) -> dict[str, Any]:
     return {
         "check": policy_check(source, RES).to_dict(),
         "compare": policy_compare(source, OLD, RES).to_dict(),
+        "mix": tls_mix(source).to_dict(),
     }
 
 

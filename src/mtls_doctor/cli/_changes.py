@@ -115,8 +115,11 @@ def _scope() -> Scope:
     )
 
 
-def apply_changes(result: Diagnosis) -> Diagnosis:
-    """``result`` with the causes of its change points, when ``--changes`` was given."""
+def apply_changes(result: Diagnosis, certs: Path | None = None) -> Diagnosis:
+    """``result`` with the causes of its change points, when ``--changes`` was given.
+
+    ``certs``: the ``--certs`` folder, whose chains are checked against both bundles.
+    """
     values = click.get_current_context().meta.get(_META, {})
     source, lookback = values.get("changes"), values.get("changes_lookback")
     if not source:
@@ -135,4 +138,10 @@ def apply_changes(result: Diagnosis) -> Diagnosis:
     for problem in read.problems:
         warn(problem)
     fetcher = _fetcher(values.get("changes_objects"))
-    return attach_causes(result, read, fetcher, _scope(), lookback)
+    find = None
+    if certs is not None:
+        from mtls_doctor.diagnose.correlate import ClientCertIndex
+
+        index = ClientCertIndex.from_folder(certs)
+        find = lambda serial: index.find(serial, None)  # noqa: E731
+    return attach_causes(result, read, fetcher, _scope(), lookback, find)

@@ -25,8 +25,10 @@ from mtls_doctor.cli._output import report_stats
 from mtls_doctor.cli.athena_cmds import athena_diagnose, athena_options, pop_settings
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.target import Scope, open_target
-from mtls_doctor.errors import ExitCode, InputError
+from mtls_doctor.diagnose.tls import tls_mix
+from mtls_doctor.errors import ExitCode, InputError, UsageError
 from mtls_doctor.report.diagnosis_text import render_markdown, render_text
+from mtls_doctor.report.tls_text import mix_markdown, mix_text
 from mtls_doctor.timeutil import parse_time
 
 
@@ -93,6 +95,13 @@ def clock(at: str | None) -> datetime:
 @at_option
 @listener_options
 @change_options
+@click.option(
+    "--tls",
+    "tls_section",
+    is_flag=True,
+    help="Add a TLS section: protocol, cipher and key-exchange mix, post-quantum share, "
+    "clients on TLS 1.0/1.1 (reads every handshake: a little slower on files).",
+)
 @format_option("text", "json", "markdown")
 def diagnose_cmd(
     paths: tuple[str, ...],
@@ -104,6 +113,7 @@ def diagnose_cmd(
     ignore_expiry: bool,
     warn_days: int,
     at: str | None,
+    tls_section: bool,
     fmt: str,
     **filters: Any,
 ) -> None:
@@ -121,6 +131,7 @@ def diagnose_cmd(
       mtls-doctor diagnose --engine athena --workgroup primary --since 30d --max-scan-gb 50
       mtls-doctor diagnose logs/2024/04/05/ --at 2024-04-05T18:00:00Z --since 6h
       mtls-doctor diagnose s3://alb-logs/web --since 2h --changes cloudtrail
+      mtls-doctor diagnose logs/ --tls
     """
     now = clock(at)
     engine, athena = pop_settings(filters)
@@ -132,7 +143,13 @@ def diagnose_cmd(
         correlator = Correlator.from_files(trust_store, crls, certs, ignore_expiry)
     # --listener-arn / --trust-store-arn: the bundle, CRLs and expiry setting in effect on AWS
     correlator = aws_correlator(correlator, bool(trust_store or crls), certs, ignore_expiry)
+    mix = None
     if engine == "athena":
+        if tls_section:
+            raise UsageError(
+                "--tls is not available with --engine athena yet",
+                hint="policy check --engine athena asks Athena about the TLS handshakes.",
+            )
         options = DiagnoseOptions(now, warn_days, correlator)
         result = athena_diagnose(athena, paths, selected, options, db=db)
     else:
@@ -143,7 +160,7 @@ def diagnose_cmd(
             stdin=sys.stdin.buffer,
             strict=strict,
             openers=openers,
-            scope=Scope.of(selected, now, warn_days),
+            scope=Scope.of(selected, now, warn_days, tls=tls_section),
         ) as target:
             report_stats(target.stats)
             if paths and not target.stats.rows:
@@ -152,13 +169,21 @@ def diagnose_cmd(
                     hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
+            mix = tls_mix(target) if tls_section else None
         if not result.summary.connections:  # "no failures" only where connections were read
             raise nothing_selected(input_span(paths, store, openers), paths, store, selected)[0]
-    result = apply_changes(result)
+    result = apply_changes(result, certs)
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        data = result.to_dict()
+        if mix is not None:
+            data["tls"] = mix.to_dict()
+        click.echo(json.dumps(data, indent=2))
     elif fmt == "markdown":
         click.echo(render_markdown(result), nl=False)
+        if mix is not None:
+            click.echo("\n" + mix_markdown(mix), nl=False)
     else:
         click.echo(render_text(result), nl=False)
+        if mix is not None:
+            click.echo("\n" + mix_text(mix), nl=False)
     finish(ExitCode.FINDINGS if result.has_failures else ExitCode.OK)

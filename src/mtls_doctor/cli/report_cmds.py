@@ -30,7 +30,8 @@ from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.overview import overview
 from mtls_doctor.diagnose.target import Scope, open_target
-from mtls_doctor.errors import ExitCode, InputError
+from mtls_doctor.diagnose.tls import tls_mix
+from mtls_doctor.errors import ExitCode, InputError, UsageError
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.report.html import render_html
 
@@ -58,6 +59,13 @@ def _correlator(
     help="File to write; - writes the HTML to stdout.",
 )
 @click.option("--title", default="mTLS incident report", show_default=True, help="Page title.")
+@click.option(
+    "--tls",
+    "tls_section",
+    is_flag=True,
+    help="Add a TLS section: protocol, cipher and key-exchange mix, post-quantum share, "
+    "clients on TLS 1.0/1.1 (reads every handshake: a little slower on files).",
+)
 def report_cmd(
     paths: tuple[str, ...],
     db: Path | None,
@@ -70,6 +78,7 @@ def report_cmd(
     at: str | None,
     output: str,
     title: str,
+    tls_section: bool,
     **filters: Any,
 ) -> None:
     """Write the diagnosis as one self-contained HTML file (charts and data inline).
@@ -84,15 +93,21 @@ def report_cmd(
       mtls-doctor report --db incident.duckdb --since 6h --trust-store bundle.pem -o out.html
       mtls-doctor report --engine athena --since 30d --max-scan-gb 50 -o month.html
       mtls-doctor report logs/ --changes trail-logs/ -o report.html
+      mtls-doctor report logs/ --tls -o report.html
     """
     now = clock(at)
     engine, athena = pop_settings(filters)
     selected = build_filters(filters, now, end=now if at is not None else None)
     correlator = _correlator(trust_store, crls, certs, ignore_expiry)
     if engine == "athena":
+        if tls_section:
+            raise UsageError(
+                "--tls is not available with --engine athena yet",
+                hint="policy check --engine athena asks Athena about the TLS handshakes.",
+            )
         options = DiagnoseOptions(now, warn_days, correlator)
         result, top = athena_report(athena, paths, selected, options, db=db)
-        result = apply_changes(result)
+        result = apply_changes(result, certs)
         page = render_html(result, top, title=title)
     else:
         store = resolve_db(paths, db)
@@ -101,7 +116,7 @@ def report_cmd(
             db=store,
             stdin=sys.stdin.buffer,
             strict=strict,
-            scope=Scope.of(selected, now, warn_days),
+            scope=Scope.of(selected, now, warn_days, tls=tls_section),
         ) as target:
             report_stats(target.stats)
             if paths and not target.stats.rows:
@@ -111,8 +126,9 @@ def report_cmd(
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
             if result.summary.connections:
-                result = apply_changes(result)
-            page = render_html(result, overview(target), title=title)
+                result = apply_changes(result, certs)
+            mix = tls_mix(target) if tls_section else None
+            page = render_html(result, overview(target), title=title, tls=mix)
         if not result.summary.connections:  # "no failures" only where connections were read
             raise nothing_selected(input_span(paths, store), paths, store, selected)[0]
     if output == "-":

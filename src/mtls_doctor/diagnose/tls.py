@@ -262,3 +262,100 @@ def _accepted_by(
         if (c.client_ip, c.tls_protocol, c.tls_cipher) not in theirs
         and judge(_Pair(c.client_ip, c.tls_protocol, c.tls_cipher, 0, None)).refused is False
     ]
+
+
+# The TLS mix (diagnose --tls): per protocol, cipher and key exchange, over every handshake.
+_MIX = """
+SELECT {column} AS value, sum(n) AS n, count(DISTINCT client_ip) AS clients
+FROM {tls} GROUP BY {column} ORDER BY n DESC, value NULLS LAST"""
+
+_CLIENTS_ON = """
+SELECT client_ip, tls_protocol, sum(n) AS n, max(last_seen) AS last_seen
+FROM {tls} WHERE tls_protocol IN ({protocols})
+GROUP BY client_ip, tls_protocol ORDER BY n DESC, client_ip, tls_protocol"""
+
+LEGACY_SPELLINGS = ("TLSv1", "TLSv1.0", "TLSv1.1")  # as the connection log spells them
+LEGACY_SHOWN = 20
+PQ_MARK = "MLKEM"  # the hybrid ML-KEM groups: X25519MLKEM768, SecP256r1MLKEM768, ...
+
+
+def is_pq(keyexchange: str | None) -> bool:
+    """A post-quantum (hybrid ML-KEM) key exchange, by its group name (spec §1.2)."""
+    return keyexchange is not None and PQ_MARK in keyexchange.upper()
+
+
+@dataclass(frozen=True)
+class MixEntry:
+    """One protocol, cipher or key exchange: its TLS connections and distinct clients."""
+
+    value: str | None
+    connections: int
+    clients: int
+
+    def to_dict(self, name: str) -> dict[str, Any]:
+        return {name: self.value, "connections": self.connections, "clients": self.clients}
+
+
+@dataclass(frozen=True)
+class TlsMix:
+    """What the TLS handshakes of a selection look like: the protocol, cipher and
+    key-exchange mix, the share of post-quantum key exchange, the clients on TLS 1.0/1.1."""
+
+    connections: int
+    protocols: tuple[MixEntry, ...]
+    ciphers: tuple[MixEntry, ...]
+    key_exchanges: tuple[MixEntry, ...]
+    legacy_clients: tuple[ClientHandshake, ...]  # the most active LEGACY_SHOWN
+    legacy_connections: int
+    legacy_client_count: int
+
+    @property
+    def pq_connections(self) -> int:
+        return sum(k.connections for k in self.key_exchanges if is_pq(k.value))
+
+    @property
+    def pq_share(self) -> float | None:
+        return None if not self.connections else self.pq_connections / self.connections
+
+    def to_dict(self) -> dict[str, Any]:
+        share = self.pq_share
+        return {
+            "schema_version": 1,
+            "connections": self.connections,
+            "protocols": [p.to_dict("tls_protocol") for p in self.protocols],
+            "ciphers": [c.to_dict("tls_cipher") for c in self.ciphers],
+            "key_exchanges": [
+                {**k.to_dict("tls_keyexchange"), "pq": is_pq(k.value)} for k in self.key_exchanges
+            ],
+            "pq_connections": self.pq_connections,
+            "pq_share": None if share is None else round(share, 4),
+            "legacy_connections": self.legacy_connections,
+            "legacy_client_count": self.legacy_client_count,
+            "legacy_clients": [c.to_dict() for c in self.legacy_clients],
+        }
+
+
+def tls_mix(source: Source) -> TlsMix:
+    """The TLS mix of the source's handshakes table (see :class:`TlsMix`)."""
+    tls = tls_relation(source)
+    mixes = source.fetch_many(
+        [(_MIX.format(column=c, tls=tls), {}) for c in _MIX_COLUMNS]
+        + [(_CLIENTS_ON.format(tls=tls, protocols=_LEGACY_SQL), {})]
+    )
+    protocols, ciphers, exchanges = (
+        tuple(MixEntry(r[0], int(r[1]), int(r[2])) for r in rows) for rows in mixes[:3]
+    )
+    legacy = [ClientHandshake(str(r[0]), str(r[1]), None, int(r[2]), r[3], None) for r in mixes[3]]
+    return TlsMix(
+        sum(p.connections for p in protocols),
+        protocols,
+        ciphers,
+        exchanges,
+        tuple(legacy[:LEGACY_SHOWN]),
+        sum(c.connections for c in legacy),
+        len({c.client_ip for c in legacy}),
+    )
+
+
+_MIX_COLUMNS = ("tls_protocol", "tls_cipher", "tls_keyexchange")
+_LEGACY_SQL = ", ".join(f"'{p}'" for p in LEGACY_SPELLINGS)

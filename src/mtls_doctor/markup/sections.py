@@ -7,7 +7,7 @@ anchors in the report file, the dashboard's own pages there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from mtls_doctor.diagnose.overview import Overview
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.markup.charts import horizontal_bars, stacked_timeline
 from mtls_doctor.markup.kit import bar_cell, cards, esc, link, pct, table, when
+from mtls_doctor.trail.link import Cause
 
 Href = Callable[[str], str]
 
@@ -176,6 +177,7 @@ def code_section(g: FailureGroup, links: Links, *, heading: str = "h2") -> str:
         + (f'<p class="notice">{esc(g.change.message)}</p>' if g.change else "")
         + (f'<p class="notice">{esc(cause)}</p>'
            if g.change and (cause := likely_cause_text(g.change)) else "")
+        + (causes_html(g.change.causes) if g.change and g.change.causes else "")
         + "<h3>Evidence</h3>"
         + _evidence(g)
         + (f"<h3>Checked against the files you gave</h3><ul>{correlation}</ul>"
@@ -230,3 +232,38 @@ def errors_section(d: Diagnosis) -> str:
         return ""
     rows = [[esc(e.get("file")), esc(e.get("line")), esc(e.get("message"))] for e in d.errors[:50]]
     return "<h2>Lines that could not be read</h2>" + table(["File", "Line", "Problem"], rows)
+
+
+def causes_html(causes: Sequence[Cause]) -> str:
+    """The changes before a change point, most likely first, with what each changed."""
+    rows = [
+        [esc(c.event.event_name), when(c.event.event_time), esc(c.event.actor),
+         esc(c.event.resource_arn), esc(c.evidence), esc(" ".join(c.matched_serials) or None),
+         esc(c.summary)]
+        for c in causes
+    ]  # fmt: skip
+    head = ["Event", "Time", "Actor", "Resource", "Evidence", "Matched serials", "Summary"]
+    diffs = "".join(_cause_diff(c) for c in causes)
+    return "<h3>Configuration changes before it</h3>" + table(head, rows) + diffs
+
+
+def _cause_diff(cause: Cause) -> str:
+    d = cause.details
+    items = [
+        f"<li>CA {key}: {esc(ca['subject'])}, serial {esc(ca['serial'])}, "
+        f"SHA-256 {esc(ca['sha256'])}</li>"
+        for key in ("removed", "added")
+        for ca in d.get(key, [])
+    ]
+    items += [
+        f"<li>CRL {esc(crl['object'])}: {esc(crl['revoked'])} revoked serial(s)</li>"
+        for crl in d.get("crls", [])
+    ]
+    items += [
+        f"<li>unreadable {esc(u['object'])}: {esc(u['error'])}</li>"
+        for u in d.get("unreadable", [])
+    ]
+    if not items:
+        return ""
+    title = f"{esc(cause.event.event_name)} at {when(cause.event.event_time)}"
+    return f"<p>{title}</p><ul>{''.join(items)}</ul>"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from mtls_doctor import __version__
 from mtls_doctor.diagnose.model import Diagnosis
 from mtls_doctor.diagnose.overview import Overview
+from mtls_doctor.diagnose.tls import TlsMix
 from mtls_doctor.markup.kit import document, esc, when
 from mtls_doctor.markup.sections import (
     Links,
@@ -23,6 +24,7 @@ from mtls_doctor.markup.sections import (
     top_tables,
     trust_section,
 )
+from mtls_doctor.markup.tls import tls_section
 
 
 def _filters_text(d: Diagnosis) -> str:
@@ -31,8 +33,15 @@ def _filters_text(d: Diagnosis) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.filters.items())
 
 
-def render_html(d: Diagnosis, overview: Overview, *, title: str = "mTLS incident report") -> str:
-    """The whole report as one HTML document (no external resource)."""
+def render_html(
+    d: Diagnosis,
+    overview: Overview,
+    *,
+    title: str = "mTLS incident report",
+    tls: TlsMix | None = None,
+) -> str:
+    """The whole report as one HTML document (no external resource); with ``tls`` (``report
+    --tls``), the TLS section after the certificates."""
     links = Links()
     sections = "".join(code_section(g, links) for g in d.failures)
     body = (
@@ -49,6 +58,7 @@ def render_html(d: Diagnosis, overview: Overview, *, title: str = "mTLS incident
         + sections
         + '<h2 id="expiring">Certificates expiring soon</h2>'
         + expiring_section(d)
+        + (tls_section(tls) if tls is not None else "")
         + trust_section(d)
         + errors_section(d)
     )
