@@ -235,3 +235,14 @@ def test_the_dashboard_shows_the_cause(demo_out: Path, monkeypatch: pytest.Monke
     assert "CA removed: CN=mtls-doctor intermediate CA" in pages["ClientCertUntrusted"]
     assert "Likely cause [revoked-serials]" in pages["ClientCertCrlHit"]
     assert "PlatformDeploy" in pages["ClientCertCrlHit"]  # the actor
+
+
+def test_demo_text_puts_each_cause_under_its_change(tmp_path: Path) -> None:
+    result = run("demo", "--out", str(tmp_path / "demo"))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    causes = [n for n, line in enumerate(lines) if line.startswith("Likely cause [")]
+    assert len(causes) == 2
+    assert all(lines[n - 1].startswith("Change: ") for n in causes)
+    tags = {lines[n].split("]")[0] + "]" for n in causes}
+    assert tags == {"Likely cause [ca-removed]", "Likely cause [revoked-serials]"}

@@ -28,6 +28,7 @@ from mtls_doctor.cli.athena_cmds import athena_options, athena_report, pop_setti
 from mtls_doctor.cli.diagnose_cmds import at_option, clock, pki_options
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
+from mtls_doctor.diagnose.model import likely_cause_text
 from mtls_doctor.diagnose.overview import overview
 from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.diagnose.tls import tls_mix
@@ -256,8 +257,13 @@ def demo_cmd(out: Path, fmt: str) -> None:
     lines = [
         f"Sent {d['connections_sent']} connections in {d['seconds']} s; "
         f"{d['failed']} failed: " + ", ".join(f"{k} {v}" for k, v in d["codes"].items()),
-        *[f"Change: {c}" for c in d["changes"]],
-        *d["causes"],
+        *[
+            line
+            for g in result.diagnosis.failures
+            if g.change
+            for line in (f"Change: {g.change.message}", likely_cause_text(g.change))
+            if line
+        ],
         f"Report:    {result.report}",
         f"Store:     {result.db}",
         f"Diagnosis: {result.diagnosis_json}",
