@@ -12,6 +12,7 @@ from mtls_doctor.pki.issue import CertSpec, generate_key, issue, make_crl
 from mtls_doctor.trail.event import ChangeEvent, parse_record
 from mtls_doctor.trail.link import Failing, link_causes
 from mtls_doctor.trail.objects import CachedFetcher, fingerprint
+from mtls_doctor.trail.verdicts import ClientChain
 from tests.aws.conftest import Hook
 from tests.aws.pkidata import Pki, build, pem, serial_hex
 from tests.aws.test_s3 import _error_response
@@ -155,3 +156,60 @@ def test_the_previous_bundle_comes_from_the_trust_stores_earlier_event(s3: Any) 
     assert cause.evidence == "ca-removed"
     assert cause.details["previous"] == f"s3://{BUCKET}/first.pem?versionId={first}"
     assert [c["subject"] for c in cause.details["added"]] == [other.cert.subject.rfc4514_string()]
+
+
+def _ca_change(s3: Any) -> tuple[Pki, Any, ChangeEvent]:
+    pki = build(T0)
+    old_root = issue(
+        CertSpec("Old Root", T0 - timedelta(days=99), T0 + timedelta(days=99), is_ca=True),
+        None,
+        generate_key("ec256"),
+    )
+    versioned(s3)
+    put(s3, "bundle.pem", pem(old_root.cert) + pki.bundle)
+    new = put(s3, "bundle.pem", pki.bundle)
+    return (
+        pki,
+        old_root,
+        event(modify_trust_store(T0 + timedelta(minutes=12), BUCKET, "bundle.pem", new)),
+    )
+
+
+def _chain(client: Any) -> ClientChain:
+    der = client.cert.public_bytes(serialization.Encoding.DER)
+    return ClientChain(format(client.cert.serial_number, "X"), "clients/c.pem", (der,))
+
+
+def test_certs_prove_only_the_new_bundle_rejects_the_clients(s3: Any) -> None:
+    _, old_root, modified = _ca_change(s3)
+    client = issue(
+        CertSpec("old-client", T0 - timedelta(days=1), T0 + timedelta(days=9)),
+        old_root,
+        generate_key("ec256"),
+    )
+    # Even for a code the diff alone does not claim, the verdicts prove it.
+    failing = Failing("ClientCertExpired", AT, chains=(_chain(client),))
+    [cause] = link_causes(failing, [modified], S3Versions())
+    assert cause.evidence == "ca-removed"
+    assert cause.details["verdicts"] == [
+        {
+            "serial": _chain(client).serial,
+            "certificate_file": "clients/c.pem",
+            "previous_bundle": "Success",
+            "new_bundle": "ClientCertUntrusted",
+            "only_new_rejects": True,
+        }
+    ]
+    assert cause.summary.endswith(
+        "1 of 1 failing client certificate(s) given pass the previous bundle and fail the new one"
+    )
+
+
+def test_certs_that_both_bundles_treat_alike_clear_the_change(s3: Any) -> None:
+    pki, _, modified = _ca_change(s3)
+    # Issued by the root both bundles hold: the removal does not explain its failure.
+    failing = Failing("ClientCertUntrusted", AT, chains=(_chain(pki.revoked),))
+    [cause] = link_causes(failing, [modified], S3Versions())
+    assert cause.evidence == "timing-only"
+    assert cause.details["verdicts"][0]["only_new_rejects"] is False
+    assert len(cause.details["removed"]) == 1

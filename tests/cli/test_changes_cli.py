@@ -199,3 +199,39 @@ def test_the_demo_story_from_the_command_line(demo_out: Path) -> None:
     assert {c["evidence"] for c in crl["change"]["causes"]} == {"timing-only"}
     first = crl["change"]["causes"][0]
     assert any("no such object version" in u["error"] for u in first["details"]["unreadable"])
+
+
+def test_the_dashboard_shows_the_cause(demo_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve --changes: the code page of the demo's outbreak names the change and its diff."""
+    from mtls_doctor.cli import report_cmds
+    from mtls_doctor.web import app as web_app
+    from tests.web.conftest import Client
+
+    apps: list[Any] = []
+    pages: dict[str, str] = {}
+    real = web_app.DashboardApp
+
+    def keep(*args: Any, **kwargs: Any) -> Any:
+        apps.append(real(*args, **kwargs))
+        return apps[-1]
+
+    class _Visit:
+        class Event:
+            def wait(self) -> None:
+                client = Client(apps[0])
+                for code in ("ClientCertUntrusted", "ClientCertCrlHit"):
+                    pages[code] = client.html(f"/code/Failed:{code}")[1]
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(web_app, "DashboardApp", keep)
+    monkeypatch.setattr(report_cmds, "threading", _Visit)
+    result = run(
+        "serve", "--db", str(demo_out / "connections.duckdb"), "--port", "0",
+        "--changes", str(demo_out / "cloudtrail"),
+        "--changes-objects", str(demo_out / "s3-versions"),
+    )  # fmt: skip
+    assert result.exit_code == 130, result.stderr
+    assert "Likely cause [ca-removed]" in pages["ClientCertUntrusted"]
+    assert "CA removed: CN=mtls-doctor intermediate CA" in pages["ClientCertUntrusted"]
+    assert "Likely cause [revoked-serials]" in pages["ClientCertCrlHit"]
+    assert "PlatformDeploy" in pages["ClientCertCrlHit"]  # the actor

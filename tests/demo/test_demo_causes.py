@@ -31,6 +31,8 @@ def test_the_removed_intermediate_is_named_for_client_cert_untrusted(demo: DemoR
     [removed] = top.details["removed"]
     assert "intermediate CA" in removed["subject"] and len(removed["sha256"]) == 64
     assert top.details["added"] == []
+    # The demo's --certs (its clients folder): the verdict engine on both bundles.
+    assert top.details["verdicts"] and all(v["only_new_rejects"] for v in top.details["verdicts"])
 
 
 def test_the_crl_is_named_for_client_cert_crl_hit(demo: DemoResult) -> None:

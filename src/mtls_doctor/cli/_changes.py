@@ -18,6 +18,7 @@ import click
 
 from mtls_doctor.cli._aws_options import option_values
 from mtls_doctor.cli._base import info, warn
+from mtls_doctor.diagnose.causes import FindChain
 from mtls_doctor.diagnose.model import Diagnosis
 from mtls_doctor.errors import MtlsDoctorError
 from mtls_doctor.trail.files import ChangeRead, read_folder, read_safely
@@ -72,8 +73,9 @@ def change_options(func: F) -> F:
     )(func)
 
 
-def _reader(source: str, since: datetime, until: datetime) -> Callable[[], ChangeRead]:
-    aws = option_values()
+def _reader(
+    source: str, since: datetime, until: datetime, aws: dict[str, Any]
+) -> Callable[[], ChangeRead]:
     profile, region = aws.get("profile"), aws.get("region")
     listener = aws.get("listener_arn")
     if source == "cloudtrail":
@@ -89,20 +91,19 @@ def _reader(source: str, since: datetime, until: datetime) -> Callable[[], Chang
     return lambda: read_folder(Path(source), since, until)
 
 
-def _fetcher(folder: Path | None) -> ObjectFetcher | None:
+def _fetcher(folder: Path | None, aws: dict[str, Any]) -> ObjectFetcher | None:
     if folder is not None:
         return FolderVersions(folder)
     from mtls_doctor.aws.cloudtrail import S3Versions
 
     try:
-        return S3Versions(profile=option_values().get("profile"))
+        return S3Versions(profile=aws.get("profile"))
     except MtlsDoctorError as error:
         warn(f"change evidence: no S3 access ({error.message}); CRLs and bundles not read")
         return None
 
 
-def _scope() -> Scope:
-    aws = option_values()
+def _scope(aws: dict[str, Any]) -> Scope:
     listener, store, lb = aws.get("listener_arn"), aws.get("trust_store_arn"), aws.get("lb")
     if lb and ":loadbalancer/" in lb:
         lb = lb.split(":loadbalancer/", 1)[1]
@@ -115,8 +116,21 @@ def _scope() -> Scope:
     )
 
 
-def apply_changes(result: Diagnosis) -> Diagnosis:
-    """``result`` with the causes of its change points, when ``--changes`` was given."""
+def _find_chain(certs: Path | None) -> FindChain | None:
+    """A failing serial's chain from ``--certs`` (any subject: the log's serial decides)."""
+    if certs is None:
+        return None
+    from mtls_doctor.diagnose.correlate import ClientCertIndex
+
+    index = ClientCertIndex.from_folder(certs)
+    return lambda serial: index.find(serial, None)
+
+
+def apply_changes(result: Diagnosis, certs: Path | None = None) -> Diagnosis:
+    """``result`` with the causes of its change points, when ``--changes`` was given.
+
+    ``certs``: the ``--certs`` folder, whose chains are checked against both bundles.
+    """
     values = click.get_current_context().meta.get(_META, {})
     source, lookback = values.get("changes"), values.get("changes_lookback")
     if not source:
@@ -128,11 +142,46 @@ def apply_changes(result: Diagnosis) -> Diagnosis:
     if window is None:
         info(f"--changes {source}: no significant change point, so no change to look for")
         return result
-    read = read_safely(source, _reader(source, *window))
+    aws = option_values()
+    read = read_safely(source, _reader(source, *window, aws))
     writes = sum(1 for e in read.events if e.is_write)
     files = f" of {read.files_read} file(s)" if read.files_read else ""
     info(f"--changes {source}: {writes} ELB write(s) in {read.records_read} record(s){files}")
     for problem in read.problems:
         warn(problem)
-    fetcher = _fetcher(values.get("changes_objects"))
-    return attach_causes(result, read, fetcher, _scope(), lookback)
+    fetcher = _fetcher(values.get("changes_objects"), aws)
+    find = _find_chain(certs)
+    return attach_causes(result, read, fetcher, _scope(aws), lookback, find)
+
+
+def dashboard_explainer(certs: Path | None = None) -> Callable[[Diagnosis], Diagnosis] | None:
+    """For ``serve --changes``: each page's diagnosis with its causes; None without --changes.
+
+    The change source is read once per window of change points (pages of the same filters
+    share it), and each object version once while the dashboard runs.
+    """
+    values = click.get_current_context().meta.get(_META, {})
+    source = values.get("changes")
+    if not source:
+        return None
+    from mtls_doctor.diagnose.causes import attach_causes, change_window
+    from mtls_doctor.trail.objects import CachedFetcher
+
+    lookback = values.get("changes_lookback") or timedelta(minutes=30)
+    aws = option_values()  # now: requests run outside the click context
+    inner = _fetcher(values.get("changes_objects"), aws)
+    fetcher = CachedFetcher(inner) if inner is not None else None
+    find = _find_chain(certs)
+    reads: dict[tuple[datetime, datetime], ChangeRead] = {}
+
+    def explain(result: Diagnosis) -> Diagnosis:
+        window = change_window(result, lookback)
+        if window is None:
+            return result
+        if window not in reads:
+            if len(reads) > 32:
+                reads.clear()
+            reads[window] = read_safely(source, _reader(source, *window, aws))
+        return attach_causes(result, reads[window], fetcher, _scope(aws), lookback, find)
+
+    return explain

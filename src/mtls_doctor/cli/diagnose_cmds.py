@@ -167,7 +167,7 @@ def diagnose_cmd(
             mix = tls_mix(target) if tls_section else None
         if not result.summary.connections:  # "no failures" only where connections were read
             raise nothing_selected(input_span(paths, store, openers), paths, store, selected)[0]
-    result = apply_changes(result)
+    result = apply_changes(result, certs)
     if fmt == "json":
         data = result.to_dict()
         if mix is not None:

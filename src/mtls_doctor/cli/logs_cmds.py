@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,7 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
       mtls-doctor ingest s3://my-alb-logs/web --since 1h --region eu-west-1
     """
     target = db or default_db_path()
-    created = not target.exists()
-    try:
+    with no_empty_store_left(target):
         result = ingest_inputs(
             list(paths),
             target,
@@ -76,10 +76,6 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
                 "no connection-log file among the inputs: nothing ingested",
                 hint="Give ALB connection logs (conn_log_*.log.gz), or folders holding them.",
             )
-    except BaseException:
-        if created:
-            discard_if_empty(target)
-        raise
     report_stats(result.stats)
     if fmt == "json":
         write([result.to_json()])
@@ -95,24 +91,34 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
     finish(ExitCode.OK if result.read_whole == result.inputs else ExitCode.BAD_INPUT)
 
 
-def discard_if_empty(path: Path) -> None:
-    """A store this run created and committed no file to does not stay behind: it would
-    later read as a healthy store with no failures."""
+@contextmanager
+def no_empty_store_left(path: Path) -> Iterator[None]:
+    """A store file this run creates and commits no file to does not stay behind when the
+    run fails: it would later read as a healthy store."""
+    created = not path.exists()
+    try:
+        yield
+    except BaseException:
+        if created and _holds_no_file(path):
+            for leftover in (path, path.with_name(path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _holds_no_file(path: Path) -> bool:
     from mtls_doctor.logs.store import Store
 
     if not path.exists():
-        return
+        return False
     try:
         store = Store.open_read_only(path)
-        try:
-            (held,) = store.con.execute("SELECT count(*) FROM files").fetchone() or (1,)
-        finally:
-            store.close()
-    except Exception:  # unreadable: not ours to judge, leave it
-        return
-    if held == 0:
-        for leftover in (path, path.with_name(path.name + ".wal")):
-            leftover.unlink(missing_ok=True)
+    except Exception:  # not a store we can read: not ours to judge, leave it
+        return False
+    try:
+        row = store.con.execute("SELECT count(*) FROM files").fetchone()
+    finally:
+        store.close()
+    return row is not None and row[0] == 0
 
 
 @cli.group()

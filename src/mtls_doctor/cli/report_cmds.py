@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
-from mtls_doctor.cli._changes import apply_changes, change_options
+from mtls_doctor.cli._changes import apply_changes, change_options, dashboard_explainer
 from mtls_doctor.cli._options import (
     build_filters,
     filter_options,
@@ -102,7 +102,7 @@ def report_cmd(
     if engine == "athena":
         options = DiagnoseOptions(now, warn_days, correlator)
         result, top, mix = athena_report(athena, paths, selected, options, db=db, tls=tls_section)
-        result = apply_changes(result)
+        result = apply_changes(result, certs)
         page = render_html(result, top, title=title, tls=mix)
     else:
         store = resolve_db(paths, db)
@@ -121,7 +121,7 @@ def report_cmd(
                 )
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
             if result.summary.connections:
-                result = apply_changes(result)
+                result = apply_changes(result, certs)
             mix = tls_mix(target) if tls_section else None
             page = render_html(result, overview(target), title=title, tls=mix)
         if not result.summary.connections:  # "no failures" only where connections were read
@@ -157,6 +157,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     help="Also answer requests for this Host name (repeatable); loopback names always work.",
 )
 @pki_options
+@change_options
 def serve_cmd(
     db: Path | None,
     host: str,
@@ -189,7 +190,13 @@ def serve_cmd(
         source = StoreSource(db or default_db_path(), workdir)
         source.refresh()
         correlator = _correlator(trust_store, crls, certs, ignore_expiry)
-        app = DashboardApp(source, build_filters, correlator=correlator, warn_days=warn_days)
+        app = DashboardApp(
+            source,
+            build_filters,
+            correlator=correlator,
+            warn_days=warn_days,
+            explain=dashboard_explainer(certs),
+        )
         if not is_loopback(host):
             warn(f"listening on {host}: anyone who can reach this address sees the logs")
         dashboard = Dashboard(app, host, port, allow_hosts=allow_hosts)

@@ -232,7 +232,9 @@ def _finish(
     if window is not None:
         read = read_folder(trail[0], *window)
         scope = ChangeScope(listeners=frozenset({LISTENER}))
-        result = attach_causes(result, read, FolderVersions(trail[1]), scope)
+        index = correlator.certs
+        find = (lambda serial: index.find(serial, None)) if index else None
+        result = attach_causes(result, read, FolderVersions(trail[1]), scope, find_chain=find)
     report = out / "report.html"
     report.write_text(render_html(result, tops, title="mtls-doctor demo incident"), "utf-8")
     as_json = out / "diagnosis.json"

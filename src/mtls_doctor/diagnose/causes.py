@@ -9,6 +9,7 @@ warning of the diagnosis, never an error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,8 +18,10 @@ from mtls_doctor.trail.files import ChangeRead
 from mtls_doctor.trail.link import Failing, link_causes
 from mtls_doctor.trail.objects import CachedFetcher, ObjectFetcher
 from mtls_doctor.trail.select import DEFAULT_LOOKBACK, Scope, possible_causes
+from mtls_doctor.trail.verdicts import ClientChain
 
 SLACK = timedelta(minutes=1)
+FindChain = Callable[[str], "tuple[str, tuple[bytes, ...]] | None"]
 
 
 def aware(at: datetime) -> datetime:
@@ -36,6 +39,13 @@ def change_window(
     return min(points) - lookback, max(points) + SLACK
 
 
+def _chains(serials: tuple[str, ...], find: FindChain | None) -> tuple[ClientChain, ...]:
+    if find is None:
+        return ()
+    found = [(s, find(s)) for s in serials]
+    return tuple(ClientChain(s, hit[0], hit[1]) for s, hit in found if hit is not None)
+
+
 def failing_serials(group: FailureGroup) -> tuple[str, ...]:
     """The leaf serials the diagnosis names for the code (top certificates and evidence)."""
     found = [c.get("serial") for c in group.top_certificates]
@@ -49,8 +59,13 @@ def attach_causes(
     fetcher: ObjectFetcher | None,
     scope: Scope = Scope(),
     lookback: timedelta = DEFAULT_LOOKBACK,
+    find_chain: FindChain | None = None,
 ) -> Diagnosis:
-    """The diagnosis with ``change.causes`` filled in, and the source's problems as warnings."""
+    """The diagnosis with ``change.causes`` filled in, and the source's problems as warnings.
+
+    ``find_chain``: a failing serial's certificate file and chain (``--certs``), for the
+    verdict engine on the previous and the new bundle.
+    """
     cached = CachedFetcher(fetcher) if fetcher is not None else None
     groups = []
     for group in diagnosis.failures:
@@ -59,7 +74,8 @@ def attach_causes(
             groups.append(group)
             continue
         at = aware(change.at)
-        failing = Failing(group.code, at, failing_serials(group))
+        serials = failing_serials(group)
+        failing = Failing(group.code, at, serials, _chains(serials, find_chain))
         candidates = possible_causes(read.events, at, scope, lookback=lookback, slack=SLACK)
         causes = link_causes(failing, candidates, cached, read.events)
         done = replace(change, causes=tuple(causes), causes_complete=read.complete)

@@ -30,10 +30,12 @@ from mtls_doctor.trail.objects import (
     ObjectRef,
     bundle_diff,
     read_bundle,
+    read_bundle_certificates,
     read_revoked,
     serial_value,
 )
 from mtls_doctor.trail.settings import listener_change
+from mtls_doctor.trail.verdicts import ClientChain, compare_bundles
 
 EVIDENCE_ORDER = ("revoked-serials", "ca-removed", "listener-setting", "timing-only")
 # Codes a CA missing from the bundle produces (the chain no longer reaches a trusted CA).
@@ -48,6 +50,7 @@ class Failing:
     code: str
     at: datetime
     serials: tuple[str, ...] = ()
+    chains: tuple[ClientChain, ...] = ()  # from --certs: the verdict engine on both bundles
 
 
 @dataclass(frozen=True)
@@ -231,13 +234,27 @@ def ca_removed(
         return timing_only(event, failing, **details)
     diff = bundle_diff(before, after)
     details.update(diff)
-    if not diff["removed"] or failing.code not in CA_REMOVAL_CODES:
+    proof = ""
+    if failing.chains and old is not None:
+        rows = compare_bundles(
+            failing.chains,
+            read_bundle_certificates(fetcher, old),
+            read_bundle_certificates(fetcher, new),
+            failing.at,
+        )
+        details["verdicts"] = rows
+        broken = sum(1 for r in rows if r["only_new_rejects"])
+        if not broken:  # the clients at hand pass or fail alike with both: not this change
+            return timing_only(event, failing, **details)
+        proof = f"; {broken} of {len(rows)} failing client certificate(s) given pass the "
+        proof += "previous bundle and fail the new one"
+    elif not diff["removed"] or failing.code not in CA_REMOVAL_CODES:
         return timing_only(event, failing, **details)
-    names = "; ".join(c["subject"] for c in diff["removed"])
+    names = "; ".join(c["subject"] for c in diff["removed"]) or "none"
     return Cause(
         event,
         "ca-removed",
         f"{event.event_name} replaced the CA bundle and removed {len(diff['removed'])} CA(s): "
-        f"{names}",
+        f"{names}{proof}",
         details=details,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtls_doctor.errors import InputError, MtlsDoctorError
 from mtls_doctor.pki.inspect import format_serial
@@ -67,13 +68,17 @@ def ca_entry(cert: x509.Certificate, der: bytes) -> dict[str, str]:
 
 def read_bundle(fetcher: ObjectFetcher, ref: ObjectRef) -> dict[str, dict[str, str]]:
     """``{fingerprint: CA entry}`` of the bundle at ``ref``."""
-    loaded = load_certificates_from_bytes(
-        fetcher.get_object(ref.bucket, ref.key, ref.version), ref.url
-    )
     return {
-        fingerprint(der): ca_entry(cert, der)
-        for cert, der in zip(loaded.certificates, loaded.ders, strict=False)
+        fingerprint(cert.public_bytes(Encoding.DER)): ca_entry(
+            cert, cert.public_bytes(Encoding.DER)
+        )
+        for cert in read_bundle_certificates(fetcher, ref)
     }
+
+
+def read_bundle_certificates(fetcher: ObjectFetcher, ref: ObjectRef) -> list[x509.Certificate]:
+    data = fetcher.get_object(ref.bucket, ref.key, ref.version)
+    return list(load_certificates_from_bytes(data, ref.url).certificates)
 
 
 def bundle_diff(

@@ -139,10 +139,13 @@ class DashboardApp:
         correlator: Correlator | None = None,
         warn_days: int = 30,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        explain: Callable[[Diagnosis], Diagnosis] | None = None,
     ) -> None:
         self.source = source
         self.build_filters = build_filters
         self.correlator = correlator
+        # serve --changes: the configuration changes behind each change point (docs/changes.md)
+        self.explain = explain or (lambda d: d)
         self.warn_days = warn_days
         self.clock = clock
         self._flights = _Flights()
@@ -228,7 +231,7 @@ class DashboardApp:
     # --- pages -----------------------------------------------------------------------------
 
     def _diagnose(self, r: Request, filters: Filters | None = None) -> Diagnosis:
-        return diagnose(*self._prepare(r, filters or r.filters))
+        return self.explain(diagnose(*self._prepare(r, filters or r.filters)))
 
     def _prepare(
         self, r: Request, filters: Filters, *, presented: bool = False
@@ -240,7 +243,7 @@ class DashboardApp:
 
     def overview(self, r: Request, api: bool, _rest: str) -> Response:
         source, filters, options = self._prepare(r, r.filters)
-        d = diagnose(source, filters, options)
+        d = self.explain(diagnose(source, filters, options))
         tops = overview(source)
         if api:
             return _json({"data_state": r.state.to_dict(), "diagnosis": d.to_dict(),
