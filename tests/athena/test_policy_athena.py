@@ -65,3 +65,20 @@ def test_athena_reads_no_paths(tmp_path: Path, fake_athena: DuckRunner) -> None:
         "policy", "check", RES, str(write_tls_logs(tmp_path)), "--engine", "athena"
     )
     assert code == 2 and out == "" and "--engine athena reads the Athena table" in err
+
+
+def test_diagnose_and_report_tls_on_athena_match_local(
+    tmp_path: Path, fake_athena: DuckRunner
+) -> None:
+    path = write_tls_logs(tmp_path / "logs")
+    at = ("--at", "2024-04-06T00:00:00Z")
+    code, out, err = invoke("diagnose", "--tls", *at, "--engine", "athena", "--format", "json")
+    assert code == 1, err
+    local_code, local, _ = invoke("diagnose", str(path), "--tls", *at, "--format", "json")
+    assert local_code == 1 and json.loads(out)["tls"] == json.loads(local)["tls"]
+    assert json.loads(out)["tls"]["pq_connections"] == 5
+    assert len(fake_athena.sqls) == 1  # the TLS section costs no query of its own
+    page = tmp_path / "r.html"
+    code, _, err = invoke("report", "--tls", *at, "--engine", "athena", "-o", str(page))
+    assert code == 1, err
+    assert '<h2 id="tls">TLS</h2>' in page.read_text(encoding="utf-8")

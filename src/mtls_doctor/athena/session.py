@@ -170,9 +170,10 @@ class AthenaSession:
     def diagnose(self, options: DiagnoseOptions) -> Diagnosis:
         return self.report(options)[0]
 
-    def report(self, options: DiagnoseOptions) -> tuple[Diagnosis, Overview]:
-        """The diagnosis and the report's overview, from one set of prepared tables."""
-        tables = self.prepare(options.warn_days)
+    def report(self, options: DiagnoseOptions, *, tls: bool = False) -> tuple[Diagnosis, Overview]:
+        """The diagnosis and the report's overview, from one set of prepared tables (with
+        ``tls``, the TLS handshakes too: ``tls_mix(self.opened[-1])``)."""
+        tables = self.prepare(options.warn_days, tls=tls)
         return diagnose(tables, tables.prepared.scope.filters, options), overview(tables)
 
     def rows(self, limit: int | None) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mtls_doctor.diagnose.engine import DiagnoseOptions
     from mtls_doctor.diagnose.model import Diagnosis
     from mtls_doctor.diagnose.overview import Overview
+    from mtls_doctor.diagnose.tls import TlsMix
     from mtls_doctor.logs.query import Filters
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -245,16 +246,13 @@ def athena_diagnose(
     filters: Filters,
     options: DiagnoseOptions,
     db: Any = None,
-) -> Diagnosis:
-    """``diagnose --engine athena`` (in Python: ``athena.session.diagnose_on_athena``)."""
-    from mtls_doctor.cli._output import report_stats
-
-    no_paths(paths, db)
-    with _session(settings, filters, options.now) as session:
-        info(f"athena: {session.diagnosis_plan()}")
-        result = session.diagnose(options)
-        report_stats(session.opened[-1].stats)
-        return result
+    *,
+    tls: bool = False,
+) -> tuple[Diagnosis, TlsMix | None]:
+    """``diagnose --engine athena`` (in Python: ``athena.session.diagnose_on_athena``), and
+    with ``tls`` its TLS section, from the same one query."""
+    result, _, mix = athena_report(settings, paths, filters, options, db, tls=tls)
+    return result, mix
 
 
 @contextmanager
@@ -283,17 +281,21 @@ def athena_report(
     filters: Filters,
     options: DiagnoseOptions,
     db: Any = None,
-) -> tuple[Diagnosis, Overview]:
-    """``report --engine athena``: the diagnosis and the overview, from one set of prepared
-    tables (the overview costs no query)."""
+    *,
+    tls: bool = False,
+) -> tuple[Diagnosis, Overview, TlsMix | None]:
+    """``report --engine athena``: the diagnosis and the overview (and with ``tls`` the TLS
+    section), from one set of prepared tables (the overview costs no query)."""
     from mtls_doctor.cli._output import report_stats
+    from mtls_doctor.diagnose.tls import tls_mix
 
     no_paths(paths, db)
     with _session(settings, filters, options.now) as session:
         info(f"athena: {session.diagnosis_plan()}")
-        result, top = session.report(options)
-        report_stats(session.opened[-1].stats)
-        return result, top
+        result, top = session.report(options, tls=tls)
+        tables = session.opened[-1]
+        report_stats(tables.stats)
+        return result, top, tls_mix(tables) if tls else None
 
 
 def athena_logs_query(

@@ -26,7 +26,7 @@ from mtls_doctor.cli.athena_cmds import athena_diagnose, athena_options, pop_set
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.diagnose.tls import tls_mix
-from mtls_doctor.errors import ExitCode, InputError, UsageError
+from mtls_doctor.errors import ExitCode, InputError
 from mtls_doctor.report.diagnosis_text import render_markdown, render_text
 from mtls_doctor.report.tls_text import mix_markdown, mix_text
 from mtls_doctor.timeutil import parse_time
@@ -145,13 +145,8 @@ def diagnose_cmd(
     correlator = aws_correlator(correlator, bool(trust_store or crls), certs, ignore_expiry)
     mix = None
     if engine == "athena":
-        if tls_section:
-            raise UsageError(
-                "--tls is not available with --engine athena yet",
-                hint="policy check --engine athena asks Athena about the TLS handshakes.",
-            )
         options = DiagnoseOptions(now, warn_days, correlator)
-        result = athena_diagnose(athena, paths, selected, options, db=db)
+        result, mix = athena_diagnose(athena, paths, selected, options, db=db, tls=tls_section)
     else:
         store, openers = resolve_db(paths, db), remote_openers(selected, now)
         with open_target(

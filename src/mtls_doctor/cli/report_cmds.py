@@ -32,7 +32,7 @@ from mtls_doctor.diagnose.model import likely_cause_text
 from mtls_doctor.diagnose.overview import overview
 from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.diagnose.tls import tls_mix
-from mtls_doctor.errors import ExitCode, InputError, UsageError
+from mtls_doctor.errors import ExitCode, InputError
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.report.html import render_html
 
@@ -101,15 +101,10 @@ def report_cmd(
     selected = build_filters(filters, now, end=now if at is not None else None)
     correlator = _correlator(trust_store, crls, certs, ignore_expiry)
     if engine == "athena":
-        if tls_section:
-            raise UsageError(
-                "--tls is not available with --engine athena yet",
-                hint="policy check --engine athena asks Athena about the TLS handshakes.",
-            )
         options = DiagnoseOptions(now, warn_days, correlator)
-        result, top = athena_report(athena, paths, selected, options, db=db)
+        result, top, mix = athena_report(athena, paths, selected, options, db=db, tls=tls_section)
         result = apply_changes(result, certs)
-        page = render_html(result, top, title=title)
+        page = render_html(result, top, title=title, tls=mix)
     else:
         store = resolve_db(paths, db)
         with open_target(
