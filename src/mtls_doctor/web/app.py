@@ -21,6 +21,7 @@ from mtls_doctor.diagnose.model import Diagnosis
 from mtls_doctor.diagnose.overview import overview
 from mtls_doctor.diagnose.source import Scope, Source
 from mtls_doctor.diagnose.target import StoreRows, resolve_candidates
+from mtls_doctor.diagnose.tls import tls_mix
 from mtls_doctor.errors import InputError, MtlsDoctorError, StoreError, UsageError
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
@@ -234,21 +235,23 @@ class DashboardApp:
         return self.explain(diagnose(*self._prepare(r, filters or r.filters)))
 
     def _prepare(
-        self, r: Request, filters: Filters, *, presented: bool = False
+        self, r: Request, filters: Filters, *, presented: bool = False, tls: bool = False
     ) -> tuple[Source, Filters, DiagnoseOptions]:
-        """The store read for one diagnosis of ``filters`` (its prepared tables)."""
+        """The store read for one diagnosis of ``filters`` (its prepared tables; with
+        ``tls`` the TLS handshakes too, for the overview's TLS panel)."""
         options = DiagnoseOptions(r.now, self.warn_days, self.correlator)
-        scope = Scope.of(filters, r.now, self.warn_days)
+        scope = Scope.of(filters, r.now, self.warn_days, tls=tls)
         return r.target.prepare(scope, presented=presented), filters, options
 
     def overview(self, r: Request, api: bool, _rest: str) -> Response:
-        source, filters, options = self._prepare(r, r.filters)
+        source, filters, options = self._prepare(r, r.filters, tls=True)
         d = self.explain(diagnose(source, filters, options))
-        tops = overview(source)
+        tops, mix = overview(source), tls_mix(source)
         if api:
             return _json({"data_state": r.state.to_dict(), "diagnosis": d.to_dict(),
-                          **tops.to_dict()})  # fmt: skip
-        return _html(pages.overview_page(d, tops, self._form(r, "/"), r.shown, r.state))
+                          **tops.to_dict(), "tls": mix.to_dict()})  # fmt: skip
+        form = self._form(r, "/")
+        return _html(pages.overview_page(d, tops, form, r.shown, r.state, tls=mix))
 
     def _form(self, r: Request, action: str, hidden: dict[str, str] | None = None) -> str:
         ports = q.distinct(r.target, "listener_port")

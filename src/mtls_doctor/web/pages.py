@@ -8,6 +8,7 @@ from typing import Any
 
 from mtls_doctor.diagnose.model import Diagnosis, FailureGroup
 from mtls_doctor.diagnose.overview import Overview
+from mtls_doctor.diagnose.tls import TlsMix
 from mtls_doctor.knowledge.catalogue import CatalogueEntry
 from mtls_doctor.markup.kit import document, esc, link, path_part, query, table, when
 from mtls_doctor.markup.sections import (
@@ -20,6 +21,7 @@ from mtls_doctor.markup.sections import (
     top_tables,
     trust_section,
 )
+from mtls_doctor.markup.tls import tls_section
 from mtls_doctor.web.queries import ConnectionPage
 from mtls_doctor.web.source import DataState
 
@@ -109,7 +111,13 @@ def filter_form(
 
 
 def overview_page(
-    d: Diagnosis, tops: Overview, form: str, filters: dict[str, str], state: DataState
+    d: Diagnosis,
+    tops: Overview,
+    form: str,
+    filters: dict[str, str],
+    state: DataState,
+    *,
+    tls: TlsMix | None = None,
 ) -> str:
     ln = links(filters)
     body = (
@@ -124,6 +132,7 @@ def overview_page(
         + top_tables(tops, ln)
         + '<h2 id="expiring">Certificates expiring soon</h2>'
         + expiring_section(d)
+        + (tls_section(tls) if tls is not None else "")
         + trust_section(d)
         + f"<p>{link('/connections' + query(filters), 'All matching connections')}</p>"
     )
