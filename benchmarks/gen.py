@@ -2,7 +2,7 @@
 
 Files are named like ALB objects (``conn_log_<acct>_elasticloadbalancing_<region>_app.<lb>_
 <end>_<ip>_<rand>.log.gz``), each holds the 5 minutes before its end time, and every line
-is written by :meth:`mtls_doctor.logs.fields.LogEntry.to_line`, so the generator never
+is written by :meth:`mtls_doctor.knowledge.fields.LogEntry.to_line`, so the generator never
 repeats the format. The mix: subjects with spaces and commas, about 10% failures spread over
 several codes, a little plain HTTP, many clients of which some are IPv6.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 
 ACCOUNT = "123456789012"
 REGION = "us-east-2"

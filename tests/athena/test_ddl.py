@@ -20,7 +20,7 @@ import pytest
 
 from mtls_doctor.athena import ddl
 from mtls_doctor.errors import InputError
-from mtls_doctor.logs.fields import FIELD_NAMES
+from mtls_doctor.knowledge.fields import FIELD_NAMES
 from tests.athena.fakeathena import regex_from_ddl
 from tests.diagnose.corpus import T0, entry
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from mtls_doctor.bundle import BundleSpec, build_support_bundle
 from mtls_doctor.errors import CertificateLoadError, InputError
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 from mtls_doctor.logs.query import Filters, parse_client
 from mtls_doctor.pki.scenarios import ScenarioSet
 from mtls_doctor.probe import ProbeOptions

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtls_doctor.cli import cli
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 from tests.pki.pkihelpers import DAY, NOW, StandardPki, issue, key_pem, make_crl, write
 
 AT = "2025-06-01T12:00:00Z"

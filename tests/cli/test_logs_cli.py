@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mtls_doctor.cli import cli
-from mtls_doctor.logs.fields import OUTPUT_COLUMNS
+from mtls_doctor.knowledge.fields import OUTPUT_COLUMNS
 from tests.conftest import write_log
 from tests.logs.corpus import AWS_SUCCESS, PLAIN_HTTP, line
 

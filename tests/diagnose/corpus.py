@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 
 T0 = datetime(2024, 4, 5, 12, 0, 0, tzinfo=UTC)
 NOW = datetime(2024, 4, 6, 0, 0, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from mtls_doctor.knowledge.catalogue import (
     validate_catalogue,
 )
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES, NOT_TLS, SUCCESS
-from mtls_doctor.logs.fields import FIELD_NAMES
+from mtls_doctor.knowledge.fields import FIELD_NAMES
 
 REQUIRED = (
     "key",

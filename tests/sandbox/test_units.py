@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 
 from mtls_doctor.errors import UsageError
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 from mtls_doctor.pki.scenarios import ScenarioSet
 from mtls_doctor.sandbox.config import SandboxConfig, parse_listen
 from mtls_doctor.sandbox.headers import mtls_headers, strip_mtls_headers

@@ -11,7 +11,7 @@ import gzip
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 from mtls_doctor.logs.ingest import ingest_inputs
 
 START = datetime(2024, 4, 5, 17, 0, tzinfo=UTC)

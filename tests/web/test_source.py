@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 from mtls_doctor.logs.ingest import ingest_inputs
 from tests.web.conftest import Client, make_app
 from tests.web.logdata import NOW, entries

@@ -29,7 +29,7 @@ from datetime import date
 
 from mtls_doctor.aws.athena import DAY_FORMAT
 from mtls_doctor.errors import InputError
-from mtls_doctor.logs.fields import FIELDS
+from mtls_doctor.knowledge.fields import FIELDS
 
 DEFAULT_DATABASE = "mtls_doctor"
 DEFAULT_TABLE = "alb_connection_logs"

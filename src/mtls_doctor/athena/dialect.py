@@ -19,7 +19,7 @@ from typing import Any
 
 from mtls_doctor.athena.ddl import EXTRA_COLUMN
 from mtls_doctor.aws.athena import DAY_FORMAT
-from mtls_doctor.logs.fields import FIELD_NAMES
+from mtls_doctor.knowledge.fields import FIELD_NAMES
 from mtls_doctor.timeutil import to_naive_utc
 
 # Connection-log objects only (both name spellings, spec §1.3): access logs and the

@@ -311,7 +311,7 @@ def athena_logs_query(
 ) -> None:
     """``logs query --engine athena``: one query (rows, or counts), rendered to Trino."""
     from mtls_doctor.cli._output import TABLE_COLUMNS, emit
-    from mtls_doctor.logs.fields import OUTPUT_COLUMNS
+    from mtls_doctor.knowledge.fields import OUTPUT_COLUMNS
     from mtls_doctor.logs.query import check_columns
 
     no_paths(paths, db)

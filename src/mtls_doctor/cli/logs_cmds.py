@@ -24,8 +24,8 @@ from mtls_doctor.cli._options import (
 from mtls_doctor.cli._output import TABLE_COLUMNS, emit, report_stats, write
 from mtls_doctor.cli.athena_cmds import athena_logs_query, athena_options, pop_settings
 from mtls_doctor.errors import ExitCode, InputError, LogFormatError
+from mtls_doctor.knowledge.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.api import export_row, open_selection
-from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
 from mtls_doctor.logs.query import check_columns
 from mtls_doctor.logs.store import default_db_path

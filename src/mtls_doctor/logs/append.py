@@ -28,8 +28,8 @@ from typing import Any
 import duckdb
 
 from mtls_doctor.errors import LogFormatError
+from mtls_doctor.knowledge.fields import FIELD_NAMES
 from mtls_doctor.logs import native
-from mtls_doctor.logs.fields import FIELD_NAMES
 from mtls_doctor.logs.fresh import Fresh, empty_gzip, groups, plan
 from mtls_doctor.logs.parse import unknown_code_sql
 from mtls_doctor.logs.reader import (

@@ -22,7 +22,7 @@ that reach it, so it costs nothing on clean files.
 from __future__ import annotations
 
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
-from mtls_doctor.logs.fields import FIELD_NAMES, MIN_FIELDS
+from mtls_doctor.knowledge.fields import FIELD_NAMES, MIN_FIELDS
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_RE = rf"{_OCTET}(\.{_OCTET}){{3}}"

@@ -22,7 +22,7 @@ from mtls_doctor.knowledge.codes import (
     nearest_statuses,
     normalize_code,
 )
-from mtls_doctor.logs.fields import OUTPUT_COLUMNS
+from mtls_doctor.knowledge.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.parse import PARSED_COLUMNS
 from mtls_doctor.timeutil import to_naive_utc
 

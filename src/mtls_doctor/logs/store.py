@@ -20,7 +20,7 @@ import duckdb
 
 from mtls_doctor import duck
 from mtls_doctor.errors import StoreError, StoreLockedError
-from mtls_doctor.logs.fields import FIELDS
+from mtls_doctor.knowledge.fields import FIELDS
 
 SCHEMA_VERSION = 2
 # Version 2 only adds files.etag, which nothing reads but ingest: older stores read as they are.

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from mtls_doctor.knowledge.codes import FAILED_PREFIX, SUCCESS
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 from mtls_doctor.pki.inspect import format_serial
 from mtls_doctor.pki.verdict import TrustStore, check_chain
 from mtls_doctor.sandbox.config import HANDSHAKE_FAILURE_CODE, SandboxConfig

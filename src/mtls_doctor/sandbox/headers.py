@@ -18,7 +18,7 @@ from mtls_doctor.headers import (
     SUBJECT_HEADER,
     VALIDITY_HEADER,
 )
-from mtls_doctor.logs.fields import format_validity
+from mtls_doctor.knowledge.fields import format_validity
 from mtls_doctor.pki.inspect import format_serial
 
 _PREFIX = "x-amzn-mtls-"

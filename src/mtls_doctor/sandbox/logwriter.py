@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 from mtls_doctor.sandbox.config import SandboxConfig
 
 try:

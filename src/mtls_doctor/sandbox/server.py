@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from mtls_doctor.errors import CertificateLoadError, NetworkError
-from mtls_doctor.logs.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry
 from mtls_doctor.pki.issue import CertSpec, Issued, PrivateKey, generate_key, issue
 from mtls_doctor.pki.verdict import TrustStore
 from mtls_doctor.sandbox.config import SandboxConfig

@@ -25,7 +25,7 @@ from mtls_doctor.diagnose.tls import tls_mix
 from mtls_doctor.errors import InputError, MtlsDoctorError, StoreError, UsageError
 from mtls_doctor.knowledge.catalogue import get_entry
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
-from mtls_doctor.logs.fields import OUTPUT_COLUMNS
+from mtls_doctor.knowledge.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.query import Filters, normalize_serial, parse_client, parse_status
 from mtls_doctor.pki.verdict import check_chain
 from mtls_doctor.timeutil import iso_z

@@ -14,8 +14,8 @@ from typing import Any
 
 from mtls_doctor.diagnose.overview import plain as plain
 from mtls_doctor.diagnose.source import QueryTarget, Source
+from mtls_doctor.knowledge.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.api import export_row
-from mtls_doctor.logs.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.query import Filters
 
 SORTABLE: tuple[str, ...] = OUTPUT_COLUMNS
