@@ -82,6 +82,16 @@ def test_code_pages(client: Client) -> None:
     assert client.json("/api/code/ClientCertCrlHit")[1]["failure"] is None
 
 
+def test_a_code_aws_added_later_has_its_page_even_when_close_to_a_documented_one(
+    client: Client,
+) -> None:
+    # Bare, as the dashboard links it: not a typo of ClientCertExpired, a code as logged.
+    status, data = client.json("/api/code/ClientCertExpiredSoon")
+    assert status == 200 and data["code"] == "ClientCertExpiredSoon"
+    assert data["failure"] is None
+    assert client.json("/api/code/%3Cscript%3E")[0] == 400
+
+
 def test_client_page_follows_the_workflow(client: Client) -> None:
     status, page = client.html("/client/198.51.100.10")
     assert status == 200

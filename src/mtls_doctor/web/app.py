@@ -24,7 +24,7 @@ from mtls_doctor.diagnose.target import StoreRows, resolve_candidates
 from mtls_doctor.diagnose.tls import tls_mix
 from mtls_doctor.errors import InputError, MtlsDoctorError, StoreError, UsageError
 from mtls_doctor.knowledge.catalogue import get_entry
-from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
+from mtls_doctor.knowledge.codes import DOCUMENTED_CODES, FAILED_PREFIX
 from mtls_doctor.knowledge.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.query import Filters, normalize_serial, parse_client, parse_status
 from mtls_doctor.pki.verdict import check_chain
@@ -275,7 +275,12 @@ class DashboardApp:
         return _html(pages.connections_page(page, form, r.shown, r.state))
 
     def code(self, r: Request, api: bool, code: str) -> Response:
-        column, value = parse_status(code)
+        try:
+            column, value = parse_status(code)
+        except UsageError:
+            # The dashboard links every code the logs hold, bare. A code AWS added later,
+            # spelled close to a documented one, is read as logged rather than as a typo.
+            column, value = parse_status(f"{FAILED_PREFIX}{code}")
         if column != "tls_verify_status" or not value.startswith("Failed:"):
             raise BadRequest(f"{code!r} is not a failure code")
         entry = get_entry(value)
