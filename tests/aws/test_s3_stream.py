@@ -230,3 +230,71 @@ def _writing_into(pid: int, folder: Path) -> bool:
         except OSError:
             continue
     return False
+
+
+def test_an_ingest_whose_every_object_is_refused_is_an_access_error_exit_4(
+    s3: Any, tmp_path: Path, client_hooks: list[Hook]
+) -> None:
+    from tests.aws.test_s3 import _error_response
+
+    populate(s3, tmp_path / "mirror")
+    refuse = ("before-call.s3.GetObject", lambda **_: _error_response(403, "AccessDenied", "x"))
+    client_hooks.append(refuse)
+    db = tmp_path / "s.duckdb"
+    result = ingest(f"s3://{BUCKET}/web-logs", db, tmp_path / "c")
+    assert result.exit_code == 4, result.stderr
+    assert "access denied to s3:GetObject" in result.stderr and "Traceback" not in result.stderr
+    # Near miss: with one object let through, the rest are named and the command exits 3.
+    client_hooks.remove(refuse)
+    let = key_for("20240502T1005Z")
+    client_hooks.append(
+        (
+            "before-call.s3.GetObject",
+            lambda params, **_: (
+                None
+                if params["url_path"].endswith(let.rsplit("/", 1)[-1])
+                else _error_response(403, "AccessDenied", "x")
+            ),
+        )
+    )
+    again = ingest(f"s3://{BUCKET}/web-logs", db, tmp_path / "c")
+    assert again.exit_code == 3, again.stderr
+    assert "1 of 9 inputs read" in again.stderr
+
+
+def test_downloads_wait_for_the_reader_memory_stays_bounded(
+    s3: Any, tmp_path: Path, client_hooks: list[Hook]
+) -> None:
+    """Backpressure: objects downloaded but not yet read keep their slot, so no more than
+    ``workers`` objects are held while the reader is slower than the network."""
+    from mtls_doctor.aws import session as aws_session
+    from mtls_doctor.aws.layout import S3Url
+    from mtls_doctor.aws.options import RemoteOptions
+    from mtls_doctor.aws.s3 import list_log_objects
+    from mtls_doctor.aws.s3stream import Downloads
+
+    layout = populate(s3, tmp_path / "mirror")
+    fetched = get_calls(client_hooks)
+    opts = RemoteOptions(cache_dir=tmp_path / "c", workers=2)
+    url = S3Url.parse(f"s3://{BUCKET}/web-logs")
+    client = aws_session.new_client("s3", pool=2)
+    objects = list_log_objects(client, url, opts).objects
+    downloads = Downloads(client, url, opts)
+    feeds = [downloads.feed(obj) for obj in objects]
+    try:
+        first = feeds[0].open()
+        time.sleep(1.0)
+        assert len(fetched) == 2  # the reader has taken nothing yet
+        with first:
+            assert first.read() == layout.local(objects[0].key).read_bytes()
+        deadline = time.monotonic() + 10
+        while len(fetched) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert len(fetched) == 3  # one object read: one more download, not all of them
+        for feed, obj in zip(feeds[1:], objects[1:], strict=True):
+            with feed.open() as stream:
+                assert stream.read() == layout.local(obj.key).read_bytes()
+        assert len(fetched) == len(objects) and all(f.sha256 for f in feeds)
+    finally:
+        downloads.close()

@@ -3,8 +3,9 @@
 :class:`S3Opener` is the ``s3`` :class:`~mtls_doctor.logs.sources.Opener` the CLI hands to
 ``logs`` (which never imports this package). Objects are downloaded in parallel into
 ``<cache>/<bucket>/<key>`` (``s3fetch.py``), hashed as they arrive (the store needs no
-second read); a cached file is used again only while the listing still shows its size and
-ETag. ALB log objects are
+second read), or, for ``ingest`` (``stream``), read as they download and cached on the way
+(``s3stream.py``); a cached file is used again only while the listing still shows its size
+and ETag. ALB log objects are
 written once, but a key can be replaced by hand (a re-upload, a repaired copy), and its new
 content is then fetched. Each object is retried with backoff on throttling and dropped
 connections; one that keeps failing, is refused or is gone by the time it is fetched is named

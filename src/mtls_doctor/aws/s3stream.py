@@ -43,6 +43,10 @@ class Downloads:
     cancel: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _started: bool = False
+    # A slot is held from an object's first request until the reader is done with it (not
+    # until its last byte arrived): objects downloaded but not yet read count, so memory
+    # stays bounded when the reader is the slower side.
+    _slots: threading.Semaphore | None = None
 
     def feed(self, obj: S3Object) -> S3Feed:
         made = S3Feed(self, obj)
@@ -55,20 +59,33 @@ class Downloads:
             if self._started:
                 return
             self._started = True
+            self._slots = threading.Semaphore(max(1, self.opts.workers))
         threading.Thread(target=self._dispatch, name="mtls-doctor-s3", daemon=True).start()
 
     def _dispatch(self) -> None:
-        slots = threading.Semaphore(max(1, self.opts.workers))
+        # In key order, as the reader takes them: the object it waits for always has a slot.
+        assert self._slots is not None
         for feed in self.feeds:
-            while not slots.acquire(timeout=0.1):
+            while not self._slots.acquire(timeout=0.1):
                 if self.cancel.is_set():
                     return
-            if self.cancel.is_set():
+            with self._lock:
+                if self.cancel.is_set():
+                    return
+                if feed.closed:  # the reader is done with it already (it was stopped)
+                    self._slots.release()
+                    continue
+                feed.started = True
+            threading.Thread(target=feed.pump, name="mtls-doctor-s3-get", daemon=True).start()
+
+    def done_with(self, feed: S3Feed) -> None:
+        """The reader is done with ``feed``: its slot goes to the next object."""
+        with self._lock:
+            if feed.closed:
                 return
-            thread = threading.Thread(
-                target=feed.pump, args=(slots,), name="mtls-doctor-s3-get", daemon=True
-            )
-            thread.start()
+            feed.closed = True
+            if feed.started and self._slots is not None:
+                self._slots.release()
 
     def close(self) -> None:
         """Stop every download (an ingest that ends, or Ctrl-C); no partial file remains."""
@@ -84,6 +101,9 @@ class S3Feed:
         self.chunks: queue.Queue[Any] = queue.Queue(AHEAD)
         self.sha256: str | None = None
         self.failure: str | None = None  # why the object could not be fetched whole
+        self.error: Exception | None = None  # as raised (AwsAccessError: exit 4)
+        self.started = False  # its download has a slot (see Downloads)
+        self.closed = False  # the reader is done with it
 
     def open(self) -> _Stream:
         self.downloads.start()
@@ -93,7 +113,7 @@ class S3Feed:
         self.downloads.close()
 
     def _put(self, item: Any) -> bool:
-        while not self.downloads.cancel.is_set():
+        while not self.downloads.cancel.is_set() and not self.closed:
             try:
                 self.chunks.put(item, timeout=0.1)
                 return True
@@ -101,7 +121,7 @@ class S3Feed:
                 continue
         return False
 
-    def pump(self, slots: threading.Semaphore) -> None:
+    def pump(self) -> None:
         """Download the object into the queue and the cache (the download thread)."""
         d, url = self.downloads, self.downloads.url.url(self.obj.key)
         target = cache_path(d.opts.cache_root, d.url.bucket, self.obj.key)
@@ -121,8 +141,6 @@ class S3Feed:
         except BaseException as error:  # the cache could not be written: say so, stop there
             self.failure = f"cannot read: {error}"
             self._put(FeedError(str(error), before=False))
-        finally:
-            slots.release()
 
     def _download(self, write: Any) -> str | None:
         """Every byte once into ``write`` and the queue; the SHA-256, or None if cancelled."""
@@ -163,6 +181,7 @@ class S3Feed:
     def _failure(self, error: Exception, attempt: int, written: int) -> FeedError:
         url = self.downloads.url.url(self.obj.key)
         raised = translate(error, action="s3:GetObject", resource=url)
+        self.error = raised
         message = raised.message + (f" after {attempt} attempts" if attempt > 1 else "")
         message = message.removeprefix(url + ": ")
         return FeedError(message, before=written == 0)
@@ -174,6 +193,7 @@ class _Stream:
     def __init__(self, feed: S3Feed) -> None:
         self.feed = feed
         self.rest = b""
+        self.at = 0  # of rest, what was read already
         self.ended = False
 
     def __enter__(self) -> _Stream:
@@ -181,6 +201,7 @@ class _Stream:
 
     def __exit__(self, *exc: object) -> None:
         self.ended = True
+        self.feed.downloads.done_with(self.feed)
 
     def _next(self) -> bytes | None:
         while True:
@@ -197,14 +218,12 @@ class _Stream:
             return bytes(item)
 
     def read(self, size: int = -1) -> bytes:
-        while not self.ended and (size < 0 or len(self.rest) < size):
+        while not self.ended and (size < 0 or len(self.rest) - self.at < size):
             chunk = self._next()
             if chunk is None:
                 self.ended = True
                 break
-            self.rest += chunk
-        if size < 0:
-            data, self.rest = self.rest, b""
-        else:
-            data, self.rest = self.rest[:size], self.rest[size:]
+            self.rest, self.at = self.rest[self.at :] + chunk, 0
+        end = len(self.rest) if size < 0 else min(len(self.rest), self.at + size)
+        data, self.at = self.rest[self.at : end], end
         return data

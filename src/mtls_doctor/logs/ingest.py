@@ -158,7 +158,16 @@ def _append(
         strict=strict,
         on_done=record,
     )
+    _every_fetch_failed(scan, done)
     return IngestResult(str(store.path), tuple(done), stats, len(scan.unreadable))
+
+
+def _every_fetch_failed(scan: SourceScan, done: list[IngestedFile]) -> None:
+    """As when objects are fetched before reading: if not one input could be fetched, the
+    first error ends the command (exit 4 for access or credentials)."""
+    errors = [s.feed.error for s in scan.sources if s.feed is not None and s.feed.error]
+    if errors and all(item.status == "unread" for item in done):
+        raise errors[0]
 
 
 def _account(store: Store, item: IngestedFile, stats: ReadStats) -> None:

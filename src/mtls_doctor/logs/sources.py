@@ -56,6 +56,7 @@ class Feed(Protocol):
 
     sha256: str | None
     failure: str | None  # why the bytes could not be fetched whole, once read
+    error: Exception | None  # the error that said so (raised when every input failed)
 
     def open(self) -> FeedStream: ...
 
