@@ -119,7 +119,7 @@ def test_report_tls_bars_are_drawn_in_proportion(browser: Any, tmp_path: Path) -
 
     logs = write_tls_logs(tmp_path / "logs")
     report = tmp_path / "report.html"
-    args = ["report", str(logs), "--at", "2024-04-06T00:00:00Z", "-o", str(report)]
+    args = ["report", str(logs), "--tls", "--at", "2024-04-06T00:00:00Z", "-o", str(report)]
     assert CliRunner().invoke(cli, args).exit_code == 1
     w = Watched(browser)
     w.page.goto(report.as_uri())
