@@ -15,7 +15,7 @@ partial file behind.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,11 @@ from mtls_doctor.aws.options import RemoteOptions, TransferEvent
 from mtls_doctor.aws.s3fetch import (
     FetchFailure,
     S3Object,
+    cache_path,
+    cached_copy,
     fetch_all,
 )
+from mtls_doctor.aws.s3stream import Downloads
 from mtls_doctor.aws.session import translate
 from mtls_doctor.errors import InputError
 from mtls_doctor.logs.reader import EMPTY_GZIP
@@ -211,8 +214,10 @@ def expand_s3(
     workdir: Path,
     remote: RemoteOptions | None = None,
     stored: Mapping[str, StoredCopy] | None = None,
+    stream: bool = False,
 ) -> SourceScan:
-    """The connection-log files of ``item`` (``s3://bucket[/prefix]``), fetched to the cache.
+    """The connection-log files of ``item`` (``s3://bucket[/prefix]``), fetched to the cache,
+    or with ``stream``, to be read as they download (and cached on the way).
 
     Objects that could not be fetched are in ``unreadable``, with the reason. Raises
     :class:`AwsAccessError` when listing is refused or no credentials are found, and the
@@ -237,11 +242,10 @@ def expand_s3(
     )
     empty = [o for o in listing.objects if _empty_gzip(o)]
     wanted = [o for o in listing.objects if not _empty_gzip(o)]
+    if stream:
+        return _streamed(client, url, listing, wanted, empty, opts)
     fetched, failures = fetch_all(client, url, wanted, opts)
-    for obj in empty:
-        error = InputError(f"{url.url(obj.key)}: {EMPTY_GZIP}")
-        failures.append(FetchFailure(url.url(obj.key), error))
-        opts.notify(TransferEvent("failed", url.url(obj.key), 1, 0, error.message))
+    failures += _empty_failures(url, empty, opts)
     if failures and not fetched:
         raise failures[0].error
     sources = [
@@ -260,6 +264,44 @@ def expand_s3(
     return SourceScan(tuple(sources), tuple(listing.unknown), listing.silent, tuple(unreadable))
 
 
+def _empty_failures(url: S3Url, empty: list[S3Object], opts: RemoteOptions) -> list[FetchFailure]:
+    failures = []
+    for obj in empty:
+        error = InputError(f"{url.url(obj.key)}: {EMPTY_GZIP}")
+        failures.append(FetchFailure(url.url(obj.key), error))
+        opts.notify(TransferEvent("failed", url.url(obj.key), 1, 0, error.message))
+    return failures
+
+
+def _streamed(
+    client: Any,
+    url: S3Url,
+    listing: Listing,
+    wanted: list[S3Object],
+    empty: list[S3Object],
+    opts: RemoteOptions,
+) -> SourceScan:
+    """The objects as feeds, read as they download (``s3stream.py``); a current copy in the
+    cache is read from there instead, and not downloaded."""
+    downloads = Downloads(client, url, opts)
+    sources = []
+    for obj in wanted:
+        target = cache_path(opts.cache_root, url.bucket, obj.key)
+        found = cached_copy(target, obj)
+        if found is not None:
+            opts.notify(TransferEvent("cached", url.url(obj.key), 1, obj.size))
+            source = LogSource(url.url(obj.key), target, is_gzip(target), obj.size, found.sha256)
+        else:
+            feed = downloads.feed(obj)
+            source = LogSource(url.url(obj.key), target, True, obj.size, feed=feed)
+        sources.append(replace(source, etag=obj.etag))
+    failures = _empty_failures(url, empty, opts)
+    if failures and not sources:
+        raise failures[0].error
+    unreadable = sorted((f.url, _reason(f)) for f in failures)
+    return SourceScan(tuple(sources), tuple(listing.unknown), listing.silent, tuple(unreadable))
+
+
 @dataclass(frozen=True)
 class S3Opener:
     """The ``s3`` opener of :func:`mtls_doctor.logs.sources.expand_inputs`."""
@@ -267,9 +309,13 @@ class S3Opener:
     options: RemoteOptions = field(default_factory=RemoteOptions)
 
     def expand(
-        self, item: str, workdir: Path, stored: Mapping[str, StoredCopy] | None = None
+        self,
+        item: str,
+        workdir: Path,
+        stored: Mapping[str, StoredCopy] | None = None,
+        stream: bool = False,
     ) -> SourceScan:
-        return expand_s3(item, workdir, self.options, stored)
+        return expand_s3(item, workdir, self.options, stored, stream)
 
 
 def s3_openers(options: RemoteOptions | None = None) -> dict[str, S3Opener]:

@@ -73,7 +73,7 @@ def _digests(path: Path) -> tuple[str, str]:
     return md5.hexdigest(), sha.hexdigest()
 
 
-def _cached(target: Path, obj: S3Object) -> Fetched | None:
+def cached_copy(target: Path, obj: S3Object) -> Fetched | None:
     """The cached copy of ``obj``, if it is the object as listed now."""
     if not target.is_file() or target.stat().st_size != obj.size:
         return None
@@ -95,7 +95,7 @@ def fetch_object(
     ``cancel`` stops the download within one chunk; the partial file is removed.
     """
     target = cache_path(opts.cache_root, bucket, obj.key)
-    found = _cached(target, obj)
+    found = cached_copy(target, obj)
     if found is not None:
         return found
     target.parent.mkdir(parents=True, exist_ok=True)

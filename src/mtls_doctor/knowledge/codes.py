@@ -7,6 +7,7 @@ package must have an entry for each of them (a test enforces it).
 from __future__ import annotations
 
 import difflib
+import re
 
 SUCCESS = "Success"
 NOT_TLS = "-"
@@ -77,4 +78,16 @@ def nearest_statuses(text: str, n: int = 3) -> tuple[str, ...]:
     near = difflib.get_close_matches(lowered, list(by_lower), n=n, cutoff=0.7)
     if len(lowered) >= 4:  # "expired" -> ClientCertExpired, "revoked" is not a word of a code
         near += [low for low in by_lower if lowered in low and low not in near]
+        near += [low for low in _codes_by_word(lowered) if low not in near]  # "expird"
     return tuple(by_lower[low] for low in near[:n])
+
+
+def _codes_by_word(word: str) -> list[str]:
+    """Codes (lower case) with a word spelled close to ``word``: "expird" -> Expired."""
+    words: dict[str, list[str]] = {}
+    for code in DOCUMENTED_CODES:
+        for part in re.findall(r"[A-Z][a-z]+", code):
+            if len(part) >= 4:  # "Cert" and "Crl" are in many codes: no use as a hint
+                words.setdefault(part.lower(), []).append(code.lower())
+    close = difflib.get_close_matches(word, list(words), n=2, cutoff=0.8)
+    return [code for match in close for code in words[match]]

@@ -80,15 +80,18 @@ def append_group(
             staged = {s.display: str(s.path) for s in fileset.sources}
             names = [staged[item.source.display] for item in group]
             params = {"names": names, "ids": ids}
+            numbered: dict[str, dict[str, int]] = {}
             if native.available():
-                _insert_read(con, fileset, params, tables.malformed, workdir)
+                numbered = _insert_read(con, fileset, params, tables.malformed, workdir)
             else:
                 _insert_staged(con, params, tables)
             bad = con.execute(
                 f"SELECT filename, line, error FROM {tables.malformed} LIMIT {MAX_LOCATED}"
             ).fetchall()
-            issues = locate_lines(fileset, bad, limit=MAX_LOCATED)
+            issues = locate_lines(fileset, bad, MAX_LOCATED, numbered)
             faults = {fault.file: fault for fault in fileset.faults}
+            group, ids, names, dropped = _drop_fed(con, group, ids, names, tables.malformed)
+            params = {"names": names, "ids": ids}
             stop = _strict_stop(group, issues, faults) if strict else None
             if stop is not None:
                 group, ids, names = group[: stop[0]], ids[: stop[0]], names[: stop[0]]
@@ -96,7 +99,7 @@ def append_group(
             _delete_older(con, group)
             _insert_errors(con, tables.malformed, {"names": names, "ids": ids}, issues, group)
             counts = _file_counts(con, tables.malformed, ids, names)
-            results = _insert_files(con, group, ids, counts, faults, now)
+            results = dropped + _insert_files(con, group, ids, counts, faults, now)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {tables.stage}")
         con.execute(f"DROP TABLE IF EXISTS {tables.malformed}")
@@ -126,8 +129,9 @@ def _insert_read(
     params: dict[str, Any],
     malformed: str,
     workdir: Path,
-) -> None:
-    """The compiled reader's rows straight into ``connections``, in one statement.
+) -> dict[str, dict[str, int]]:
+    """The compiled reader's rows straight into ``connections``, in one statement; the line
+    numbers of the declined lines of fed files (read once: see ``locate_lines``).
 
     The scanner certifies most lines, and a certified line is never malformed; the lines it
     declines are kept aside (spooled) as they pass, and parsed again afterwards to record
@@ -167,6 +171,7 @@ def _insert_read(
     finally:
         forget_stream(con, name)
         spool.close()
+    return reader.numbered
 
 
 class _Spool:
@@ -228,6 +233,47 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, params: dict[str, Any], table
         "WHERE error IS NOT NULL"
     )
     con.execute(f"DROP TABLE {tables.stage}")
+
+
+def _digest(item: Fresh) -> str:
+    feed = item.source.feed
+    return item.digest if feed is None or feed.sha256 is None else feed.sha256
+
+
+def _drop_fed(
+    con: duckdb.DuckDBPyConnection,
+    group: list[Fresh],
+    ids: list[int],
+    names: list[str],
+    malformed: str,
+) -> tuple[list[Fresh], list[int], list[str], list[IngestedFile]]:
+    """Take back the rows of the fed files (S3 downloads, hashed as they were read) that
+    could not be fetched whole (not stored, as a file that cannot be opened), or whose
+    content the store holds already (added nothing, as any such file)."""
+    fed = [_digest(item) for item in group if item.source.feed is not None]
+    if not fed:
+        return group, ids, names, []
+    rows = con.execute("SELECT sha256 FROM files WHERE list_contains($d, sha256)", {"d": fed})
+    known = {digest for (digest,) in rows.fetchall()}
+    keep: list[int] = []
+    dropped: list[IngestedFile] = []
+    for index, item in enumerate(group):
+        feed, display = item.source.feed, item.source.display
+        if feed is not None and feed.failure is not None:
+            fault = f"cannot read: {feed.failure}"
+            dropped.append(replace(IngestedFile(display, "unread", 0, 0, fault), fault_lines=0))
+        elif feed is not None and _digest(item) in known:
+            dropped.append(IngestedFile(display, "unchanged", 0, 0, None))
+        else:
+            known.add(_digest(item))
+            keep.append(index)
+            continue
+        con.execute("DELETE FROM connections WHERE file_id = $id", {"id": ids[index]})
+        con.execute(f"DELETE FROM {malformed} WHERE filename = $n", {"n": names[index]})
+    if dropped:
+        group = [group[i] for i in keep]
+        ids, names = [ids[i] for i in keep], [names[i] for i in keep]
+    return group, ids, names, dropped
 
 
 def _forget_after(
@@ -343,7 +389,7 @@ def _insert_files(
         "file_id": ids,
         "source": [item.source.display for item in group],
         "size": [item.source.size for item in group],
-        "sha256": [item.digest for item in group],
+        "sha256": [_digest(item) for item in group],
         "rows": [c[0] for c in counts],
         "malformed": [c[1] for c in counts],
         "extra_field_lines": [c[2] for c in counts],

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.logs.faults import TRUNCATED_GZIP, FileFault, gzip_fault, inflate_pieces
 from mtls_doctor.logs.parse import MAX_LINE_BYTES
-from mtls_doctor.logs.sources import LogSource
+from mtls_doctor.logs.sources import GZIP_MAGIC, LogSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,6 +28,8 @@ class FileState:
     long_lines: int = 0
     faults: list[FileFault] = field(default_factory=list)
     folded: list[pa.RecordBatch] = field(default_factory=list)  # see NativeReader.folded
+    # Of a fed file (read once): the number of each declined line, by its text as parsed.
+    numbered: dict[str, int] | None = None
 
 
 def chunks(
@@ -80,6 +82,9 @@ def _head(line: bytes) -> bytes:
 
 
 def _inflated(source: LogSource, state: FileState) -> Iterator[bytes]:
+    if source.feed is not None:
+        yield from _fed(source, state)
+        return
     with open(source.path, "rb") as handle:
         if not source.gzip:
             while piece := handle.read(CHUNK_BYTES):
@@ -88,11 +93,43 @@ def _inflated(source: LogSource, state: FileState) -> Iterator[bytes]:
         yield from _gunzip(handle, source, state)
 
 
+def _fed(source: LogSource, state: FileState) -> Iterator[bytes]:
+    """A fed file (a download), read as its bytes arrive: gzip or not is told by its first
+    two bytes, as for a file (``sources.is_gzip``)."""
+    assert source.feed is not None
+    with source.feed.open() as handle:
+        head = handle.read(2)
+        if head != GZIP_MAGIC:
+            if head:
+                yield head
+            while piece := handle.read(CHUNK_BYTES):
+                yield piece
+            return
+        yield from _gunzip(_Prefixed(head, handle), source, state)
+
+
+class _Prefixed:
+    """A stream with bytes already taken from it put back in front."""
+
+    def __init__(self, head: bytes, handle: Any) -> None:
+        self.head, self.handle = head, handle
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            return head + bytes(self.handle.read(max(0, size - len(head)) if size >= 0 else -1))
+        return bytes(self.handle.read(size))
+
+
 def _gunzip(handle: Any, source: LogSource, state: FileState) -> Iterator[bytes]:
     from isal import isal_zlib
 
-    if (yield from inflate_pieces(handle, isal_zlib, CHUNK_BYTES)) is not None:
-        state.faults.append(_gzip_fault(source))
+    fault = yield from inflate_pieces(handle, isal_zlib, CHUNK_BYTES)
+    if fault is not None:
+        # A fed file is not read twice: ISA-L's wording stands (the file's is zlib's).
+        state.faults.append(
+            FileFault(source.display, fault, 0) if source.feed else _gzip_fault(source)
+        )
 
 
 def _gzip_fault(source: LogSource) -> FileFault:

@@ -2,7 +2,9 @@
 query, not one round trip per file.
 
 A file whose content (SHA-256) the store holds adds nothing. S3 objects come hashed already
-(as they were downloaded); local files are hashed by a thread per core.
+(as they were downloaded, or as they are read when they are read as they download: then
+``append.py`` drops the rows of one whose content turns out to be stored); local files are
+hashed by a thread per core.
 """
 
 from __future__ import annotations
@@ -52,10 +54,11 @@ def stored_copies(store: Store) -> dict[str, StoredCopy]:
 def _hashes(sources: Sequence[LogSource]) -> list[str]:
     # hashlib lets go of the GIL on large reads: a thread per core hashes big files at
     # disk speed, and many small ones without a round trip each.
-    todo = [s.path for s in sources if s.sha256 is None]
+    todo = [s.path for s in sources if s.sha256 is None and s.feed is None]
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         done = iter(list(pool.map(sha256_file, todo, chunksize=16)))
-    return [s.sha256 if s.sha256 is not None else next(done) for s in sources]
+    # A fed file (an S3 download) is hashed as it is read: "" until then (append.py).
+    return ["" if s.feed is not None else s.sha256 or next(done) for s in sources]
 
 
 def empty_gzip(source: LogSource) -> bool:
@@ -81,7 +84,7 @@ def plan(store: Store, sources: Sequence[LogSource]) -> tuple[list[Fresh], set[i
     fresh: list[Fresh] = []
     unchanged: set[int] = set()
     for index, (source, digest) in enumerate(zip(sources, digests, strict=True)):
-        if digest in known:
+        if digest and digest in known:
             unchanged.add(index)
             continue
         known.add(digest)

@@ -13,11 +13,12 @@ from typing import Any, BinaryIO
 import duckdb
 
 from mtls_doctor.errors import LogFormatError, StoreError
+from mtls_doctor.logs import native
 from mtls_doctor.logs.api import SCHEMA_VERSION, ReadStats
 from mtls_doctor.logs.append import append_sources
 from mtls_doctor.logs.fresh import stored_copies
 from mtls_doctor.logs.reader import FileFault, ParseIssue
-from mtls_doctor.logs.sources import Opener, expand_inputs, make_workdir
+from mtls_doctor.logs.sources import Opener, SourceScan, expand_inputs, make_workdir
 from mtls_doctor.logs.store import IngestedFile, Store, _connect
 
 
@@ -110,7 +111,33 @@ def _ingest(
     if not inputs:
         return IngestResult(str(store.path), (), stats)
     stored = stored_copies(store) if openers else None
-    scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, openers=openers, stored=stored)
+    # With the compiled reader, S3 objects are read as they download (one pass: fetch, hash,
+    # inflate, scan); DuckDB's own reader needs files, so then they are fetched first.
+    scan = expand_inputs(
+        inputs,
+        workdir=workdir,
+        stdin=stdin,
+        openers=openers,
+        stored=stored,
+        stream=native.available(),
+    )
+    try:
+        return _append(store, scan, workdir, strict, progress, now, stats)
+    finally:
+        for source in scan.sources:
+            if source.feed is not None:
+                source.feed.close()  # downloads still running (strict stop, Ctrl-C) stop
+
+
+def _append(
+    store: Store,
+    scan: SourceScan,
+    workdir: Path,
+    strict: bool,
+    progress: Callable[[str], None] | None,
+    now: datetime | None,
+    stats: ReadStats,
+) -> IngestResult:
     stats.files = len(scan.sources)
     stats.skipped_unknown = scan.skipped_unknown
     for name, reason in scan.unreadable:

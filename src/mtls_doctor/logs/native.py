@@ -51,6 +51,7 @@ except ImportError:  # built only where a C compiler was present at install time
     _linescan = None  # type: ignore[assignment]
 
 MAX_LINES = 64 * 1024  # lines per scan call: bounds it too when lines are short
+MAX_NUMBERED = 10_000  # declined lines of a fed file whose numbers are kept
 _AHEAD = 2  # batches a thread may hold before the reader takes them
 
 
@@ -123,9 +124,12 @@ class _Batcher:
                 text = raw.decode("utf-8", errors="replace")
                 self.state.bad_bytes = True
             self.state.long_lines += sum(too_long(part) for part in text.split("\r"))
+            numbered = self.state.numbered
             for head, rest in duckdb_parts(text, first_line + index == 0):
                 lines.append(head)
                 rests.append(rest)
+                if numbered is not None and len(numbered) < MAX_NUMBERED:
+                    numbered.setdefault(head, first_line + index + 1)
         if not lines:
             return None
         pa = self.pa
@@ -157,7 +161,8 @@ def _read_file(
 ) -> None:
     """Scan one file into ``out``: ``(batch, kind)`` pairs, then its :class:`FileState`."""
     assert _linescan is not None
-    state = FileState()
+    # A fed file cannot be read again to number its malformed lines: they are numbered now.
+    state = FileState(numbered={} if source.feed is not None else None)
 
     def hand_over(batch: pa.RecordBatch, kind: str) -> None:
         _hand_over(out, (batch, kind), stop)
@@ -228,6 +233,7 @@ class NativeReader:
         self.faults: list[FileFault] = faults if faults is not None else []
         self.routing = None if routing is None else routing.for_scan()
         self._folded: list[pa.RecordBatch] = []
+        self.numbered: dict[str, dict[str, int]] = {}  # of fed files: see FileState
         self._workers: _Workers | None = None
 
     def folded(self) -> pa.Table:
@@ -323,6 +329,8 @@ class NativeReader:
 
     def _finish(self, source: LogSource, state: FileState) -> None:
         self._folded += state.folded
+        if state.numbered is not None:
+            self.numbered[source.display] = state.numbered
         for fault in state.faults:
             self.faults.append(FileFault(fault.file, fault.message, state.lines))
         if not state.faults and state.bad_bytes:

@@ -15,7 +15,7 @@ import contextlib
 import itertools
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -272,12 +272,16 @@ class FileSet:
 
 
 def locate_lines(
-    fileset: FileSet, bad: Iterable[tuple[str, str, str]], limit: int = 1000
+    fileset: FileSet,
+    bad: Iterable[tuple[str, str, str]],
+    limit: int = 1000,
+    numbered: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[ParseIssue]:
     """Find the line numbers of malformed lines (rare, so Python may scan those files).
 
     ``bad`` holds ``(filename, line, reason)`` as DuckDB saw them. A line that cannot be
-    found again is still reported, without a number.
+    found again is still reported, without a number. A file in ``numbered`` (a fed file,
+    numbered as it was read: ``{display: {line: number}}``) is not read again.
     """
     wanted: dict[str, dict[str, str]] = {}
     for filename, line, reason in bad:
@@ -285,7 +289,11 @@ def locate_lines(
     issues: list[ParseIssue] = []
     for filename, lines in wanted.items():
         display = fileset.display(filename)
-        found = _scan_file(Path(filename), display, lines, limit)
+        if numbered is not None and display in numbered:
+            at = numbered[display]
+            found = [ParseIssue(display, at[t], r, t) for t, r in lines.items() if t in at]
+        else:
+            found = _scan_file(Path(filename), display, lines, limit)
         seen = {issue.text for issue in found}
         found.extend(ParseIssue(display, None, r, t) for t, r in lines.items() if t not in seen)
         issues.extend(found)

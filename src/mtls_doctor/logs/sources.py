@@ -42,6 +42,43 @@ class LogSource:
     # Known without reading the file again: hashed as it was downloaded (S3 objects).
     sha256: str | None = None
     etag: str | None = None  # an S3 object's ETag: a stored copy with another one is stale
+    # Bytes that arrive as they are read (an S3 download): read once, never from ``path``.
+    feed: Feed | None = field(default=None, compare=False, repr=False)
+
+
+class Feed(Protocol):
+    """A log file's raw bytes as they arrive (a download), to be read in one pass.
+
+    :meth:`open` starts the transfer and gives its bytes as a stream; ``sha256`` is set
+    once it was read to its end. A failure to fetch is raised by ``read`` as a
+    :class:`FeedError`, whose ``strerror`` says why (the file is named by the caller).
+    """
+
+    sha256: str | None
+    failure: str | None  # why the bytes could not be fetched whole, once read
+
+    def open(self) -> FeedStream: ...
+
+    def close(self) -> None: ...
+
+
+class FeedStream(Protocol):
+    """A feed's bytes: ``read(n)`` gives ``n`` bytes, fewer only at the end."""
+
+    def read(self, size: int = -1) -> bytes: ...
+
+    def __enter__(self) -> FeedStream: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class FeedError(OSError):
+    """The bytes of a fed file could not be fetched (refused, gone, cut off); ``before``
+    says whether that happened before its first byte."""
+
+    def __init__(self, reason: str, before: bool) -> None:
+        super().__init__(0, reason)
+        self.before = before
 
 
 @dataclass(frozen=True)
@@ -68,11 +105,17 @@ class Opener(Protocol):
 
     The caller (the CLI) builds it with its options and passes it in, so that ``logs`` never
     imports what talks to the network. ``stored`` names the remote objects a store already
-    holds whole: those whose copy is still current are not fetched again.
+    holds whole: those whose copy is still current are not fetched again. With ``stream``,
+    objects may come as :class:`LogSource` with a ``feed`` (read as they download) instead of
+    being fetched to local files first.
     """
 
     def expand(
-        self, item: str, workdir: Path, stored: Mapping[str, StoredCopy] | None = None
+        self,
+        item: str,
+        workdir: Path,
+        stored: Mapping[str, StoredCopy] | None = None,
+        stream: bool = False,
     ) -> SourceScan: ...
 
 
@@ -152,10 +195,12 @@ def expand_inputs(
     stdin: BinaryIO | None = None,
     openers: Mapping[str, Opener] | None = None,
     stored: Mapping[str, StoredCopy] | None = None,
+    stream: bool = False,
 ) -> SourceScan:
     """Expand ``inputs`` into log files, in a stable order, without reading their content.
 
-    ``openers`` reads other schemes (``{"s3": ...}``); ``stored`` is passed on to them.
+    ``openers`` reads other schemes (``{"s3": ...}``); ``stored`` and ``stream`` are passed
+    on to them.
     Raises :class:`InputError` for an input that matches nothing.
     """
     collector = _Collector()
@@ -163,7 +208,7 @@ def expand_inputs(
         scheme = item.split("://", 1)[0] if "://" in item else ""
         opener = (openers or {}).get(scheme)
         if opener is not None:
-            scan = opener.expand(item, workdir, stored)
+            scan = opener.expand(item, workdir, stored, stream)
             collector.sources.extend(scan.sources)
             collector.unknown.extend(scan.skipped_unknown)
             collector.unreadable.extend(scan.unreadable)
