@@ -241,7 +241,8 @@ def _finish(
         find = (lambda serial: index.find(serial, None)) if index else None
         result = attach_causes(result, read, FolderVersions(trail[1]), scope, find_chain=find)
     report = out / "report.html"
-    report.write_text(render_html(result, tops, title="mtls-doctor demo incident", tls=mix), "utf-8")
+    page = render_html(result, tops, title="mtls-doctor demo incident", tls=mix)
+    report.write_text(page, "utf-8")
     as_json = out / "diagnosis.json"
     as_json.write_text(json.dumps(result.to_dict(), indent=2) + "\n", "utf-8")
     return DemoResult(out, db, report, as_json, log_dir, pki.out_dir, sent, changed_at, result,
