@@ -25,6 +25,7 @@ def entry(
     not_before: datetime | None = GOOD_NB,
     not_after: datetime | None = GOOD_NA,
     port: int = 443,
+    elb: str = "app/demo/0123456789abcdef",
 ) -> str:
     tls = status != "-"
     return LogEntry(
@@ -42,7 +43,7 @@ def entry(
         tls_verify_status=status,
         conn_trace_id="TID_" + "ab" * 16,
         tls_keyexchange="x25519" if tls else None,
-        elb="app/demo/0123456789abcdef",
+        elb=elb,
         ip_address="10.0.0.5",
     ).to_line()
 

@@ -53,6 +53,7 @@ _FAILURES = {
         ("leaf_client_cert_subject", "VARCHAR"),
         ("not_before", "TIMESTAMP"),
         ("not_after", "TIMESTAMP"),
+        ("elb", "VARCHAR"),
     )
 }
 _EXPIRING = {

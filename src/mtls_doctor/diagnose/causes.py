@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from mtls_doctor.diagnose.model import Diagnosis, DiagnosisWarning, FailureGroup
 from mtls_doctor.trail.files import ChangeRead
-from mtls_doctor.trail.link import Failing, link_causes
+from mtls_doctor.trail.link import Cause, Failing, link_causes
 from mtls_doctor.trail.objects import CachedFetcher, ObjectFetcher
-from mtls_doctor.trail.select import DEFAULT_LOOKBACK, Scope, possible_causes
+from mtls_doctor.trail.select import DEFAULT_LOOKBACK, LISTENER_EVENTS, Scope, possible_causes
 from mtls_doctor.trail.verdicts import ClientChain
 
 SLACK = timedelta(minutes=1)
@@ -53,6 +53,36 @@ def failing_serials(group: FailureGroup) -> tuple[str, ...]:
     return tuple(sorted({s for s in found if isinstance(s, str) and s and s != "-"}))
 
 
+def scope_of(given: Scope, load_balancers: tuple[str, ...]) -> Scope:
+    """The scope of one change point: what ``--lb`` / ``--listener-arn`` gave, else the load
+    balancers its failing connections came through (the logs' ``elb``)."""
+    if given.listeners or given.load_balancers or not load_balancers:
+        return given
+    return replace(given, load_balancers=frozenset(load_balancers))
+
+
+def _say_scope_unknown(causes: list[Cause], scope: Scope) -> list[Cause]:
+    """A trust-store change is kept when nothing ties a trust store to the listener at hand
+    (no --trust-store-arn, no ModifyListener of it naming one), and said to be so."""
+    if scope.trust_stores:
+        return causes
+    where = ", ".join(sorted(scope.listeners or scope.load_balancers)) or "the listener"
+    out = []
+    for cause in causes:
+        if cause.event.event_name in LISTENER_EVENTS:
+            out.append(cause)
+            continue
+        note = f"scope unknown: nothing read ties this trust store to {where}"
+        out.append(
+            replace(
+                cause,
+                summary=f"{cause.summary} ({note})",
+                details={**cause.details, "scope": note},
+            )
+        )
+    return out
+
+
 def attach_causes(
     diagnosis: Diagnosis,
     read: ChangeRead,
@@ -76,8 +106,10 @@ def attach_causes(
         at = aware(change.at)
         serials = failing_serials(group)
         failing = Failing(group.code, at, serials, _chains(serials, find_chain))
-        candidates = possible_causes(read.events, at, scope, lookback=lookback, slack=SLACK)
+        here = scope_of(scope, change.load_balancers)
+        candidates = possible_causes(read.events, at, here, lookback=lookback, slack=SLACK)
         causes = link_causes(failing, candidates, cached, read.events)
+        causes = _say_scope_unknown(causes, here.with_trust_stores(read.events))
         done = replace(change, causes=tuple(causes), causes_complete=read.complete)
         groups.append(replace(group, change=done))
     warnings = diagnosis.warnings

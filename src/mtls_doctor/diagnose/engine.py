@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +11,7 @@ from mtls_doctor.diagnose import queries as q
 from mtls_doctor.diagnose.changes import Minutes, Window, detect_change, roll_up
 from mtls_doctor.diagnose.evidence import evidence_for, human_delta
 from mtls_doctor.diagnose.model import (
+    ChangePoint,
     Diagnosis,
     DiagnosisWarning,
     FailureGroup,
@@ -125,9 +126,13 @@ def _failure_groups(
             counts.query(q.TIMELINE, unit="minute"),
             grouped.query(q.CODE_CERTIFICATES),
             grouped.query(q.PER_CODE),
+            grouped.query(q.FAILING_LOAD_BALANCERS),
         ]
     )
-    tls_rows, top_clients, top_certs, timeline_rows, evidence, per_code = answers
+    tls_rows, top_clients, top_certs, timeline_rows, evidence, per_code, elbs = answers
+    load_balancers: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for code, elb, last in elbs:
+        load_balancers[code].append((str(elb), last))
     tls = [(b, int(n)) for b, n in tls_rows]
     clients: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for code, ip, n, first, last in top_clients:
@@ -175,11 +180,24 @@ def _failure_groups(
                 timeline=tuple(roll_up(minutes.get(code, []), unit)),
                 evidence=evidence_for(code, cert_rows),
                 resolution=resolution_lines(code),
-                change=detect_change(code, minutes.get(code, []), per_minute, first, window),
+                change=_scoped(
+                    detect_change(code, minutes.get(code, []), per_minute, first, window),
+                    load_balancers.get(code, []),
+                ),
                 correlation=correlation,
             )
         )
     return tuple(groups)
+
+
+def _scoped(
+    change: ChangePoint | None, load_balancers: list[tuple[str, datetime]]
+) -> ChangePoint | None:
+    """The change point with the load balancers its failures (those from it on) came through."""
+    if change is None:
+        return None
+    after = tuple(sorted({elb for elb, last in load_balancers if last >= change.at}))
+    return replace(change, load_balancers=after)
 
 
 def _expiring(source: Source, options: DiagnoseOptions) -> tuple[DiagnosisWarning, ...]:

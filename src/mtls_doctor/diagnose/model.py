@@ -90,6 +90,9 @@ class ChangePoint:
     # None: no change source was read, and the JSON has no "causes".
     causes: tuple[Cause, ...] | None = None
     causes_complete: bool = True  # False: the change source was read only in part
+    # The load balancers (the logs' elb, app/NAME/ID) of the code's failures from ``at`` on:
+    # changes to others are no cause (diagnose/causes.py). Empty: the logs do not say.
+    load_balancers: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +118,7 @@ class ChangePoint:
         return {
             "causes": [c.to_dict() for c in self.causes],
             "causes_complete": self.causes_complete,
+            "load_balancers": list(self.load_balancers),
         }
 
 

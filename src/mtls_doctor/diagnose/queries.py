@@ -47,15 +47,17 @@ FAILURE_COLUMNS = (
     "leaf_client_cert_subject, not_before, not_after, verify_result"
 )
 
-# The failed rows counted per code, client and certificate: the per-code questions (all but
-# the timeline) ask these groups, with COUNT_SHAPE, rather than every failed row again.
+# The failed rows counted per code, client, certificate and load balancer: the per-code
+# questions (all but the timeline) ask these groups, with COUNT_SHAPE, rather than every
+# failed row again. They sum over ``elb``, which only FAILING_LOAD_BALANCERS reads: the load
+# balancers a change point's failures came through scope its causes (diagnose/causes.py).
 FAILURE_GROUPS = """
 SELECT error_code, verify_result, client_ip, serial_key, leaf_client_cert_serial_number,
-       leaf_client_cert_subject, not_before, not_after,
+       leaf_client_cert_subject, not_before, not_after, elb,
        count(*) AS n, min(timestamp) AS first_seen, max(timestamp) AS last_seen
 FROM {rel} WHERE {where} AND verify_result = 'failed'
 GROUP BY error_code, verify_result, client_ip, serial_key, leaf_client_cert_serial_number,
-         leaf_client_cert_subject, not_before, not_after"""
+         leaf_client_cert_subject, not_before, not_after, elb"""
 
 # The selection's rows counted per status and minute (COUNT_SHAPE), and who used each
 # certificate that worked and expires before $horizon, when last: what a target read for one
@@ -126,6 +128,13 @@ SELECT code, serial, subject, not_before, not_after, n, clients, first_seen, las
   GROUP BY code, serial, subject
 ) ranked
 WHERE rn <= {TOP_N} ORDER BY code, n DESC, serial, subject"""
+
+# Each code's failing load balancers (the logs' elb, app/NAME/ID) and when each last failed:
+# a change point's failures are those seen from it on.
+FAILING_LOAD_BALANCERS = """
+SELECT coalesce(error_code, '') AS code, elb, {last}
+FROM {rel} WHERE {where} AND verify_result = 'failed' AND elb IS NOT NULL
+GROUP BY coalesce(error_code, ''), elb ORDER BY code, elb"""
 
 TIMELINE = """
 SELECT coalesce(error_code, '') AS code, date_trunc('{unit}', {at}) AS bucket, {n}

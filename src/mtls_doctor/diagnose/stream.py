@@ -50,7 +50,10 @@ _STATUS = "tls_verify_status"
 _CONCURRENT = 2  # questions asked at once (fetch_many)
 MEMORY_LIMIT = "1GB"
 # What a diagnosis reads of a row from files. The other fields (trace ids, ELB names,
-# ciphers, the validity text, ...) are most of a row's size and no question reads them.
+# ciphers, the validity text, ...) are most of a row's size and no question reads them of
+# every row. The failure groups also read ``elb`` (queries.FAILURE_GROUPS): the compiled
+# path's failed side reads it of the failed rows only, the pure path keeps it for those
+# (_FAILED_ELB).
 _UNREAD = {
     "client_port",
     "tls_cipher",
@@ -68,6 +71,8 @@ KEPT_COLUMNS: tuple[str, ...] = (
     "unknown_code",
     "error",
 )
+# The load balancer of a failed row only: the pure path's table holds every row.
+_FAILED_ELB = "CASE WHEN verify_result = 'failed' THEN elb END AS elb"
 # What the TLS handshakes table (a Scope with ``tls``) reads besides.
 _TLS_COLUMNS = ("tls_cipher", "tls_keyexchange")
 
@@ -138,7 +143,7 @@ class PureTarget(ScratchTarget):
         fileset.run(
             self.con,
             lambda rel: (
-                f"CREATE TEMP TABLE mtls_rows AS SELECT {', '.join(kept)}, "
+                f"CREATE TEMP TABLE mtls_rows AS SELECT {', '.join(kept)}, {_FAILED_ELB}, "
                 # The raw line and the file's name (a path: longer than most of a row) are
                 # kept for malformed rows only, to be numbered and reported.
                 "CASE WHEN error IS NOT NULL THEN filename END AS filename, "
