@@ -131,12 +131,13 @@ EXIT: dict[str, int] = {
     "mtls-doctor policy list": 0,
     "mtls-doctor policy show ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09": 0,
     "mtls-doctor policy show TLS13-1-2-FIPS-2023-04 --format json": 0,
-    "mtls-doctor policy check ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 logs/": 0,
+    # The demo has one client on TLS 1.1 (demo/run.py): a TLS 1.2+ policy refuses it.
+    "mtls-doctor policy check ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 logs/": 1,
     "mtls-doctor diagnose logs/ --tls": 1,
-    "mtls-doctor report logs/ --tls -o report.html": 1,
-    "mtls-doctor policy check TLS13-1-3-2021-06 --db incident.duckdb --since 7d --format json": 0,
+    "mtls-doctor report logs/ --no-tls -o report.html": 1,
+    "mtls-doctor policy check TLS13-1-3-2021-06 --db incident.duckdb --since 7d --format json": 1,
     "mtls-doctor policy check --compare ELBSecurityPolicy-2016-08 TLS13-1-2-Res-PQ-2025-09 "
-    "logs/": 0,
+    "logs/": 1,
     "mtls-doctor cert check chain.pem --policy ELBSecurityPolicy-TLS13-1-2-RFC9151-FIPS-2023-07": 1,
     "mtls-doctor cert check chain.pem --trust-store bundle.pem --policy TLS13-1-3-2021-06 "
     "--format json": 1,

@@ -81,13 +81,32 @@ def test_tls_section_text_and_markdown(logs: Path) -> None:
     assert "post-quantum" not in out
 
 
-def test_report_tls_section(logs: Path, tmp_path: Path) -> None:
+def test_report_has_the_tls_section_by_default(logs: Path, tmp_path: Path) -> None:
     out_file = tmp_path / "r.html"
-    code, out, err = run("report", str(logs), "--tls", *AT, "-o", str(out_file))
-    assert code == 1 and out.strip() == str(out_file), err
+    code, out, err = run("report", str(logs), *AT, "-o", str(out_file))
+    assert code == 1 and out.strip() == str(out_file)
+    assert "19 connections, 2 failed, 1 code(s)" in err  # 17 of them TLS
     page = out_file.read_text(encoding="utf-8")
     assert '<h2 id="tls">TLS</h2>' in page and "X25519MLKEM768" in page
     assert "29.4%" in page  # the PQ share: 5 of the 17 handshakes
     assert "198.51.100.3" in page.split('id="tls"')[1]  # a client on TLS 1.1
-    code, _, _ = run("report", str(logs), *AT, "-o", str(out_file))
-    assert code == 1 and 'id="tls"' not in out_file.read_text(encoding="utf-8")
+    # --tls is still accepted (the default); --no-tls leaves the section out.
+    code, _, _ = run("report", str(logs), "--tls", *AT, "-o", str(out_file))
+    assert code == 1 and '<h2 id="tls">TLS</h2>' in out_file.read_text(encoding="utf-8")
+    code, out, err = run("report", str(logs), "--no-tls", *AT, "-o", str(out_file))
+    assert code == 1 and out.strip() == str(out_file), err
+    assert 'id="tls"' not in out_file.read_text(encoding="utf-8")
+
+
+def test_diagnose_keeps_tls_opt_in_for_a_store_too(logs: Path, tmp_path: Path) -> None:
+    """Files and a store answer `diagnose` with the same JSON: no `tls` unless asked."""
+    db = tmp_path / "s.duckdb"
+    assert run("ingest", str(logs), "--db", str(db))[0] == 0
+    from_store = _json("--db", str(db))
+    assert "tls" not in from_store and from_store == _json(str(logs))
+    code, out, _ = run("diagnose", "--help")
+    assert code == 0 and "--db too, so that the same logs give the same JSON" in " ".join(
+        out.split()
+    )
+    code, out, _ = run("report", "--help")
+    assert code == 0 and "--tls / --no-tls" in out and "[default: tls]" in out

@@ -76,3 +76,29 @@ def test_sim_clock_stays_inside_its_minute() -> None:
     at = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
     clock = SimClock(at)
     assert at <= clock() < at.replace(minute=1)
+
+
+def test_demo_has_a_legacy_client_that_a_tls12_policy_refuses(demo_out: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mtls_doctor.cli import cli
+
+    legacy = client_address(sum(n for name, n, _ in POPULATION[:1]))  # right after success-root
+    assert POPULATION[1][0] == "legacy-tls"
+    args = ["policy", "check", "ELBSecurityPolicy-TLS13-1-2-2021-06", str(demo_out / "logs")]
+    result = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert result.exit_code == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert data["refused_connections"] > 0 and data["refused_clients"] == 1
+    [refused] = {c["client_ip"] for c in data["clients"]}
+    assert refused == legacy
+    client = data["clients"][0]
+    # TLS 1.1 where the local OpenSSL negotiates it, else TLS 1.2 with a CBC cipher.
+    assert client["tls_protocol"] == "TLSv1.1" or "-SHA" in client["tls_cipher"]
+    assert "not offered" in client["reason"]
+    assert "would be refused by ELBSecurityPolicy-TLS13-1-2-2021-06" in result.stderr
+    # The demo's report lists it in its TLS section (the report has one by default).
+    section = (demo_out / "report.html").read_text(encoding="utf-8").split('id="tls"')[1]
+    assert (legacy if client["tls_protocol"] == "TLSv1.1" else client["tls_cipher"]) in section

@@ -109,3 +109,24 @@ def test_dashboard_filter_changes_the_table(browser: Any, store_db: Path, tmp_pa
         w.page.wait_for_url("**/client/203.0.113.9**")
         assert "Client 203.0.113.9" in w.page.locator("h1").inner_text()
         w.assert_local()
+
+
+def test_report_tls_bars_are_drawn_in_proportion(browser: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mtls_doctor.cli import cli
+    from tests.diagnose.tlscorpus import write_tls_logs
+
+    logs = write_tls_logs(tmp_path / "logs")
+    report = tmp_path / "report.html"
+    args = ["report", str(logs), "--tls", "--at", "2024-04-06T00:00:00Z", "-o", str(report)]
+    assert CliRunner().invoke(cli, args).exit_code == 1
+    w = Watched(browser)
+    w.page.goto(report.as_uri())
+    # The protocol mix: 7, 5, 3 and 2 handshakes, on a page as wide as a laptop's.
+    bars = w.page.locator("h2#tls ~ table").first.locator(".bar")
+    widths = [bars.nth(i).bounding_box()["width"] for i in range(bars.count())]
+    assert len(widths) == 4
+    for width, n in zip(widths, (7, 5, 3, 2), strict=True):
+        assert abs(width - widths[0] * n / 7) <= 1.5, widths
+    w.assert_local()

@@ -30,6 +30,7 @@ from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import Diagnosis, likely_cause_text
 from mtls_doctor.diagnose.overview import overview
 from mtls_doctor.diagnose.target import Scope, open_target
+from mtls_doctor.diagnose.tls import tls_mix
 from mtls_doctor.logs.ingest import ingest_inputs
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.pki.issue import issue_client, load_ca
@@ -46,7 +47,8 @@ Progress = Callable[[str], None]
 # (scenario, how many clients, connection probability per minute). The leaf-only clients
 # of the intermediate are the ones the trust-store change breaks.
 POPULATION: tuple[tuple[str, int, float], ...] = (
-    ("success-root", 22, 0.35),
+    ("success-root", 21, 0.35),
+    ("legacy-tls", 1, 0.35),  # success-root's certificate, but offers TLS 1.1 only
     ("leaf-only-intermediate", 9, 0.4),
     ("expiring-soon", 3, 0.3),
     ("revoked", 2, 0.4),
@@ -124,6 +126,8 @@ def _identities(pki: ScenarioSet, out: Path, at: datetime) -> dict[str, Identity
         common_name="expiring-soon.client.test",
     )
     ids["expiring-soon"] = Identity("expiring-soon", soon.chain_path, soon.key_path)
+    ok = ids["success-root"]
+    ids["legacy-tls"] = Identity("legacy-tls", ok.chain, ok.key, legacy_tls=True)
     return ids
 
 
@@ -225,9 +229,10 @@ def _finish(
     correlator = Correlator.from_files(
         pki.path(pki.trust_store), [pki.path(c) for c in pki.crls], pki.out_dir / "clients"
     )
-    with open_target([], db=db, scope=Scope.of(Filters(), now, 30)) as target:
+    # The report has its TLS section, as `mtls-doctor report` does by default.
+    with open_target([], db=db, scope=Scope.of(Filters(), now, 30, tls=True)) as target:
         result = diagnose(target, Filters(), DiagnoseOptions(now, 30, correlator))
-        tops = overview(target)
+        tops, mix = overview(target), tls_mix(target)
     window = change_window(result)
     if window is not None:
         read = read_folder(trail[0], *window)
@@ -236,7 +241,8 @@ def _finish(
         find = (lambda serial: index.find(serial, None)) if index else None
         result = attach_causes(result, read, FolderVersions(trail[1]), scope, find_chain=find)
     report = out / "report.html"
-    report.write_text(render_html(result, tops, title="mtls-doctor demo incident"), "utf-8")
+    page = render_html(result, tops, title="mtls-doctor demo incident", tls=mix)
+    report.write_text(page, "utf-8")
     as_json = out / "diagnosis.json"
     as_json.write_text(json.dumps(result.to_dict(), indent=2) + "\n", "utf-8")
     return DemoResult(out, db, report, as_json, log_dir, pki.out_dir, sent, changed_at, result,

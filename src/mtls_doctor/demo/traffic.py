@@ -13,6 +13,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ class Identity:
     name: str
     chain: Path | None
     key: Path | None
+    # Offers TLS 1.1 at most (TLS 1.2 with a CBC cipher where the local OpenSSL has no TLS
+    # 1.1): the old client that `policy check` with a TLS 1.2+ policy must name.
+    legacy_tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,25 @@ def client_address(index: int) -> str:
 
 def make_context(identity: Identity, ca_file: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(ca_file))
+    if identity.legacy_tls:
+        _legacy(context)
     if identity.chain is not None and identity.key is not None:
         context.load_cert_chain(str(identity.chain), str(identity.key))
     return context
+
+
+def _legacy(context: ssl.SSLContext) -> None:
+    """Offer only what an old client offers: TLS 1.0/1.1, or TLS 1.2 with a CBC cipher."""
+    if ssl.HAS_TLSv1_1:
+        with warnings.catch_warnings():  # deprecated, and exactly what this client is for
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
+        # OpenSSL 3 refuses TLS < 1.2 above security level 0.
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    else:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers("ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:AES128-SHA")
 
 
 def connect(port: int, source: str, context: ssl.SSLContext, timeout: float = 5.0) -> bool:

@@ -55,7 +55,10 @@ def failing_serials(group: FailureGroup) -> tuple[str, ...]:
 
 def scope_of(given: Scope, load_balancers: tuple[str, ...]) -> Scope:
     """The scope of one change point: what ``--lb`` / ``--listener-arn`` gave, else the load
-    balancers its failing connections came through (the logs' ``elb``)."""
+    balancers its failing connections came through (the logs' ``elb``).
+
+    UNCONFIRMED (spec alb-mtls.md, fields 14-15): ``elb`` is documented by one mirror only,
+    as ``app/NAME/ID``, the form a listener ARN holds; logs without it scope nothing."""
     if given.listeners or given.load_balancers or not load_balancers:
         return given
     return replace(given, load_balancers=frozenset(load_balancers))

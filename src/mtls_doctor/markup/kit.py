@@ -69,12 +69,24 @@ def table(
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+BAR_PX = 120  # the longest bar
+
+
+def bar_width(count: int, peak: int) -> int:
+    """Pixels for ``count`` against ``peak``: proportional, and at least 1 for any count."""
+    if peak <= 0 or count <= 0:
+        return 0
+    return max(1, round(BAR_PX * min(count, peak) / peak))
+
+
 def bar_cell(count: int, peak: int) -> str:
-    """A count with a proportional bar drawn by CSS (prints, needs no script)."""
-    width = round(100 * count / peak) if peak else 0
+    """A count with a proportional bar drawn by CSS (prints, needs no script).
+
+    The width is in pixels: a percentage would be of the table cell, whose width follows
+    the page, and the cap on it then drew every bar of a wide column alike."""
     return (
-        f'<span class="barcell"><span class="bar" style="width:{width}%"></span>'
-        f"<span>{count}</span></span>"
+        f'<span class="barcell"><span class="bar" style="width:{bar_width(count, peak)}px">'
+        f"</span><span>{count}</span></span>"
     )
 
 

@@ -30,7 +30,7 @@ pre{background:var(--soft);border:1px solid var(--line);padding:8px;overflow-x:a
 white-space:pre-wrap}
 .barcell{display:flex;align-items:center;gap:6px;justify-content:flex-end}
 .barcell .bar{display:inline-block;height:10px;background:var(--bad);opacity:.55;
-max-width:120px;min-width:1px}
+flex:none}
 .chart{width:100%;height:auto;max-width:1100px}.chart.bars{max-width:680px}
 .legend{display:flex;flex-wrap:wrap;gap:6px 16px;margin:4px 0 8px;padding:0;list-style:none}
 .legend li{display:flex;align-items:center;gap:6px}

@@ -1,6 +1,7 @@
-"""The TLS section (``report --tls``) as HTML: protocol, cipher and key-exchange mix, the
-post-quantum share and the clients on TLS 1.0/1.1, from :class:`~mtls_doctor.diagnose.tls.TlsMix`
-(it computes no number of its own). Every value goes through :func:`~.kit.esc`."""
+"""The TLS section (``report``, unless ``--no-tls``) as HTML: protocol, cipher and
+key-exchange mix, the post-quantum share and the clients on TLS 1.0/1.1, from
+:class:`~mtls_doctor.diagnose.tls.TlsMix` (it computes no number of its own).
+Every value goes through :func:`~.kit.esc`."""
 
 from __future__ import annotations
 
@@ -59,4 +60,18 @@ def tls_section(mix: TlsMix) -> str:
             numeric=(2,),
             empty="No client on TLS 1.0 or 1.1.",
         )
+    )
+
+
+def client_tls(mix: TlsMix) -> str:
+    """One client's TLS (the dashboard's client page): its protocol, cipher and key-exchange
+    mix, from the TlsMix of a selection of that client."""
+    head = '<h2 id="tls">6. Its TLS handshakes</h2>'
+    if not mix.connections:
+        return head + '<p class="empty">No TLS handshake from this client in the selection.</p>'
+    return (
+        head
+        + _mix_table("Protocol", mix.protocols, mix.connections)
+        + _mix_table("Cipher", mix.ciphers, mix.connections)
+        + _mix_table("Key exchange", mix.key_exchanges, mix.connections, pq=True)
     )

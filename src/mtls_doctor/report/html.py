@@ -40,8 +40,8 @@ def render_html(
     title: str = "mTLS incident report",
     tls: TlsMix | None = None,
 ) -> str:
-    """The whole report as one HTML document (no external resource); with ``tls`` (``report
-    --tls``), the TLS section after the certificates."""
+    """The whole report as one HTML document (no external resource); with ``tls`` (``report``
+    unless ``--no-tls``), the TLS section after the certificates."""
     links = Links()
     sections = "".join(code_section(g, links) for g in d.failures)
     body = (

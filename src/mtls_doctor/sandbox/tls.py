@@ -44,7 +44,9 @@ def build_context(
 ) -> SSL.Context:
     """A server context that asks for a client certificate and accepts whatever comes."""
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
-    ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+    # TLS 1.0 and up, as under the ALB's default policy (ELBSecurityPolicy-2016-08), so that
+    # old clients reach the logs and `policy check` can name them (spec §1.4).
+    ctx.set_min_proto_version(SSL.TLS1_VERSION)
     ctx.use_certificate(cert_chain[0])
     for extra in cert_chain[1:]:
         ctx.add_extra_chain_cert(extra)

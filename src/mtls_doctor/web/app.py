@@ -300,16 +300,16 @@ class DashboardApp:
         except (InputError, UsageError) as error:
             raise BadRequest(error.message) from None
         filters = resolve_candidates(r.target, replace(r.filters, client=net))
-        source, filters, options = self._prepare(r, filters, presented=True)
+        source, filters, options = self._prepare(r, filters, presented=True, tls=True)
         d = diagnose(source, filters, options)
-        certs = q.certificates_of(source)
+        certs, mix = q.certificates_of(source), tls_mix(source)
         recent = q.connections_page(r.target, filters, sort="timestamp", descending=True,
                                     page=1, per_page=20)  # fmt: skip
         if api:
             return _json({"data_state": r.state.to_dict(), "client_ip": str(net),
                           "diagnosis": d.to_dict(), "certificates": [q.plain(c) for c in certs],
-                          "recent": list(recent.rows)})  # fmt: skip
-        return _html(pages.client_page(str(net), d, certs, recent, r.shown, r.state))
+                          "recent": list(recent.rows), "tls": mix.to_dict()})  # fmt: skip
+        return _html(pages.client_page(str(net), d, certs, recent, r.shown, r.state, tls=mix))
 
     def cert(self, r: Request, api: bool, serial: str) -> Response:
         try:

@@ -21,7 +21,7 @@ from mtls_doctor.markup.sections import (
     top_tables,
     trust_section,
 )
-from mtls_doctor.markup.tls import tls_section
+from mtls_doctor.markup.tls import client_tls, tls_section
 from mtls_doctor.web.queries import ConnectionPage
 from mtls_doctor.web.source import DataState
 
@@ -231,6 +231,7 @@ def client_page(
     recent: ConnectionPage,
     filters: dict[str, str],
     state: DataState,
+    tls: TlsMix | None = None,
 ) -> str:
     ln = links(filters)
     statuses = table(["Status", "Connections"], [[esc(s), str(n)] for s, n in d.by_status],
@@ -245,6 +246,7 @@ def client_page(
         + "<h2>4. Why it failed, and what to do</h2>"
         + (groups or '<p class="empty">No failure for this client.</p>')
         + f"<h2>5. Latest connections</h2>{connections_table(recent, {**filters, 'client_ip': ip})}"
+        + (client_tls(tls) if tls is not None else "")
     )  # fmt: skip
     return page(f"Client {ip} · mtls-doctor", body, state)
 
