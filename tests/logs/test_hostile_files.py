@@ -1,6 +1,6 @@
 """Files that lie: a 200 MB line, a 0-byte .gz (issue #19 items 5 and 7), read by both readers.
 
-Each reader runs in a subprocess of its own, so that its peak RSS (``ru_maxrss``) is its own.
+Each reader runs in a subprocess of its own, so that its peak RSS (VmHWM) is its own.
 """
 
 from __future__ import annotations
@@ -30,8 +30,15 @@ pytest.importorskip("mtls_doctor.logs._linescan")
 HUGE = 200 * 1024 * 1024
 RSS_LIMIT_MB = 400  # what any input may cost the compiled reader
 READ = """
-import json, resource, sys
+import json, sys
 from mtls_doctor.logs.api import open_selection
+def peak_mb():
+    # VmHWM, not getrusage: Linux carries ru_maxrss across exec, so a child forked from a
+    # pytest that has grown to 400 MB would report the parent's peak as its own.
+    for row in open("/proc/self/status"):
+        if row.startswith("VmHWM:"):
+            return int(row.split()[1]) / 1024
+    raise SystemExit("no VmHWM")
 from mtls_doctor.logs.lines import has_long_line
 from mtls_doctor.logs.query import Filters
 with open_selection(sys.argv[1:]) as sel:
@@ -42,7 +49,7 @@ print(json.dumps({
     "malformed": stats.malformed,
     "issues": [[i.line, i.message] for i in stats.issues],
     "faults": [[f.message, f.lines_read, f.complete] for f in stats.faults],
-    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "rss_mb": peak_mb(),
 }))
 """
 
