@@ -48,6 +48,12 @@ def test_read_only_calls_and_other_listeners_are_never_causes(demo: DemoResult) 
         assert names <= {"ModifyTrustStore", "AddTrustStoreRevocations"}
 
 
+def test_the_demo_knows_its_trust_store_so_no_cause_is_of_unknown_scope(demo: DemoResult) -> None:
+    for code in ("ClientCertUntrusted", "ClientCertCrlHit"):
+        for cause in change(demo, code).causes or ():
+            assert "scope unknown" not in cause.summary, cause.summary
+
+
 def test_the_report_and_the_json_carry_the_causes(demo: DemoResult) -> None:
     page = demo.report.read_text()
     assert "Likely cause [ca-removed]" in page and "Likely cause [revoked-serials]" in page

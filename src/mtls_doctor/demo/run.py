@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mtls_doctor.demo.traffic import Client, Driver, Identity, SimClock, client_address
-from mtls_doctor.demo.trail import LISTENER, record_change
+from mtls_doctor.demo.trail import LISTENER, TRUST_STORE, record_change
 from mtls_doctor.diagnose.causes import attach_causes, change_window
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
@@ -236,7 +236,9 @@ def _finish(
     window = change_window(result)
     if window is not None:
         read = read_folder(trail[0], *window)
-        scope = ChangeScope(listeners=frozenset({LISTENER}))
+        # As a user who knows the listener and its trust store would give them (--listener-arn,
+        # --trust-store-arn): the demo's trail has no ModifyListener tying the two.
+        scope = ChangeScope(listeners=frozenset({LISTENER}), trust_stores=frozenset({TRUST_STORE}))
         index = correlator.certs
         find = (lambda serial: index.find(serial, None)) if index else None
         result = attach_causes(result, read, FolderVersions(trail[1]), scope, find_chain=find)
