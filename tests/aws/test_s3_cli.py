@@ -260,3 +260,15 @@ def test_listing_refused_is_exit_4(s3: Any, tmp_path: Path, client_hooks: list[H
     assert result.exit_code == 4
     assert f"s3://{BUCKET}/web-logs/AWSLogs/: access denied to s3:ListBucket" in result.stderr
     assert "hint: Allow s3:ListBucket" in result.stderr
+
+
+def test_report_reads_s3_as_diagnose_does(s3: Any, tmp_path: Path) -> None:
+    populate(s3, tmp_path / "mirror")
+    common = (f"s3://{BUCKET}/web-logs", *WINDOW, "--region", "us-east-1")
+    diagnosed = run("diagnose", *common, "--format", "json", "--cache-dir", str(tmp_path / "c"))
+    assert diagnosed.exit_code in (0, 1), diagnosed.stderr
+    connections = json.loads(diagnosed.stdout)["summary"]["connections"]
+    page = tmp_path / "report.html"
+    reported = run("report", *common, "-o", str(page), "--cache-dir", str(tmp_path / "c"))
+    assert reported.exit_code in (0, 1), reported.stderr
+    assert f"{connections} connections" in reported.stderr and page.read_text().startswith("<")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +12,10 @@ from typing import Any, TypeVar
 
 import click
 
-from mtls_doctor.cli._aws_options import s3_input_options
+from mtls_doctor.cli._aws_options import remote_openers, s3_input_options
+from mtls_doctor.cli._output import report_stats
+from mtls_doctor.diagnose.source import Scope, Source
+from mtls_doctor.diagnose.target import open_target
 from mtls_doctor.errors import InputError, UsageError
 from mtls_doctor.logs.query import Filters, parse_client, parse_status
 from mtls_doctor.logs.sources import Opener
@@ -168,3 +173,30 @@ def nothing_selected(
         f"no connection matches the filters; {read}",
         hint="Loosen the filters; 'logs query ... --count-by FIELD' shows the values there are.",
     ), False
+
+
+@contextmanager
+def read_logs(
+    paths: tuple[str, ...], db: Path | None, scope: Scope, now: datetime, *, strict: bool
+) -> Iterator[tuple[Source, Callable[[], InputError]]]:
+    """The logs of PATHS (local, ``s3://``, stdin) or a store, read once for ``scope``, with
+    the read statistics reported; and how to say that nothing was selected (exit 3).
+
+    Every command that diagnoses (diagnose, report, policy check) reads through here, so
+    each accepts the same inputs and says "nothing read" alike.
+    """
+    store, openers = resolve_db(paths, db), remote_openers(scope.filters, now)
+    with open_target(
+        list(paths), db=store, stdin=sys.stdin.buffer, strict=strict, openers=openers, scope=scope
+    ) as target:
+        report_stats(target.stats)
+        if paths and not target.stats.rows:
+            raise InputError(
+                "no connection-log line could be read from the inputs",
+                hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
+            )
+        selected = scope.filters
+        yield (
+            target,
+            lambda: nothing_selected(input_span(paths, store, openers), paths, store, selected)[0],
+        )

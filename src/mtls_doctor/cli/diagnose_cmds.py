@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from mtls_doctor.cli._aws_options import aws_correlator, listener_options, remote_openers
+from mtls_doctor.cli._aws_options import aws_correlator, listener_options
 from mtls_doctor.cli._base import cli, finish, format_option
 from mtls_doctor.cli._changes import apply_changes, change_options
 from mtls_doctor.cli._options import (
     build_filters,
     filter_options,
     input_options,
-    input_span,
-    nothing_selected,
-    resolve_db,
+    read_logs,
 )
-from mtls_doctor.cli._output import report_stats
 from mtls_doctor.cli.athena_cmds import athena_diagnose, athena_options, pop_settings
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
-from mtls_doctor.diagnose.target import Scope, open_target
+from mtls_doctor.diagnose.target import Scope
 from mtls_doctor.diagnose.tls import tls_mix
-from mtls_doctor.errors import ExitCode, InputError
+from mtls_doctor.errors import ExitCode
 from mtls_doctor.report.diagnosis_text import render_markdown, render_text
 from mtls_doctor.report.tls_text import mix_markdown, mix_text
 from mtls_doctor.timeutil import parse_time
@@ -149,25 +145,12 @@ def diagnose_cmd(
         options = DiagnoseOptions(now, warn_days, correlator)
         result, mix = athena_diagnose(athena, paths, selected, options, db=db, tls=tls_section)
     else:
-        store, openers = resolve_db(paths, db), remote_openers(selected, now)
-        with open_target(
-            list(paths),
-            db=store,
-            stdin=sys.stdin.buffer,
-            strict=strict,
-            openers=openers,
-            scope=Scope.of(selected, now, warn_days, tls=tls_section),
-        ) as target:
-            report_stats(target.stats)
-            if paths and not target.stats.rows:
-                raise InputError(
-                    "no connection-log line could be read from the inputs",
-                    hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
-                )
+        scope = Scope.of(selected, now, warn_days, tls=tls_section)
+        with read_logs(paths, db, scope, now, strict=strict) as (target, nothing):
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
             mix = tls_mix(target) if tls_section else None
         if not result.summary.connections:  # "no failures" only where connections were read
-            raise nothing_selected(input_span(paths, store, openers), paths, store, selected)[0]
+            raise nothing()
     result = apply_changes(result, certs)
     if fmt == "json":
         data = result.to_dict()

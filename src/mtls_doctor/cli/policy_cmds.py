@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,21 +13,17 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli._aws_options import aws_profile_options, profile_region, remote_openers
+from mtls_doctor.cli._aws_options import aws_profile_options, profile_region
 from mtls_doctor.cli._base import cli, finish, format_option, info
 from mtls_doctor.cli._options import (
     build_filters,
     check_log_paths,
     filter_options,
     input_options,
-    input_span,
-    nothing_selected,
-    resolve_db,
+    read_logs,
 )
-from mtls_doctor.cli._output import report_stats
 from mtls_doctor.cli.athena_cmds import athena_options, athena_tls_tables, pop_settings
 from mtls_doctor.diagnose.source import Scope, Source
-from mtls_doctor.diagnose.target import open_target
 from mtls_doctor.diagnose.tls import policy_check, policy_compare, selected_connections
 from mtls_doctor.errors import ExitCode, InputError, UsageError
 from mtls_doctor.knowledge.policies import SecurityPolicy, all_policies, find_policy, snapshot_date
@@ -158,25 +153,8 @@ def _tls_source(
                 ),
             )
         return
-    store, openers = resolve_db(paths, db), remote_openers(selected, now)
-    with open_target(
-        list(paths),
-        db=store,
-        stdin=sys.stdin.buffer,
-        strict=strict,
-        openers=openers,
-        scope=Scope.of(selected, now, tls=True),
-    ) as target:
-        report_stats(target.stats)
-        if paths and not target.stats.rows:
-            raise InputError(
-                "no connection-log line could be read from the inputs",
-                hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
-            )
-        yield (
-            target,
-            lambda: nothing_selected(input_span(paths, store, openers), paths, store, selected)[0],
-        )
+    with read_logs(paths, db, Scope.of(selected, now, tls=True), now, strict=strict) as read:
+        yield read
 
 
 def _judged(source: Source, connections: int, empty: Empty) -> None:

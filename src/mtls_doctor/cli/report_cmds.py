@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -19,20 +18,17 @@ from mtls_doctor.cli._options import (
     build_filters,
     filter_options,
     input_options,
-    input_span,
-    nothing_selected,
-    resolve_db,
+    read_logs,
 )
-from mtls_doctor.cli._output import report_stats
 from mtls_doctor.cli.athena_cmds import athena_options, athena_report, pop_settings
 from mtls_doctor.cli.diagnose_cmds import at_option, clock, pki_options
 from mtls_doctor.diagnose.correlate import Correlator
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import likely_cause_text
 from mtls_doctor.diagnose.overview import overview
-from mtls_doctor.diagnose.target import Scope, open_target
+from mtls_doctor.diagnose.target import Scope
 from mtls_doctor.diagnose.tls import tls_mix
-from mtls_doctor.errors import ExitCode, InputError
+from mtls_doctor.errors import ExitCode
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.report.html import render_html
 
@@ -108,27 +104,15 @@ def report_cmd(
         result = apply_changes(result, certs)
         page = render_html(result, top, title=title, tls=mix)
     else:
-        store = resolve_db(paths, db)
-        with open_target(
-            list(paths),
-            db=store,
-            stdin=sys.stdin.buffer,
-            strict=strict,
-            scope=Scope.of(selected, now, warn_days, tls=tls_section),
-        ) as target:
-            report_stats(target.stats)
-            if paths and not target.stats.rows:
-                raise InputError(
-                    "no connection-log line could be read from the inputs",
-                    hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
-                )
+        scope = Scope.of(selected, now, warn_days, tls=tls_section)
+        with read_logs(paths, db, scope, now, strict=strict) as (target, nothing):
             result = diagnose(target, selected, DiagnoseOptions(now, warn_days, correlator))
             if result.summary.connections:
                 result = apply_changes(result, certs)
             mix = tls_mix(target) if tls_section else None
             page = render_html(result, overview(target), title=title, tls=mix)
         if not result.summary.connections:  # "no failures" only where connections were read
-            raise nothing_selected(input_span(paths, store), paths, store, selected)[0]
+            raise nothing()
     if output == "-":
         click.echo(page, nl=False)
     else:
