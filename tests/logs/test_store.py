@@ -63,13 +63,22 @@ def test_sigkill_mid_ingest_leaves_whole_files_and_rerun_completes(
     db = tmp_path / "k.duckdb"
     cmd = [sys.executable, "-m", "mtls_doctor", "ingest", str(logdir), "--db", str(db)]
     env = {**os.environ, "MTLS_DOCTOR_INGEST_GROUP_FILES": "5"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not Path(str(db) + ".wal").exists():
-        time.sleep(0.02)
-    time.sleep(0.8)  # let a few groups commit, then kill in the middle of the next ones
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # The kill must land while the ingest still runs: on an idle machine 40 files can all be
+    # stored within the first wait, so each attempt waits less (a timing, not a promise).
+    for delay in (0.8, 0.4, 0.2, 0.1, 0.05):
+        for leftover in (db, Path(str(db) + ".wal")):
+            leftover.unlink(missing_ok=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not Path(str(db) + ".wal").exists():
+            time.sleep(0.02)
+        time.sleep(delay)  # let a few groups commit, then kill in the middle of the next ones
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if _rows(db) < 40_000:
+            break
+    else:
+        pytest.fail("every ingest had stored all files before it was killed")
     per_file = {str(p): 1000 for p in paths}
     _, stored = run_sql(db, "SELECT source, rows FROM files")
     assert all(rows == per_file[source] for source, rows in stored)
