@@ -67,6 +67,14 @@ def test_garbage_input_is_exit_3_without_traceback(tmp_path: Path) -> None:
     assert out == ""
 
 
+def test_nothing_read_names_the_input(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n")
+    for command in (["diagnose"], ["report", "-o", "-"]):
+        code, _out, err = invoke(*command, str(bad))
+        assert code == 3 and f"could be read from {bad}" in err
+
+
 def test_missing_path_is_exit_3(tmp_path: Path) -> None:
     code, _, err = invoke("diagnose", str(tmp_path / "nope"))
     assert code == 3 and "no such file or folder" in err

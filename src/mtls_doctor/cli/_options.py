@@ -191,8 +191,9 @@ def read_logs(
     ) as target:
         report_stats(target.stats)
         if paths and not target.stats.rows:
+            named = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
             raise InputError(
-                "no connection-log line could be read from the inputs",
+                f"no connection-log line could be read from {named}",
                 hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
             )
         selected = scope.filters
