@@ -48,11 +48,21 @@ def iso_z(value: datetime | None) -> str | None:
     return text + "Z"
 
 
-def check_window(since: datetime | None, until: datetime | None) -> None:
+def check_window(
+    since: datetime | None, until: datetime | None, until_name: str = "--until"
+) -> None:
     """A window [since, until) that holds no instant is a mistake in the command, not an
-    empty result: usually --since and --until swapped."""
+    empty result: usually --since and --until swapped. ``until_name`` is the option that
+    ended the window (``--at`` ends it when no ``--until`` is given)."""
     if since is not None and until is not None and since >= until:
+        hint = (
+            "Swap them, or use --since alone (a duration such as 6h counts back from now)."
+            if until_name == "--until"
+            else f"Give a --since before {until_name}, or a duration such as 6h "
+            f"(it counts back from {until_name})."
+        )
         raise UsageError(
-            f"--since {iso_z(since)} is not before --until {iso_z(until)}: the window is empty",
-            hint="Swap them, or use --since alone (a duration such as 6h counts back from now).",
+            f"--since {iso_z(since)} is not before {until_name} {iso_z(until)}: "
+            "the window is empty",
+            hint=hint,
         )

@@ -152,6 +152,14 @@ def test_inverted_window_is_a_usage_error(store: Path, command: list[str]) -> No
     assert "--since 2024-04-06T00:00:00Z is not before --until 2024-04-05T00:00:00Z" in err
 
 
+def test_since_at_or_after_at_names_at_not_until(store: Path) -> None:
+    """With --at and no --until, the window ends at --at: the message must name it."""
+    code, out, err = run("diagnose", "--db", str(store), "--at", "2024-04-05T00:00:00Z",
+                         "--since", "2024-04-06T00:00:00Z")  # fmt: skip
+    assert code == 2 and out == ""
+    assert "is not before --at 2024-04-05T00:00:00Z" in err and "--until" not in err
+
+
 def test_inverted_window_on_s3_ingest_is_a_usage_error(tmp_path: Path) -> None:
     db = tmp_path / "x.duckdb"
     code, _, err = run("ingest", "s3://bucket/p", "--db", str(db), "--since", "1h",

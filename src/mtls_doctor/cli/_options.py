@@ -97,7 +97,7 @@ def build_filters(
             f"--until {options['until']} is after --at {end:%Y-%m-%dT%H:%M:%SZ}",
             hint="--at ends the review; give an --until at or before it, or leave it out.",
         )
-    check_window(filters.since, filters.until or end)
+    check_window(filters.since, filters.until or end, "--until" if filters.until else "--at")
     return replace(filters, until=filters.until or end)
 
 
