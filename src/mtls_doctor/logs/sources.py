@@ -3,7 +3,14 @@
 In a folder (or a glob), only connection-log objects are read: ``conn_log_...`` and
 ``conn_log....`` (both spellings exist, spec §1.3). Access-log objects and the
 ``ELBConnectionLogTestFile`` marker are skipped silently; anything else is reported once.
+Under ``AWSLogs/<account>/elasticloadbalancing/`` (either delivery layout, ``layout.py``),
+where V2 (vended) objects of UNCONFIRMED names land, a file of another name is read when its
+content is a connection log, skipped silently when it is another ALB log, else reported.
 A file named explicitly is always read, whatever its name.
+
+With a window start (``since``), the day folders of the delivery layouts that cannot hold
+the window are not walked (``layout.folder_may_hold``); rows are still filtered by their own
+time afterwards.
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from mtls_doctor.errors import InputError
+from mtls_doctor.logs.layout import after_awslogs, folder_may_hold, in_delivery_layout, window_days
 
 GZIP_MAGIC = b"\x1f\x8b"
 CONN_LOG_NAME = re.compile(r"^conn_log[._]")
@@ -135,6 +144,18 @@ def _source(path: Path, display: str | None = None) -> LogSource:
     )
 
 
+def content_kind(path: Path) -> str:
+    """What a file of an unknown name in a delivery layout holds, told by its first bytes:
+    ``read`` for a connection log in any format (legacy, JSON, W3C, delimited, Parquet),
+    ``silent`` for another ALB log (access or health-check records), else ``unknown``."""
+    from mtls_doctor.logs.vended.detect import PARQUET, detect_file
+
+    found = detect_file(path)
+    if found.connection is None and found.format == PARQUET:
+        return "read"  # a Parquet file whose footer cannot be read: its reader says why
+    return {True: "read", False: "silent", None: "unknown"}[found.connection]
+
+
 def classify_name(name: str) -> str:
     """``read`` for a connection log, ``silent`` for known other ALB objects, else ``unknown``."""
     if CONN_LOG_NAME.match(name):
@@ -153,8 +174,15 @@ class _Collector:
     seen: set[Path] = field(default_factory=set)
 
     def add_listed(self, path: Path) -> None:
-        """A file found by walking a folder or a glob: filtered by name."""
+        """A file found by walking a folder or a glob: filtered by name (by content in a
+        delivery layout)."""
         kind = classify_name(path.name)
+        if kind == "unknown" and in_delivery_layout(Path(os.path.abspath(path)).parts):
+            try:
+                kind = content_kind(path)
+            except OSError as error:
+                self.unreadable.append((str(path), error.strerror or str(error)))
+                return
         if kind == "silent":
             self.silent += 1
         elif kind == "unknown":
@@ -174,9 +202,17 @@ class _Collector:
         self.sources.append(_source(path, display))
 
 
-def _walk(folder: Path, collector: _Collector) -> None:
+def _may_hold(folder: Path, days: tuple[date, date]) -> bool:
+    rest = after_awslogs(Path(os.path.abspath(folder)).parts)
+    return rest is None or folder_may_hold(rest, days)
+
+
+def _walk(folder: Path, collector: _Collector, days: tuple[date, date] | None = None) -> None:
     for root, dirs, files in os.walk(folder):
         dirs.sort()
+        rest = after_awslogs(Path(os.path.abspath(root)).parts) if days else None
+        if rest is not None and days is not None:
+            dirs[:] = [d for d in dirs if folder_may_hold([*rest, d], days)]
         for name in sorted(files):
             collector.add_listed(Path(root) / name)
 
@@ -197,14 +233,19 @@ def expand_inputs(
     openers: Mapping[str, Opener] | None = None,
     stored: Mapping[str, StoredCopy] | None = None,
     stream: bool = False,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> SourceScan:
-    """Expand ``inputs`` into log files, in a stable order, without reading their content.
+    """Expand ``inputs`` into log files, in a stable order, without reading their content
+    (but the first bytes of files found in a delivery layout under another name).
 
     ``openers`` reads other schemes (``{"s3": ...}``); ``stored`` and ``stream`` are passed
-    on to them.
+    on to them (their window is their own). ``since``/``until`` prune the day folders of
+    local delivery layouts.
     Raises :class:`InputError` for an input that matches nothing.
     """
     collector = _Collector()
+    days = window_days(since, until)
     for item in inputs:
         scheme = item.split("://", 1)[0] if "://" in item else ""
         opener = (openers or {}).get(scheme)
@@ -226,7 +267,7 @@ def expand_inputs(
                 raise InputError("-: no standard input to read")
             collector.add_explicit(_stdin_copy(stdin, workdir), "<stdin>")
         else:
-            _expand_local(item, collector)
+            _expand_local(item, collector, days)
     return SourceScan(
         tuple(collector.sources),
         tuple(collector.unknown),
@@ -235,10 +276,10 @@ def expand_inputs(
     )
 
 
-def _expand_local(item: str, collector: _Collector) -> None:
+def _expand_local(item: str, collector: _Collector, days: tuple[date, date] | None) -> None:
     path = Path(item)
     if path.is_dir():
-        _walk(path, collector)
+        _walk(path, collector, days)
     elif path.is_file():
         collector.add_explicit(path)
     elif glob.has_magic(item):
@@ -248,7 +289,9 @@ def _expand_local(item: str, collector: _Collector) -> None:
         for match in matches:
             match_path = Path(match)
             if match_path.is_dir():
-                _walk(match_path, collector)
+                _walk(match_path, collector, days)
+            elif days is not None and not _may_hold(match_path.parent, days):
+                continue  # a day folder of a delivery layout outside the window
             else:
                 collector.add_listed(match_path)
     else:
