@@ -240,6 +240,18 @@ def test_the_dashboard_shows_the_cause(demo_out: Path, monkeypatch: pytest.Monke
     assert "PlatformDeploy" in pages["ClientCertCrlHit"]  # the actor
 
 
+def test_diagnose_text_names_the_load_balancers_failing_since_the_change(
+    incident: tuple[Path, Path, str],
+) -> None:
+    folder, trail, _ = incident
+    result = run("diagnose", str(folder), "--changes", str(trail))
+    assert result.exit_code == 1, result.stderr
+    lines = result.stdout.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("ClientCertCrlHit:"))
+    block = lines[at : at + 12]
+    assert "Failing since then on: app/demo/0123456789abcdef" in block
+
+
 def test_demo_text_puts_each_cause_under_its_change(tmp_path: Path) -> None:
     result = run("demo", "--out", str(tmp_path / "demo"))
     assert result.exit_code == 0, result.stderr

@@ -125,6 +125,24 @@ def test_the_server_header_names_no_python_even_on_a_broken_request(port: int) -
     assert "python" not in answer.headers["server"].lower()
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET / HTTP/1.1\r\nX-Long: " + b"x" * 70000 + b"\r\n\r\n", 431),
+        (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
+    ],
+)
+def test_the_standard_librarys_own_errors_carry_the_security_headers(
+    port: int, request_bytes: bytes, status: int
+) -> None:
+    answer = send(port, request_bytes)
+    assert answer.status == status
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["cache-control"] == "no-store"
+
+
 @pytest.mark.parametrize("target", ["/", "/api/overview", "/api/connections.csv", "/nothing"])
 def test_head_sends_the_headers_and_no_body(port: int, target: str) -> None:
     full = get(port, target)

@@ -54,6 +54,8 @@ def _group_lines(g: FailureGroup, markdown: bool) -> list[str]:
         cause = likely_cause_text(g.change)
         if cause:
             lines.append(cause)
+        if g.change.load_balancers:  # which ALBs to look at first, when the logs name them
+            lines.append("Failing since then on: " + ", ".join(g.change.load_balancers))
     lines += _list_block(
         "Top clients",
         [f"{c['client_ip']}  {c['count']}  (last {_t(c['last_seen'])})" for c in g.top_clients],

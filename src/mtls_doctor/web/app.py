@@ -39,22 +39,11 @@ from mtls_doctor.web.params import (
     paging_from,
     parse_query,
 )
+from mtls_doctor.web.server import SECURITY_HEADERS
 from mtls_doctor.web.source import DataState, StoreSource
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 _CSV_CHUNK = 5000
-# Sent with every answer. The policy repeats the pages' own <meta> policy (nothing loads from
-# elsewhere) and adds what only a header can say: no page of another origin may frame this one.
-SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
-    ("Content-Security-Policy",
-     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-     "img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
-     "frame-ancestors 'none'"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Frame-Options", "DENY"),
-    ("Cross-Origin-Resource-Policy", "same-origin"),
-)  # fmt: skip
 
 
 @dataclass

@@ -83,6 +83,20 @@ class _V6Server(_PooledServer):
     address_family = socket.AF_INET6
 
 
+# Sent with every answer. The policy repeats the pages' own <meta> policy (nothing loads from
+# elsewhere) and adds what only a header can say: no page of another origin may frame this one.
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy",
+     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+     "img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+     "frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)  # fmt: skip
+
+
 class _QuietHandler(WSGIRequestHandler):
     timeout = REQUEST_TIMEOUT  # a slow client cannot hold a worker for ever
     server_version = SERVER_NAME
@@ -93,6 +107,13 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """The library does not print; the access log is off."""
+
+    def end_headers(self) -> None:
+        # Only the standard library's own answers (400, 408, 414, 431...) come through here;
+        # the app's answers are written by wsgiref's handler, which adds SECURITY_HEADERS.
+        for name, value in (*SECURITY_HEADERS, ("Cache-Control", "no-store")):
+            self.send_header(name, value)
+        super().end_headers()
 
 
 def is_loopback(host: str) -> bool:
@@ -156,8 +177,7 @@ class HostGuard:
         start_response(
             "421 Misdirected Request",
             [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
-             ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
-             ("Server", SERVER_NAME)],
+             ("Cache-Control", "no-store"), *SECURITY_HEADERS, ("Server", SERVER_NAME)],
         )  # fmt: skip
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
