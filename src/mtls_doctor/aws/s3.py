@@ -24,11 +24,11 @@ from mtls_doctor.aws import session as aws_session
 from mtls_doctor.aws.layout import S3Url
 from mtls_doctor.aws.options import RemoteOptions, TransferEvent
 from mtls_doctor.aws.s3fetch import (
+    Fetched,
     FetchFailure,
     S3Object,
     cache_path,
     cached_copy,
-    Fetched,
     fetch_all,
 )
 from mtls_doctor.aws.s3list import (
@@ -115,7 +115,9 @@ def expand_s3(
     return SourceScan(tuple(sources), tuple(listing.unknown), listing.silent, tuple(unreadable))
 
 
-def _fetched_sources(url: S3Url, listing: Listing, fetched: Mapping[str, Fetched]) -> list[LogSource]:
+def _fetched_sources(
+    url: S3Url, listing: Listing, fetched: Mapping[str, Fetched]
+) -> list[LogSource]:
     """The fetched objects to read, in key order; those listed ``by_content`` only when their
     content is a connection log (the others count as skipped, like their names would)."""
     sources = []
@@ -146,7 +148,9 @@ def _empty_failures(url: S3Url, empty: list[S3Object], opts: RemoteOptions) -> l
     return failures
 
 
-def _streamed(client: Any, url: S3Url, wanted: list[S3Object], opts: RemoteOptions) -> list[LogSource]:
+def _streamed(
+    client: Any, url: S3Url, wanted: list[S3Object], opts: RemoteOptions
+) -> list[LogSource]:
     """The objects as feeds, read as they download (``s3stream.py``); a current copy in the
     cache is read from there instead, and not downloaded."""
     downloads = Downloads(client, url, opts)
