@@ -91,8 +91,8 @@ def expand_s3(
         TransferEvent(
             "planned",
             url.url(),
-            files=len(listing.objects),
-            size=sum(o.size for o in listing.objects),
+            files=len(listing.objects) + len(listing.by_content),
+            size=sum(o.size for o in (*listing.objects, *listing.by_content)),
             listed=listing.listed,
             skipped_stored=listing.skipped_stored,
             skipped_window=listing.skipped_window,
@@ -100,15 +100,15 @@ def expand_s3(
     )
     empty = [o for o in listing.objects if _empty_gzip(o)]
     wanted = [o for o in listing.objects if not _empty_gzip(o)]
-    # Objects told apart by content are fetched whole even for ``stream``: their kind must be
-    # known before they are read, and a Parquet object is read from its end (its footer).
-    fetch = [o for o in wanted if not stream or o.key in listing.by_content]
+    # Objects told apart by content are fetched whole even for ``stream``: what they are must
+    # be known before they are read (and a Parquet object is read from its end).
+    fetch = listing.by_content + ([] if stream else wanted)
     fetched, failures = fetch_all(client, url, fetch, opts) if fetch else ({}, [])
     failures += _empty_failures(url, empty, opts)
     sources = _fetched_sources(url, listing, fetched)
     if stream:
-        sources += _streamed(client, url, [o for o in wanted if o not in fetch], opts)
-        sources.sort(key=lambda source: source.display)
+        sources += _streamed(client, url, wanted, opts)
+    sources.sort(key=lambda source: source.display)
     if failures and not sources:
         raise failures[0].error
     unreadable = sorted((f.url, _reason(f)) for f in failures)
@@ -121,11 +121,12 @@ def _fetched_sources(
     """The fetched objects to read, in key order; those listed ``by_content`` only when their
     content is a connection log (the others count as skipped, like their names would)."""
     sources = []
-    for obj in listing.objects:
+    candidates = {o.key for o in listing.by_content}
+    for obj in sorted((*listing.objects, *listing.by_content), key=lambda o: o.key):
         if obj.key not in fetched:
             continue
         path = fetched[obj.key].path
-        if obj.key in listing.by_content:
+        if obj.key in candidates:
             kind = content_kind(path)
             if kind != "read":
                 listing.silent += kind == "silent"

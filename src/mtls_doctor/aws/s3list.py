@@ -45,8 +45,8 @@ class Listing:
     listed: int = 0
     skipped_window: int = 0
     skipped_stored: int = 0
-    # Keys of objects (in ``objects``) read only if their content is a connection log.
-    by_content: set[str] = field(default_factory=set)
+    # Objects of other names in a delivery layout: read if their content is a connection log.
+    by_content: list[S3Object] = field(default_factory=list)
 
 
 def iter_objects(client: Any, bucket: str, prefix: str) -> Iterator[S3Object]:
@@ -173,6 +173,7 @@ def list_log_objects(
             listing.listed += 1
             _classify(obj, url, opts, listing, stored or {})
     listing.objects.sort(key=lambda o: o.key)
+    listing.by_content.sort(key=lambda o: o.key)
     return listing
 
 
@@ -210,8 +211,11 @@ def _classify(
             return
         if _written_before(obj, opts):
             listing.skipped_window += 1
-            return
-        listing.by_content.add(obj.key)
+        elif is_current(obj, stored.get(url.url(obj.key))):
+            listing.skipped_stored += 1
+        else:
+            listing.by_content.append(obj)
+        return
     parsed = ConnLogName.parse(obj.key.rsplit("/", 1)[-1])
     if parsed is not None:
         selected, by_window = _wanted(parsed, opts)

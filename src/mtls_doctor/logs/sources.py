@@ -148,12 +148,17 @@ def content_kind(path: Path) -> str:
     """What a file of an unknown name in a delivery layout holds, told by its first bytes:
     ``read`` for a connection log in any format (legacy, JSON, W3C, delimited, Parquet),
     ``silent`` for another ALB log (access or health-check records), else ``unknown``."""
-    from mtls_doctor.logs.vended.detect import PARQUET, detect_file
+    from mtls_doctor.logs.vended.detect import JSONL, PARQUET, W3C, detect_file
 
     found = detect_file(path)
+    if found.connection:
+        return "read"
     if found.connection is None and found.format == PARQUET:
         return "read"  # a Parquet file whose footer cannot be read: its reader says why
-    return {True: "read", False: "silent", None: "unknown"}[found.connection]
+    # Records or columns without a connection-log field: access-log or health-check records.
+    # A plain line that is not a good one is no kind of log that can be told.
+    other = found.connection is False and found.format in (JSONL, W3C, PARQUET)
+    return "silent" if other else "unknown"
 
 
 def classify_name(name: str) -> str:
