@@ -1,16 +1,16 @@
 """Turn what the user typed (files, folders, globs, ``-``) into the log files to read.
 
 In a folder (or a glob), only connection-log objects are read: ``conn_log_...`` and
-``conn_log....`` (both spellings exist, spec §1.3). Access-log objects and the
-``ELBConnectionLogTestFile`` marker are skipped silently; anything else is reported once.
-Under ``AWSLogs/<account>/elasticloadbalancing/`` (either delivery layout, ``layout.py``),
-where V2 (vended) objects of UNCONFIRMED names land, a file of another name is read when its
-content is a connection log, skipped silently when it is another ALB log, else reported.
-A file named explicitly is always read, whatever its name.
+``conn_log....`` (both spellings exist, spec §1.3), and files of another name whose content
+is a connection log (vended logs, whose names are UNCONFIRMED, spec §2.5). Access-log objects,
+the ``ELBConnectionLogTestFile`` marker and files of access-log or health-check records are
+skipped silently; anything else is reported once. A file named explicitly is always read,
+whatever its name. A vended log (JSON lines, W3C, delimited plain, Parquet) is read as the
+equivalent legacy lines (``vended/feed.py``), its format told by its content.
 
-With a window start (``since``), the day folders of the delivery layouts that cannot hold
-the window are not walked (``layout.folder_may_hold``); rows are still filtered by their own
-time afterwards.
+With a window start (``since``), the day folders of the delivery layouts
+(``AWSLogs/<account>/elasticloadbalancing/...``, flat or Hive-style: ``layout.py``) that
+cannot hold the window are not walked; rows are still filtered by their own time afterwards.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from mtls_doctor.errors import InputError
-from mtls_doctor.logs.layout import after_awslogs, folder_may_hold, in_delivery_layout, window_days
+from mtls_doctor.logs.layout import after_awslogs, folder_may_hold, window_days
 
 GZIP_MAGIC = b"\x1f\x8b"
 CONN_LOG_NAME = re.compile(r"^conn_log[._]")
@@ -63,9 +63,16 @@ class Feed(Protocol):
     :class:`FeedError`, whose ``strerror`` says why (the file is named by the caller).
     """
 
-    sha256: str | None
-    failure: str | None  # why the bytes could not be fetched whole, once read
-    error: Exception | None  # the error that said so (raised when every input failed)
+    @property
+    def sha256(self) -> str | None: ...
+
+    @property
+    def failure(self) -> str | None:
+        """Why the bytes could not be fetched whole, once read."""
+
+    @property
+    def error(self) -> Exception | None:
+        """The error that said so (raised when every input failed)."""
 
     def open(self) -> FeedStream: ...
 
@@ -136,16 +143,18 @@ def is_gzip(path: Path) -> bool:
 
 
 def _source(path: Path, display: str | None = None) -> LogSource:
-    return LogSource(
-        display=display or str(path),
-        path=path,
-        gzip=is_gzip(path),
-        size=path.stat().st_size,
+    return as_read(
+        LogSource(
+            display=display or str(path),
+            path=path,
+            gzip=is_gzip(path),
+            size=path.stat().st_size,
+        )
     )
 
 
 def content_kind(path: Path) -> str:
-    """What a file of an unknown name in a delivery layout holds, told by its first bytes:
+    """What a file of an unknown name holds, told by its first bytes (a Parquet file's footer):
     ``read`` for a connection log in any format (legacy, JSON, W3C, delimited, Parquet),
     ``silent`` for another ALB log (access or health-check records), else ``unknown``."""
     from mtls_doctor.logs.vended.detect import JSONL, PARQUET, W3C, detect_file
@@ -159,6 +168,24 @@ def content_kind(path: Path) -> str:
     # A plain line that is not a good one is no kind of log that can be told.
     other = found.connection is False and found.format in (JSONL, W3C, PARQUET)
     return "silent" if other else "unknown"
+
+
+def as_read(source: LogSource) -> LogSource:
+    """``source`` as the readers read it: a vended log (JSON lines, W3C, delimited plain,
+    Parquet: told by its content) becomes a feed of the equivalent legacy lines
+    (``vended/feed.py``); a download's feed is told by its first bytes as they arrive."""
+    from mtls_doctor.logs.vended import feed as vended
+
+    if source.feed is not None:
+        if isinstance(source.feed, vended.VendedFeed | vended.SniffingFeed):
+            return source
+        return replace(source, feed=vended.SniffingFeed(source.feed))
+    from mtls_doctor.logs.vended.detect import detect_file
+
+    found = detect_file(source.path)
+    if not found.vended:
+        return source
+    return replace(source, gzip=False, feed=vended.VendedFeed(source.path, found))
 
 
 def classify_name(name: str) -> str:
@@ -179,10 +206,10 @@ class _Collector:
     seen: set[Path] = field(default_factory=set)
 
     def add_listed(self, path: Path) -> None:
-        """A file found by walking a folder or a glob: filtered by name (by content in a
-        delivery layout)."""
+        """A file found by walking a folder or a glob: filtered by name, then by content (a
+        vended log's object names are UNCONFIRMED, spec §2.5: its records decide)."""
         kind = classify_name(path.name)
-        if kind == "unknown" and in_delivery_layout(Path(os.path.abspath(path)).parts):
+        if kind == "unknown":
             try:
                 kind = content_kind(path)
             except OSError as error:
@@ -256,7 +283,7 @@ def expand_inputs(
         opener = (openers or {}).get(scheme)
         if opener is not None:
             scan = opener.expand(item, workdir, stored, stream)
-            collector.sources.extend(scan.sources)
+            collector.sources.extend(as_read(source) for source in scan.sources)
             collector.unknown.extend(scan.skipped_unknown)
             collector.unreadable.extend(scan.unreadable)
             collector.silent += scan.skipped_silently
