@@ -133,7 +133,9 @@ def run_split(
     import pyarrow as pa
 
     streams = [_SideStream(side) for side in sides]
-    reader = native.NativeReader(fileset.sources, faults=fileset.faults, routing=routing)
+    reader = native.NativeReader(
+        fileset.sources, faults=fileset.faults, routing=routing, numbered=fileset.numbered
+    )
     pairs = reader.pairs()
     tee = _tee(pairs, main.kinds, streams)
     schema = native.schema()
