@@ -135,3 +135,37 @@ def test_local_folder_walk_prunes_days_and_tells_files_by_content(tmp_path: Path
     pattern = str(data.root / "v2" / "AWSLogs" / "**" / "delivery-*")
     globbed = expand_inputs([pattern], workdir=tmp_path, since=SINCE, until=UNTIL)
     assert sorted(s.path.name for s in globbed.sources) == read
+
+
+def _counts(*args: str) -> dict[str, int]:
+    import json
+
+    from click.testing import CliRunner
+
+    from mtls_doctor.cli import cli
+
+    window = ["--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
+    result = CliRunner().invoke(
+        cli,
+        ["logs", "query", *args, *window, "--count-by", "tls_verify_status", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.stderr
+    return {row["tls_verify_status"]: row["count"] for row in json.loads(result.stdout)}
+
+
+def test_logs_query_of_both_layouts_counts_the_window_as_a_legacy_file(
+    s3: Any, tmp_path: Path
+) -> None:
+    from tests.aws.vendeddata import legacy_bytes
+
+    data = write(tmp_path / "mirror", s3)
+    every = [item for items in data.objects.values() for item in items]
+    legacy = tmp_path / "legacy" / "conn_log_all.log.gz"
+    legacy.parent.mkdir()
+    legacy.write_bytes(legacy_bytes(every))
+    expected = _counts(str(legacy))
+    # 09-10's connections: 5 and 6, and of the two delivered on 09-11, the one before midnight.
+    assert sum(expected.values()) == 5 + 6 + 1
+    assert _counts(str(data.root / "v2")) == expected
+    remote = _counts(f"s3://{BUCKET}/v2", "--cache-dir", str(tmp_path / "cache"))
+    assert remote == expected
