@@ -227,16 +227,13 @@ class NativeReader:
         faults: list[FileFault] | None = None,
         workers: int | None = None,
         routing: Routing | None = None,
-        numbered: dict[str, dict[str, int]] | None = None,
     ) -> None:
         self.sources = list(sources)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.faults: list[FileFault] = faults if faults is not None else []
         self.routing = None if routing is None else routing.for_scan()
         self._folded: list[pa.RecordBatch] = []
-        # Of fed files (downloads, vended logs): see FileState. Shared with the caller's
-        # FileSet when given, so that the malformed lines of a query are numbered too.
-        self.numbered: dict[str, dict[str, int]] = numbered if numbered is not None else {}
+        self.numbered: dict[str, dict[str, int]] = {}  # of fed files: see FileState
         self._workers: _Workers | None = None
 
     def folded(self) -> pa.Table:

@@ -184,9 +184,6 @@ class FileSet:
         self.sources = list(sources)
         self._guarded = False
         self._display = {str(s.path): s.display for s in self.sources}
-        # The malformed lines of fed files (read once), numbered as the compiled reader read
-        # them: {display: {line as parsed: number}} (see ``locate_lines``).
-        self.numbered: dict[str, dict[str, int]] = {}
 
     def _as_file(self, source: LogSource) -> LogSource:
         """A plain copy of what a fed file reads as (the legacy lines of a vended log)."""
@@ -252,7 +249,7 @@ class FileSet:
     ) -> T:
         # The stream is read once, possibly after this returns (fetch may hand back a cursor),
         # so faults land in self.faults as each file is finished.
-        reader = native.NativeReader(self.sources, faults=self.faults, numbered=self.numbered)
+        reader = native.NativeReader(self.sources, faults=self.faults)
         name, relation = register_stream(con, reader.reader())
         try:
             con.execute(query(relation), params or {})

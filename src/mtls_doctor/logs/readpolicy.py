@@ -55,8 +55,7 @@ def settle(
     reason)`` as DuckDB saw them), list the file faults, and apply ``strict``."""
     stats.faults = list(fileset.faults)
     bad = list(bad)
-    numbered = fileset.numbered
-    stats.issues = locate_lines(fileset, bad, MALFORMED_LOCATED, numbered) if bad else []
+    stats.issues = locate_lines(fileset, bad, limit=MALFORMED_LOCATED) if bad else []
     if strict:
         enforce(stats.issues, stats.faults)
 

@@ -133,9 +133,7 @@ def run_split(
     import pyarrow as pa
 
     streams = [_SideStream(side) for side in sides]
-    reader = native.NativeReader(
-        fileset.sources, faults=fileset.faults, routing=routing, numbered=fileset.numbered
-    )
+    reader = native.NativeReader(fileset.sources, faults=fileset.faults, routing=routing)
     pairs = reader.pairs()
     tee = _tee(pairs, main.kinds, streams)
     schema = native.schema()
