@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mtls_doctor.cli import cli
 from mtls_doctor.knowledge.fields import VENDED_FIELD_NAMES
@@ -250,3 +252,16 @@ def test_parquet_from_stdin_is_spooled(tmp_path: Path, legacy: Path) -> None:
     assert result.exit_code == 0, result.stderr
     got = {row["tls_verify_status"]: row["count"] for row in json.loads(result.stdout)}
     assert got == counts(legacy)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(), st.floats(-1e4, 1e4)), max_size=40))
+def test_typed_latencies_read_alike_by_the_fast_and_the_exact_path(values: list[Any]) -> None:
+    """Parquet latencies are doubles: most are written by their shortest text (fast path),
+    which must always equal the exact six-decimal arithmetic."""
+    import pyarrow as pa
+
+    from mtls_doctor.logs.vended.lines import _float_arithmetic, _float_text
+
+    column = pa.array(values, pa.float64())
+    assert _float_text(column).to_pylist() == _float_arithmetic(column).to_pylist()
