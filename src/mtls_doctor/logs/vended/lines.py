@@ -74,7 +74,10 @@ def legacy_lines(table: pa.Table | pa.RecordBatch) -> pa.StringArray:
     texts = [_field_text(table, name, names, rows) for name in VENDED_FIELD_NAMES]
     position = SUBJECT_POSITION - 1
     texts[position] = _quoted(texts[position])
-    line = pc.binary_join_element_wise(*texts, " ", null_handling="replace", null_replacement="-")
+    # Nulls filled per column, then joined: several times faster than the join's own
+    # null replacement, and a column without nulls is not copied.
+    filled = [text.fill_null("-") if text.null_count else text for text in texts]
+    line = pc.binary_join_element_wise(*filled, " ")
     keep = _is_connection(texts, rows)
     if keep is not None:
         line = pc.if_else(keep, line, pa.scalar("", pa.string()))
@@ -170,6 +173,8 @@ def _one_field_text(
     if text.null_count == len(text):
         return text
     empty = pc.equal(pc.binary_length(text), 0)
+    if not pc.any(empty).as_py():  # most columns: no copy
+        return text
     return pc.if_else(empty, pa.scalar(None, pa.string()), text)
 
 
