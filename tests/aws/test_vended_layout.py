@@ -169,3 +169,36 @@ def test_logs_query_of_both_layouts_counts_the_window_as_a_legacy_file(
     assert _counts(str(data.root / "v2")) == expected
     remote = _counts(f"s3://{BUCKET}/v2", "--cache-dir", str(tmp_path / "cache"))
     assert remote == expected
+
+
+def test_a_parquet_object_read_as_it_downloads_is_spooled_then_read(
+    s3: Any, tmp_path: Path
+) -> None:
+    """An object with a legacy name is streamed to the reader (``ingest``); a Parquet one is
+    read from its end, so it is spooled to a temporary file first, then read as any other."""
+    import json
+
+    from click.testing import CliRunner
+
+    from mtls_doctor.cli import cli
+    from tests.aws.vendeddata import entries, legacy_bytes, parquet_bytes
+
+    items = entries(day("2026-09-10T10:00"), 9, 7)
+    key = (
+        f"p/AWSLogs/{ACCOUNT}/elasticloadbalancing/us-east-1/2026/09/10/conn_log_{ACCOUNT}_"
+        f"elasticloadbalancing_us-east-1_app.web.1234567890abcdef_20260910T1100Z_10.0.0.5_ab.log"
+    )
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=parquet_bytes(items))
+    db, cache = str(tmp_path / "s.duckdb"), str(tmp_path / "cache")
+    args = ["--db", db, "--format", "json", "--cache-dir", cache]
+    result = CliRunner().invoke(cli, ["ingest", f"s3://{BUCKET}/p", *args])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["added_files"] == 1
+    legacy = tmp_path / "conn_log_same.log.gz"
+    legacy.write_bytes(legacy_bytes(items))
+    query = ["logs", "query", "--count-by", "tls_verify_status", "--format", "json"]
+    stored = CliRunner().invoke(cli, [*query, "--db", db])
+    direct = CliRunner().invoke(cli, [*query, str(legacy)])
+    assert json.loads(stored.stdout) == json.loads(direct.stdout)
+    assert sum(r["count"] for r in json.loads(stored.stdout)) == 9
