@@ -192,7 +192,9 @@ def test_a_corrupted_or_empty_file_is_a_file_fault(tmp_path: Path, legacy: Path)
     corrupt = tmp_path / "corrupt.parquet"
     corrupt.write_bytes(data[: len(data) // 2] + b"\x00" * 64 + b"PAR1")
     empty = parquet(tmp_path / "empty.parquet", [])
-    for path in (corrupt, empty):
+    nothing = tmp_path / "nothing.parquet"  # a download that stopped before its first byte
+    nothing.write_bytes(b"")
+    for path in (corrupt, empty, nothing):
         alone = invoke("logs", "query", str(path), "--count-by", "tls_verify_status")
         assert alone.exit_code == 3, (path.name, alone.stderr)
         assert path.name in alone.stderr and "Traceback" not in alone.stderr
