@@ -159,7 +159,7 @@ def test_retention_that_dropped_the_window_start_is_said(logs: Any) -> None:
     result = count_by_status(f"cloudwatch:{GROUP}", extra=("--since", "3d"))
     assert result.exit_code == 0, result.stderr
     assert "retention may have dropped the rest" in result.stderr
-    assert "retention 1 days" in result.stderr
+    assert "retention 1 day)" in result.stderr
 
 
 def test_every_command_reads_a_group(group: dict[str, Any], tmp_path: Path) -> None:
@@ -197,3 +197,55 @@ def test_diagnose_of_a_group_equals_diagnose_of_the_same_files(
     from_files = run("diagnose", *files, *common)
     assert remote.exit_code == from_files.exit_code == 1, remote.stderr
     assert json.loads(remote.stdout) == json.loads(from_files.stdout)
+
+
+@pytest.fixture
+def denied_identity(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Credentials of an IAM user allowed logs:DescribeLogGroups only, with moto enforcing
+    IAM (its server checks policies once told to; everything else here runs unchecked)."""
+    import urllib.request
+
+    import boto3
+
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="reader")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+
+    def enforce(count: str) -> None:
+        request = urllib.request.Request(
+            f"{aws_env}/moto-api/reset-auth",
+            data=count.encode(),
+            method="POST",
+            headers={"Content-Type": "text/plain"},  # a form would hide the body from moto
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    enforce("0")
+    try:
+        yield key
+    finally:
+        enforce("inf")
+
+
+def test_denied_group_is_exit_4_naming_the_action_and_the_others_are_read(
+    group: dict[str, Any], tmp_path: Path, denied_identity: Any
+) -> None:
+    local = write_file(tmp_path / "same.log", group["a"])
+    alone = count_by_status(f"cloudwatch:{GROUP}")
+    assert alone.exit_code == 4, alone.stderr
+    assert f"cloudwatch:{GROUP}: access denied to logs:FilterLogEvents" in alone.stderr
+    assert f"Allow logs:FilterLogEvents on arn:aws:logs:REGION:ACCOUNT:log-group:{GROUP}:*" in (
+        alone.stderr
+    )
+    assert "Traceback" not in alone.stderr
+    both = count_by_status(f"cloudwatch:{GROUP}", str(local))
+    assert both.exit_code == 4, both.stderr
+    assert sum(row["count"] for row in json.loads(both.stdout)) == 30
+    assert f"cloudwatch:{GROUP}: access denied to logs:FilterLogEvents" in both.stderr

@@ -36,7 +36,9 @@ ACTION = "logs:FilterLogEvents"
 # Log group names: 1-512 of these characters (CreateLogGroup); no ':' so a stream can follow.
 _GROUP_NAME = re.compile(r"^[.\-_/#A-Za-z0-9]{1,512}$")
 _ARN = re.compile(r"^arn:(?P<part>[^:]+):logs:(?P<region>[^:]*):(?P<account>[^:]*):log-group:")
-_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+# AWS answers AccessDeniedException; "403" is botocore's code for a 403 whose body it could
+# not parse (moto's IAM check answers in XML), which for this API is a refusal too.
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}
 
 GroupEventKind = Literal["start", "page", "done", "note", "failed"]
 
@@ -220,7 +222,8 @@ def retention_note(
     if oldest is not None and since < oldest - timedelta(minutes=1):
         why = []
         if info is not None and info.retention_days:
-            why.append(f"retention {info.retention_days} days")
+            days = info.retention_days
+            why.append(f"retention {days} day{'' if days == 1 else 's'}")
         if info is not None and info.created is not None and oldest == info.created:
             why.append(f"created {iso_z(info.created)}")
         return (

@@ -87,6 +87,7 @@ class _StreamFile:
         return LogSource(self.display, self.path, False, self.size, self.digest.hexdigest())
 
     def seen(self, group: str, stream: str) -> list[Seen]:
+        self.flush()
         sha = self.digest.hexdigest()
         return [
             Seen(group, stream, ts, event_id, sha)
@@ -191,6 +192,7 @@ class CloudWatchOpener:
         except MtlsDoctorError as error:
             failure = error
         self._finish(ref, client, read, failure, resumed=bool(marks))
+        sources = read.sources()  # flushed and hashed: then what the store must remember
         if self.book is not None:
             self.book.note(read.seen())
         unreadable: tuple[tuple[str, str], ...] = ()
@@ -199,7 +201,7 @@ class CloudWatchOpener:
             if read.events:
                 reason = f"read cut short after {read.events} events: {reason}"
             unreadable = ((ref.display, reason),)
-        return SourceScan(read.sources(), unreadable=unreadable)
+        return SourceScan(sources, unreadable=unreadable)
 
     def _finish(
         self,
