@@ -75,6 +75,8 @@ def test_value_types_and_empty_values() -> None:
     typed = vended_record(SUCCESS, typed=True)
     assert typed["client_port"] == 50123 and typed["listener_port"] == 443
     assert typed["tls_handshake_latency"] == 0.25
+    raw = replace(SUCCESS, tls_handshake_latency=0.0030803140000443)  # as a clock measures it
+    assert vended_record(raw, typed=True)["tls_handshake_latency"] == 0.003
     plain_null = vended_record(PLAIN, typed=True, empty="null")
     assert plain_null["tls_protocol"] is None and plain_null["leaf_client_cert_validity"] is None
     assert plain_null["tls_verify_status"] == "-"  # a status, not an empty value

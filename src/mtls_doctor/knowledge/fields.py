@@ -139,7 +139,8 @@ def vended_record(
         entry.listener_port if typed else str(entry.listener_port),
         entry.tls_protocol,
         entry.tls_cipher,
-        latency if typed or latency is None else f"{latency:.3f}",
+        # Milliseconds, as the legacy line has them, in either spelling.
+        latency if latency is None else round(latency, 3) if typed else f"{latency:.3f}",
         entry.leaf_client_cert_subject,
         None if validity == "-" else validity,
         entry.leaf_client_cert_serial_number,
