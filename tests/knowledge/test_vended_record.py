@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,9 +35,7 @@ FAILED = LogEntry(
 )
 PLAIN = LogEntry(AT, "203.0.113.9", 61000, 80, None, None, None, None, None, None, None, "-",
                  "TID_" + "cd" * 16, None, None, None)  # fmt: skip
-SUCCESS = LogEntry(
-    **{**FAILED.__dict__, "tls_handshake_latency": 0.25, "tls_verify_status": "Success"}
-)
+SUCCESS = replace(FAILED, tls_handshake_latency=0.25, tls_verify_status="Success")
 
 
 def as_legacy(record: dict[str, object]) -> str:
