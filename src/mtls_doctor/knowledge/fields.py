@@ -42,6 +42,15 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 MIN_FIELDS = 12  # fields 1-12 are in every version of the format; 13-15 were added later
 SUBJECT_POSITION = 8  # the only quoted field
 
+# Vended (CloudWatch Logs-delivered) connection logs name their record fields as the legacy
+# line orders them, with ``time`` in place of ``timestamp`` (spec §2.2 [MODEL]: the
+# ``recordFields`` of ALB_CONNECTION_LOGS). ``timestamp`` is accepted as a synonym.
+VENDED_FIELD_NAMES: tuple[str, ...] = ("time", *FIELD_NAMES[1:])
+VENDED_SYNONYMS: dict[str, str] = {"timestamp": "time"}
+# A record with neither of these is not a connection record (an access-log or health-check
+# record delivered alongside, spec §2.2): it is skipped, as an access-log object is.
+VENDED_KEY_FIELDS: tuple[str, ...] = ("tls_verify_status", "client_ip")
+
 # Columns the tool derives from the fields; part of the JSON/CSV output contract.
 DERIVED_COLUMNS: tuple[str, ...] = ("not_before", "not_after", "error_code", "source_file")
 OUTPUT_COLUMNS: tuple[str, ...] = FIELD_NAMES + DERIVED_COLUMNS
