@@ -159,7 +159,7 @@ def test_retention_that_dropped_the_window_start_is_said(logs: Any) -> None:
     result = count_by_status(f"cloudwatch:{GROUP}", extra=("--since", "3d"))
     assert result.exit_code == 0, result.stderr
     assert "retention may have dropped the rest" in result.stderr
-    assert "retention 1 day)" in result.stderr
+    assert "retention 1 day" in result.stderr
 
 
 def test_every_command_reads_a_group(group: dict[str, Any], tmp_path: Path) -> None:
