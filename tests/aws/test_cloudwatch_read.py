@@ -162,3 +162,19 @@ def test_a_read_cut_short_keeps_what_it_read_and_names_why(
         assert len(failed) == 1 and isinstance(failed[0], AwsAccessError)
     finally:
         opener.close()
+
+
+def test_progress_on_a_terminal_counts_events_and_ends_with_a_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mtls_doctor.cli._cloudwatch import GroupReporter
+
+    report = GroupReporter(interactive=True)
+    report(GroupEvent("start", "cloudwatch:/g", message="events from the oldest to the newest"))
+    assert report.progress is not None
+    report(GroupEvent("page", "cloudwatch:/g", events=10_000))
+    report(GroupEvent("done", "cloudwatch:/g", events=12_345, streams=2, skipped=7))
+    assert report.progress is None
+    err = capsys.readouterr().err
+    assert "cloudwatch:/g: reading events from the oldest to the newest" in err
+    assert "cloudwatch:/g: 12345 event(s) from 2 log stream(s); 7 already in the store" in err

@@ -59,6 +59,7 @@ class _StreamFile:
         self.digest = hashlib.sha256()
         self.high = -(2**62)
         self.tail: list[tuple[int, str]] = []  # (ts, eventId) from high - late on
+        self.prune_at = 4096  # doubles with what stays: pruning costs O(1) per event
 
     def add(self, message: str, ts: int, event_id: str) -> None:
         line = (message.translate(_NEWLINES) + "\n").encode("utf-8", "surrogateescape")
@@ -67,8 +68,9 @@ class _StreamFile:
         self.events += 1
         self.high = max(self.high, ts)
         self.tail.append((ts, event_id))
-        if len(self.tail) > 4096:
+        if len(self.tail) > self.prune_at:
             self.tail = [(t, e) for t, e in self.tail if t >= self.high - self.late_ms]
+            self.prune_at = max(4096, 2 * len(self.tail))
         if self.buffered >= _FLUSH_BYTES:
             self.flush()
 
