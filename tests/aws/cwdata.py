@@ -6,11 +6,13 @@ CloudWatch refuses events older than 14 days, so the events are placed before th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mtls_doctor.knowledge.fields import vended_record
 from tests.aws.albdata import STATUSES, entry
 
 GROUP = "/aws/vendedlogs/alb-connections"
@@ -34,6 +36,19 @@ def lines(base: datetime, count: int, seed: int = 0) -> list[tuple[int, str]]:
         at = base + timedelta(seconds=20 * i)
         status = STATUSES[(seed + i) % len(STATUSES)]
         out.append((ms(at), entry(at, seed * 1000 + i, status).to_line()))
+    return out
+
+
+def json_lines(
+    base: datetime, count: int, seed: int = 0, *, typed: bool = False
+) -> list[tuple[int, str]]:
+    """The same connections as :func:`lines`, as vended JSON records (one a message)."""
+    out = []
+    for i in range(count):
+        at = base + timedelta(seconds=20 * i)
+        status = STATUSES[(seed + i) % len(STATUSES)]
+        record = vended_record(entry(at, seed * 1000 + i, status), typed=typed, empty="null")
+        out.append((ms(at), json.dumps(record)))
     return out
 
 
