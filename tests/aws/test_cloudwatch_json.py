@@ -77,3 +77,14 @@ def test_ingest_of_json_messages_is_incremental(logs: Any, tmp_path: Path) -> No
     again = run(*args)
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["added_rows"] == 3
+
+
+def test_a_truncated_json_message_is_a_malformed_line_of_its_stream(logs: Any) -> None:
+    base = base_time()
+    good = json_lines(base, 4, 1)
+    cut = (good[1][0] + 1, good[1][1][:40])
+    make_group(logs)
+    put(logs, "s-a", [*good[:2], cut, *good[2:]])
+    result = count_by_status(f"cloudwatch:{GROUP}")
+    assert sum(as_counts(result).values()) == 4
+    assert f"cloudwatch:{GROUP}:s-a@{iso_z(base)}:3: malformed line skipped" in result.stderr
