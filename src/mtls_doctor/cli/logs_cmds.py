@@ -28,6 +28,7 @@ from mtls_doctor.knowledge.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
 from mtls_doctor.logs.query import check_columns
+from mtls_doctor.logs.sources import input_scheme
 from mtls_doctor.logs.store import default_db_path
 
 
@@ -70,7 +71,7 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
             openers=remote_openers(),
         )
         unread = result.unreadable  # named by report_stats, and exit 3 below
-        if paths and not result.files and not unread and not any("://" in p for p in paths):
+        if paths and not result.files and not unread and not any(map(input_scheme, paths)):
             report_stats(result.stats)
             raise InputError(
                 "no connection-log file among the inputs: nothing ingested",
