@@ -36,6 +36,9 @@ from tests.diagnose.corpus import NOW
 
 JSON = VendedTableSpec(VENDED_LOCATION, "json")
 PARQUET = VendedTableSpec(VENDED_LOCATION, "parquet")
+STAMPED = VendedTableSpec(
+    VENDED_LOCATION, "parquet", table="stamped", column_types=(("time", "timestamp"),)
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,13 @@ def tables(
     folder = tmp_path_factory.mktemp("parquet")
     write_parquet(folder, PARQUET, {k: parquet_records(v) for k, v in conn_corpus.items()})
     load_parquet_table(parquet, PARQUET, folder)
+    # Parquet whose time is a timestamp column (declared so with --column-type time=timestamp).
+    stamped = duckdb.connect()
+    folder = tmp_path_factory.mktemp("parquet-ts")
+    write_parquet(folder, STAMPED, {k: parquet_records(v) for k, v in conn_corpus.items()})
+    load_parquet_table(stamped, STAMPED, folder)
     return {
+        "parquet-timestamp": (stamped, STAMPED.qualified, "parquet"),
         "legacy": (legacy, TABLE, "legacy"),
         "json-strings": (strings, JSON.qualified, "json"),
         "json-typed": (typed, JSON.qualified, "json"),
@@ -87,7 +96,7 @@ def _diagnosis(entry: tuple[duckdb.DuckDBPyConnection, str, str], filters: Filte
 
 
 @pytest.mark.parametrize("filters", FILTERS, ids=range(len(FILTERS)))
-@pytest.mark.parametrize("kind", ["json-strings", "json-typed", "parquet"])
+@pytest.mark.parametrize("kind", ["json-strings", "json-typed", "parquet", "parquet-timestamp"])
 def test_vended_table_gives_the_legacy_diagnosis(
     tables: dict[str, Any], kind: str, filters: Filters
 ) -> None:
@@ -100,7 +109,7 @@ def test_vended_table_gives_the_legacy_diagnosis(
     assert scans == len(runner.sqls) == (2 if filters.client and filters.client.version == 6 else 1)
 
 
-@pytest.mark.parametrize("kind", ["json-strings", "json-typed", "parquet"])
+@pytest.mark.parametrize("kind", ["json-strings", "json-typed", "parquet", "parquet-timestamp"])
 def test_read_statistics_match(tables: dict[str, Any], kind: str) -> None:
     legacy, _ = _prepared(tables["legacy"], Filters())
     vended, _ = _prepared(tables[kind], Filters())

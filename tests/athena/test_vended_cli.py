@@ -205,3 +205,40 @@ def test_table_info_and_estimate_follow_the_hive_day_folders() -> None:
         )
         scan = estimate_scan(s3, info.location, [date(2026, 8, 2)], day_format=info.day_format)
     assert (scan.objects, scan.bytes) == (1, 7)
+
+
+def test_ddl_takes_a_timestamp_time_and_nothing_else_as_timestamp() -> None:
+    base = ("athena", "ddl", "--kind", "parquet", "--location", VENDED_LOCATION)
+    code, out, _ = invoke(*base, "--column-type", "time=timestamp")
+    assert code == 0 and "`time` timestamp," in out
+    code, out, err = invoke(*base, "--column-type", "client_port=timestamp")
+    assert code == 2 and out == "" and "not a supported type" in err
+
+
+def test_setup_creates_the_vended_table_and_checks_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mtls_doctor.aws import athena as aws_athena
+    from mtls_doctor.aws.athena import QueryResult
+
+    sent: list[str] = []
+
+    class Runner:
+        def __init__(self, client: Any, workgroup: str, **kwargs: Any) -> None:
+            self.workgroup = workgroup
+
+        def run(self, sql: str) -> QueryResult:
+            sent.append(sql)
+            return QueryResult([("row",)] if sql.startswith("SELECT") else [], 0, "q1")
+
+    monkeypatch.setattr(aws_athena, "AthenaRunner", Runner)
+    args = ("--kind", "json", "--location", VENDED_LOCATION)
+    code, out, err = invoke("athena", "setup", *args, "--region", "eu-west-1", "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["kind"], result["table"], result["check_rows"]) == (
+        "json",
+        "alb_connection_logs_json",
+        1,
+    )
+    _, ddl, _ = invoke("athena", "ddl", *args)
+    assert [f"{s};" for s in sent[:2]] == ddl.strip().split("\n\n")
+    assert sent[2].startswith('SELECT * FROM "mtls_doctor"."alb_connection_logs_json"')

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,13 @@ def _java_text(value: Any) -> str:
 
 
 def _create(con: duckdb.DuckDBPyConnection, spec: VendedTableSpec) -> None:
-    types = {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE"}
+    types = {
+        "string": "VARCHAR",
+        "int": "INTEGER",
+        "bigint": "BIGINT",
+        "double": "DOUBLE",
+        "timestamp": "TIMESTAMP",
+    }
     cols = ", ".join(f'"{n}" {types[k]}' for n, k in spec.columns())
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.database}")
     con.execute(
@@ -131,15 +138,30 @@ def write_parquet(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    arrow = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64()}
+    arrow = {
+        "string": pa.string(),
+        "int": pa.int32(),
+        "bigint": pa.int64(),
+        "double": pa.float64(),
+        "timestamp": pa.timestamp("us"),
+    }
     schema = pa.schema([(n, arrow[k]) for n, k in spec.columns()])
+    stamped = dict(spec.columns()).get("time") == "timestamp"
     paths = []
     for key, records in objects.items():
+        if stamped:
+            records = [{**r, "time": _instant(r.get("time"))} for r in records]
         path = folder / object_key(key, "parquet")
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(records, schema=schema), path)
         paths.append(path)
     return paths
+
+
+def _instant(text: str | None) -> datetime | None:
+    if not text or text == "-":
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def load_parquet_table(con: duckdb.DuckDBPyConnection, spec: VendedTableSpec, folder: Path) -> None:

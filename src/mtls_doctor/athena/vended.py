@@ -21,9 +21,8 @@ UNCONFIRMED (spec §2.5/§2.6), hence settings and not constants:
 - the value types: JSON columns are all ``string`` (the OpenX SerDe reads a number into a
   string column as its text, so strings and numbers both read); Parquet columns default to
   the legacy table's types (ports ``int``, latency ``double``, the rest ``string``), and
-  ``column_types`` overrides them, since a Parquet column must be declared with its type.
-  A ``time`` stored as a Parquet timestamp is not supported (the derived rows parse the ALB
-  text form);
+  ``column_types`` overrides them, since a Parquet column must be declared with its type
+  (``time`` may be a ``timestamp``: its text is turned into the ALB form);
 - whether the day folders hold the delivery date (as the legacy ones do): the same day of
   margin is kept on each side of ``--since``/``--until``.
 """
@@ -54,7 +53,7 @@ KIND_PROPERTY = "mtls_doctor.table_kind"
 START_PROPERTY = "mtls_doctor.projection_start"
 # `timestamp` is accepted as a synonym of `time` (issue #17); a JSON key only.
 SYNONYM = "timestamp"
-PARQUET_TYPES = ("string", "int", "bigint", "double")
+PARQUET_TYPES = ("string", "int", "bigint", "double", "timestamp")
 _LEGACY_TYPES = {"INTEGER": "int", "DOUBLE": "double"}
 _CAST = {"int": "INTEGER", "double": "DOUBLE"}  # what the legacy table's column is
 
@@ -81,10 +80,10 @@ def parse_column_types(pairs: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
             raise UsageError(
                 f"--column-type: {name!r} is not a record field", hint=", ".join(names)
             )
-        if kind not in PARQUET_TYPES:
+        if kind not in PARQUET_TYPES or (kind == "timestamp" and name != "time"):
             raise UsageError(
                 f"--column-type {name}={kind}: not a supported type",
-                hint=f"One of {', '.join(PARQUET_TYPES)}.",
+                hint=f"One of {', '.join(PARQUET_TYPES[:-1])}; time may also be a timestamp.",
             )
         out.append((name, kind))
     return tuple(out)
@@ -242,10 +241,23 @@ def _text(column: str) -> str:
     return f"coalesce(nullif(nullif(CAST({column} AS VARCHAR), ''), '-'), '-')"
 
 
+def _time(kind: str) -> str:
+    """``time`` as the ALB writes it. A timestamp column reads as ``2024-04-05 12:00:00.123``
+    (no ``T``, no ``Z``; Athena keeps milliseconds of a Parquet timestamp): that text is put in
+    the ALB form; the ALB's own text is kept as it is."""
+    raw = f'coalesce("time", "{SYNONYM}")' if kind == "json" else '"time"'
+    text = f"CAST({raw} AS VARCHAR)"
+    plain = "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?$"
+    return (
+        f"CASE WHEN regexp_matches({text}, '{plain}') "
+        f"THEN replace({text}, ' ', 'T') || 'Z' ELSE {_text(raw)} END"
+    )
+
+
 def _value(name: str, kind: str) -> str:
     quoted = f'"{name}"'
-    if name == "time" and kind == "json":
-        quoted = f'coalesce("time", "{SYNONYM}")'
+    if name == "time":
+        return _time(kind)
     legacy = legacy_type(name)
     if legacy == "string":
         return _text(quoted)
