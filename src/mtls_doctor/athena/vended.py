@@ -36,10 +36,13 @@ from datetime import date
 
 from mtls_doctor.athena.ddl import (
     DEFAULT_DATABASE,
+    DEFAULT_TABLE,
     EXTRA_COLUMN,
+    TableSpec,
     _identifier,
     column_name,
 )
+from mtls_doctor.athena.ddl import create_table_sql as legacy_table_sql
 from mtls_doctor.errors import InputError, UsageError
 from mtls_doctor.knowledge.fields import FIELDS
 
@@ -215,6 +218,38 @@ TBLPROPERTIES (
   '{KIND_PROPERTY}' = '{spec.kind}',
   '{START_PROPERTY}' = '{spec.projection_start.isoformat()}'
 )"""
+
+
+def table_spec(
+    location: str,
+    kind: str,
+    database: str = DEFAULT_DATABASE,
+    table: str | None = None,
+    start: date | None = None,
+    day_path: str = DEFAULT_DAY_PATH,
+    column_types: Mapping[str, str] | None = None,
+) -> TableSpec | VendedTableSpec:
+    """The table of ``kind`` (``athena ddl``/``setup``): legacy or vended."""
+    if kind == "legacy":
+        if column_types or day_path != DEFAULT_DAY_PATH:
+            raise UsageError("--day-path and --column-type go with --kind json or parquet")
+        return TableSpec(location, database, table or DEFAULT_TABLE, start or date(2023, 1, 1))
+    return VendedTableSpec(
+        location,
+        kind,
+        database,
+        table or "",
+        start or VendedTableSpec.projection_start,
+        day_path,
+        parse_column_types(column_types or {}),
+    )
+
+
+def any_table_sql(spec: TableSpec | VendedTableSpec) -> str:
+    """``CREATE EXTERNAL TABLE`` of either kind of table."""
+    if isinstance(spec, VendedTableSpec):
+        return create_table_sql(spec)
+    return legacy_table_sql(spec)
 
 
 def kind_of(parameters: Mapping[str, str]) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -20,7 +20,6 @@ from mtls_doctor.athena.ddl import (
     DEFAULT_TABLE,
     TableSpec,
     create_database_sql,
-    create_table_sql,
 )
 from mtls_doctor.athena.prepare import AthenaTables
 from mtls_doctor.athena.session import AthenaSession, AthenaSettings, no_paths, open_session
@@ -29,9 +28,9 @@ from mtls_doctor.athena.vended import (
     DEFAULT_TABLES,
     KINDS,
     VendedTableSpec,
-    parse_column_types,
+    any_table_sql,
+    table_spec,
 )
-from mtls_doctor.athena.vended import create_table_sql as create_vended_table_sql
 from mtls_doctor.cli._base import cli, finish, format_option, info
 from mtls_doctor.errors import ExitCode, UsageError
 
@@ -119,9 +118,6 @@ def _aws_options(func: F) -> F:
     return func
 
 
-AnySpec = TableSpec | VendedTableSpec
-
-
 def _spec(
     location: str,
     kind: str,
@@ -130,35 +126,16 @@ def _spec(
     start: datetime | None,
     day_path: str,
     column_types: tuple[str, ...],
-) -> AnySpec:
-    if kind == "legacy":
-        if column_types or day_path != DEFAULT_DAY_PATH:
-            raise UsageError("--day-path and --column-type go with --kind json or parquet")
-        return TableSpec(
-            location, database, table or DEFAULT_TABLE, start.date() if start else date(2023, 1, 1)
-        )
-    pairs = {}
+) -> TableSpec | VendedTableSpec:
+    pairs: dict[str, str] = {}
     for text in column_types:
         name, sep, value = text.partition("=")
         if not sep:
             raise UsageError(f"--column-type {text!r}: expected FIELD=TYPE (e.g. client_port=int)")
         pairs[name.strip()] = value.strip().lower()
-    extra = {"projection_start": start.date()} if start else {}
-    return VendedTableSpec(
-        location,
-        kind,
-        database,
-        table or "",
-        day_path=day_path,
-        column_types=parse_column_types(pairs),
-        **extra,  # type: ignore[arg-type]
+    return table_spec(
+        location, kind, database, table, start.date() if start else None, day_path, pairs
     )
-
-
-def _create_sql(spec: AnySpec) -> str:
-    if isinstance(spec, VendedTableSpec):
-        return create_vended_table_sql(spec)
-    return create_table_sql(spec)
 
 
 @cli.group("athena")
@@ -199,7 +176,7 @@ def ddl_cmd(
         --location s3://logs/AWSLogs/aws-account-id=123456789012/elasticloadbalancing/region=eu-west-1/
     """
     spec = _spec(location, kind, database, table, projection_start, day_path, column_types)
-    click.echo(f"{create_database_sql(spec)};\n\n{_create_sql(spec)};")
+    click.echo(f"{create_database_sql(spec)};\n\n{any_table_sql(spec)};")
     finish(ExitCode.OK)
 
 
@@ -239,7 +216,7 @@ def setup_cmd(
     client = new_client("athena", profile=profile, region=region)
     runner = AthenaRunner(client, workgroup, output_location=check_output_location(output_location))
     runner.run(create_database_sql(spec))
-    runner.run(_create_sql(spec))
+    runner.run(any_table_sql(spec))
     check = runner.run(f"SELECT * FROM {spec.qualified} WHERE time IS NOT NULL LIMIT 1")
     result = {**spec.to_dict(), "check_rows": len(check.rows), "check_query_id": check.query_id}
     if fmt == "json":
