@@ -106,6 +106,7 @@ def test_a_group_named_twice_in_one_ingest_is_stored_once(logs: Any, tmp_path: P
     result = run("ingest", f"cloudwatch:{GROUP}", arn, "--db", str(db), "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["added_rows"] == 6
+    assert result.stderr.count(f"cloudwatch:{GROUP}: reading") == 1  # the same region and name
     assert len(stored(db)) == 6 and all(n == 1 for _, n in stored(db))
 
 

@@ -3,7 +3,8 @@
 A group is read into one file per log stream (``aws/cloudwatch.py``), and each such file is
 stored like any other: its rows and its ``files`` entry in one transaction (``append.py``).
 Beside it, table ``cloudwatch_seen`` keeps, for each stream file, the ids of its events from
-``late`` before its newest event on, tagged with the file's SHA-256. Those rows are written
+``late`` before its newest event on, tagged with the file's SHA-256 (a group is known there as
+``REGION:NAME``). Those rows are written
 *before* the file is appended, in their own transaction, and count only once a ``files``
 entry with that hash exists: a killed ingest leaves rows that count for nothing (dropped on
 the next run), never a stored event without its rows or rows without their events.
