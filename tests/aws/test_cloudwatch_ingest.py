@@ -121,3 +121,15 @@ def test_first_ingest_with_since_starts_there(
     added = ingest(tmp_path / "s.duckdb", "--since", since.isoformat())
     assert added["added_rows"] == 5  # 20 s apart: 100, 120, ..., 180
     assert calls[0]["startTime"] == ms(since)
+
+
+def test_a_store_of_files_only_gets_no_cloudwatch_table(aws_env: str, tmp_path: Path) -> None:
+    from tests.aws.cwdata import write_file
+
+    log = write_file(tmp_path / "a.log", lines(base_time(), 3))
+    db = tmp_path / "files.duckdb"
+    assert run("ingest", str(log), "--db", str(db)).exit_code == 0
+    _, rows = run_sql(
+        db, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'cloudwatch_seen'"
+    )
+    assert rows == [(0,)]

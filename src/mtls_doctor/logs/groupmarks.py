@@ -65,11 +65,18 @@ class GroupBook:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.con.execute(_DDL)
+        self._ready = False
+
+    def _table(self) -> None:
+        # Made when a group is first ingested: a store of files only never gets it.
+        if not self._ready:
+            self.store.con.execute(_DDL)
+            self._ready = True
 
     def marks(self, group: str, late_ms: int) -> dict[str, StreamMark]:
         """The marks of ``group``'s streams; rows that never counted or no longer matter
         (older than ``late`` before their stream's mark) are dropped on the way."""
+        self._table()
         con = self.store.con
         with self.store.transaction():
             con.execute(
@@ -92,6 +99,7 @@ class GroupBook:
         """Keep ``rows`` (they count once their stream files are stored)."""
         if not rows:
             return
+        self._table()
         columns = {
             "g": [r.log_group for r in rows],
             "s": [r.log_stream for r in rows],
