@@ -245,6 +245,8 @@ def test_denied_group_is_exit_4_naming_the_action_and_the_others_are_read(
         alone.stderr
     )
     assert "Traceback" not in alone.stderr
+    diagnosed = run("diagnose", f"cloudwatch:{GROUP}", "--format", "json")
+    assert diagnosed.exit_code == 4 and "logs:FilterLogEvents" in diagnosed.stderr
     both = count_by_status(f"cloudwatch:{GROUP}", str(local))
     assert both.exit_code == 4, both.stderr
     assert sum(row["count"] for row in json.loads(both.stdout)) == 30

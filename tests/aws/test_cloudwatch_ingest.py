@@ -106,6 +106,7 @@ def test_a_group_named_twice_in_one_ingest_is_stored_once(logs: Any, tmp_path: P
     result = run("ingest", f"cloudwatch:{GROUP}", arn, "--db", str(db), "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["added_rows"] == 6
+    assert result.stderr.count(f"cloudwatch:{GROUP}: reading") == 1  # the same region and name
     assert len(stored(db)) == 6 and all(n == 1 for _, n in stored(db))
 
 
@@ -120,3 +121,15 @@ def test_first_ingest_with_since_starts_there(
     added = ingest(tmp_path / "s.duckdb", "--since", since.isoformat())
     assert added["added_rows"] == 5  # 20 s apart: 100, 120, ..., 180
     assert calls[0]["startTime"] == ms(since)
+
+
+def test_a_store_of_files_only_gets_no_cloudwatch_table(aws_env: str, tmp_path: Path) -> None:
+    from tests.aws.cwdata import write_file
+
+    log = write_file(tmp_path / "a.log", lines(base_time(), 3))
+    db = tmp_path / "files.duckdb"
+    assert run("ingest", str(log), "--db", str(db)).exit_code == 0
+    _, rows = run_sql(
+        db, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'cloudwatch_seen'"
+    )
+    assert rows == [(0,)]

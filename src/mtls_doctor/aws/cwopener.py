@@ -103,6 +103,7 @@ class _Read:
     """One read of a group: its stream files, and the events left out as stored."""
 
     ref: GroupRef
+    key: str  # REGION:NAME, as the store knows the group
     folder: Path
     late_ms: int
     marks: Mapping[str, StreamMark]
@@ -130,7 +131,7 @@ class _Read:
         return tuple(s.source() for s in self.streams.values())
 
     def seen(self) -> list[Seen]:
-        return [r for name, s in self.streams.items() for r in s.seen(self.ref.name, name)]
+        return [r for name, s in self.streams.items() for r in s.seen(self.key, name)]
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,8 @@ class CloudWatchOpener:
 
     options: CloudWatchOptions = field(default_factory=CloudWatchOptions)
     book: GroupBook | None = field(default=None, compare=False)
-    # Reads kept for the life of the opener (not for ingest): ref -> scan, and their files.
-    _kept: dict[GroupRef, SourceScan] = field(default_factory=dict, compare=False)
+    # Reads kept for the life of the opener (not for ingest): key -> scan, and their files.
+    _kept: dict[str, SourceScan] = field(default_factory=dict, compare=False)
     _folders: list[Path] = field(default_factory=list, compare=False)
 
     def with_store(self, book: GroupBook) -> CloudWatchOpener:
@@ -162,29 +163,32 @@ class CloudWatchOpener:
         stream: bool = False,
     ) -> SourceScan:
         ref = GroupRef.parse(item)
-        if ref in self._kept:  # read once per command; and once per ingest
-            return self._kept[ref] if self.book is None else SourceScan(())
+        remote = self.options.remote
+        region = ref.region or remote.region
+        client = aws_session.new_client("logs", profile=remote.profile, region=region)
+        # A group is known by its region and name (the same name may exist in two regions).
+        key = f"{client.meta.region_name}:{ref.name}"
+        if key in self._kept:  # read once per command; and once per ingest
+            return self._kept[key] if self.book is None else SourceScan(())
         if self.book is None:
             folder = Path(tempfile.mkdtemp(prefix="mtls-doctor-cw-"))
             self._folders.append(folder)
         else:
             folder = Path(tempfile.mkdtemp(prefix="cloudwatch-", dir=workdir))
-        scan = self._read(ref, folder)
-        self._kept[ref] = scan
+        scan = self._read(ref, key, client, folder)
+        self._kept[key] = scan
         return scan
 
-    def _read(self, ref: GroupRef, folder: Path) -> SourceScan:
+    def _read(self, ref: GroupRef, key: str, client: Any, folder: Path) -> SourceScan:
         opts, remote = self.options, self.options.remote
         late_ms = opts.late_minutes * 60_000
-        marks = self.book.marks(ref.name, late_ms) if self.book is not None else {}
+        marks = self.book.marks(key, late_ms) if self.book is not None else {}
         start, end = window_ms(remote.since, remote.until)
         if marks:  # ingest again: from `late` before the oldest stream mark
             resume = min(m.high for m in marks.values()) - late_ms
             start = resume if start is None else max(start, resume)
-        read = _Read(ref, folder, late_ms, marks)
+        read = _Read(ref, key, folder, late_ms, marks)
         opts.notify(GroupEvent("start", ref.display, message=_window(start, end)))
-        region = ref.region or remote.region
-        client = aws_session.new_client("logs", profile=remote.profile, region=region)
         failure: MtlsDoctorError | None = None
         try:
             for page in iter_events(client, ref, opts, start, end):

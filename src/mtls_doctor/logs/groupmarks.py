@@ -3,7 +3,8 @@
 A group is read into one file per log stream (``aws/cloudwatch.py``), and each such file is
 stored like any other: its rows and its ``files`` entry in one transaction (``append.py``).
 Beside it, table ``cloudwatch_seen`` keeps, for each stream file, the ids of its events from
-``late`` before its newest event on, tagged with the file's SHA-256. Those rows are written
+``late`` before its newest event on, tagged with the file's SHA-256 (a group is known there as
+``REGION:NAME``). Those rows are written
 *before* the file is appended, in their own transaction, and count only once a ``files``
 entry with that hash exists: a killed ingest leaves rows that count for nothing (dropped on
 the next run), never a stored event without its rows or rows without their events.
@@ -64,11 +65,18 @@ class GroupBook:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.con.execute(_DDL)
+        self._ready = False
+
+    def _table(self) -> None:
+        # Made when a group is first ingested: a store of files only never gets it.
+        if not self._ready:
+            self.store.con.execute(_DDL)
+            self._ready = True
 
     def marks(self, group: str, late_ms: int) -> dict[str, StreamMark]:
         """The marks of ``group``'s streams; rows that never counted or no longer matter
         (older than ``late`` before their stream's mark) are dropped on the way."""
+        self._table()
         con = self.store.con
         with self.store.transaction():
             con.execute(
@@ -91,6 +99,7 @@ class GroupBook:
         """Keep ``rows`` (they count once their stream files are stored)."""
         if not rows:
             return
+        self._table()
         columns = {
             "g": [r.log_group for r in rows],
             "s": [r.log_stream for r in rows],
