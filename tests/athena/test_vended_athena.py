@@ -156,3 +156,35 @@ def test_partition_predicate_on_the_hive_folders(tables: dict[str, Any], tmp_pat
     sql = runner.sqls[0]
     assert "\"year\" >= '2024'" in sql and "\"day\" >= '2024/04/05'" in sql
     assert "$path" in sql and "conn_log" not in sql  # object names are UNCONFIRMED
+
+
+def _json_reader() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mtls_doctor.logs.vended.jsonl") is not None
+
+
+@pytest.mark.skipif(not _json_reader(), reason="waits for the vended JSON reader (logs/vended)")
+@pytest.mark.parametrize("typed", [False, True], ids=["strings", "typed"])
+def test_json_table_gives_the_local_readers_diagnosis(
+    conn_corpus: dict[str, list[str]], tables: dict[str, Any], tmp_path: Path, typed: bool
+) -> None:
+    """The same JSON objects, read here by the local vended reader and on Athena by the JSON
+    table, give the same diagnosis (the local one also lists the unreadable record)."""
+    import gzip
+
+    from mtls_doctor.diagnose.target import Scope, open_target
+    from tests.athena.vendedfake import object_key
+
+    paths = []
+    for key, lines in conn_corpus.items():
+        path = tmp_path / object_key(key, "json.gz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(("\n".join(json_lines(lines, typed=typed)) + "\n").encode()))
+        paths.append(str(path))
+    filters = Filters()
+    with open_target(paths, db=None, scope=Scope.of(filters, NOW, 30)) as target:
+        local = diagnose(target, filters, DiagnoseOptions(NOW)).to_dict()
+    athena, _ = _diagnosis(tables["json-typed" if typed else "json-strings"], filters)
+    assert len(local.pop("errors")) == 1 and athena.pop("errors") == []
+    assert local == athena

@@ -44,7 +44,12 @@ from mtls_doctor.athena.ddl import (
 )
 from mtls_doctor.athena.ddl import create_table_sql as legacy_table_sql
 from mtls_doctor.errors import InputError, UsageError
-from mtls_doctor.knowledge.fields import FIELDS
+from mtls_doctor.knowledge.fields import (
+    FIELDS,
+    VENDED_FIELD_NAMES,
+    VENDED_KEY_FIELDS,
+    VENDED_SYNONYMS,
+)
 
 KINDS = ("legacy", "json", "parquet")
 VENDED_KINDS = ("json", "parquet")
@@ -55,7 +60,7 @@ DEFAULT_DAY_PATH = "year=${year}/month=${month}/day=${day}/"
 KIND_PROPERTY = "mtls_doctor.table_kind"
 START_PROPERTY = "mtls_doctor.projection_start"
 # `timestamp` is accepted as a synonym of `time` (issue #17); a JSON key only.
-SYNONYM = "timestamp"
+(SYNONYM,) = (k for k, v in VENDED_SYNONYMS.items() if v == "time")
 PARQUET_TYPES = ("string", "int", "bigint", "double", "timestamp")
 _LEGACY_TYPES = {"INTEGER": "int", "DOUBLE": "double"}
 _CAST = {"int": "INTEGER", "double": "DOUBLE"}  # what the legacy table's column is
@@ -63,7 +68,7 @@ _CAST = {"int": "INTEGER", "double": "DOUBLE"}  # what the legacy table's column
 
 def field_columns() -> tuple[str, ...]:
     """The record fields, in log order (``time`` for field 1)."""
-    return tuple(column_name(f.name) for f in FIELDS)
+    return VENDED_FIELD_NAMES
 
 
 def legacy_type(name: str) -> str:
@@ -306,7 +311,7 @@ def normalised_sql(
     """The vended table's rows as the legacy table's columns, plus ``day`` (``yyyy/MM/dd``)
     and ``"$path"``: records of other log types left out (DuckDB text; see :mod:`.dialect`)."""
     cols = ",\n    ".join(f'{_value(name, kind)} AS "{name}"' for name in field_columns())
-    keep = "(tls_verify_status IS NOT NULL OR client_ip IS NOT NULL)"
+    keep = "(" + " OR ".join(f"{k} IS NOT NULL" for k in VENDED_KEY_FIELDS) + ")"
     if kind == "json":
         # The SerDe reads a record it cannot parse as all NULLs: an unreadable line.
         every = [f'"{n}"' for n in (*field_columns(), SYNONYM)]

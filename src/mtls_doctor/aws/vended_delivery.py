@@ -24,11 +24,11 @@ from mtls_doctor.aws import session as aws_session
 from mtls_doctor.aws.findings import AwsFinding
 from mtls_doctor.aws.session import check_arn, region_of_arn, translate
 from mtls_doctor.errors import InputError, MtlsDoctorError, UsageError
-from mtls_doctor.knowledge.fields import FIELDS
+from mtls_doctor.knowledge.fields import VENDED_FIELD_NAMES
 
 LOG_TYPE = "ALB_CONNECTION_LOGS"
 # The record fields of ALB_CONNECTION_LOGS (spec §2.2): the legacy names, `time` first.
-RECORD_FIELDS: tuple[str, ...] = tuple("time" if f.name == "timestamp" else f.name for f in FIELDS)
+RECORD_FIELDS: tuple[str, ...] = VENDED_FIELD_NAMES
 # What a diagnosis cannot do without (the others only narrow or enrich it).
 NEEDED_FIELDS = (
     "time",
