@@ -129,6 +129,12 @@ def test_report_names_source_destination_format_and_fields(logs: Stubber, aws_en
     assert delivery["record_fields"] == list(RECORD_FIELDS) and RECORD_FIELDS[0] == "time"
     found = {f["code"]: f["severity"] for f in report["findings"]}
     assert found == {"ConnectionLogsOff": "info", "VendedDelivery": "info"}
+    # How to read them: the Hive-style folder of the LB's account and region.
+    (fix,) = [f["fix"] for f in report["findings"] if f["code"] == "VendedDelivery"]
+    folder = (
+        "s3://conn-logs/AWSLogs/aws-account-id=123456789012/elasticloadbalancing/region=us-east-1/"
+    )
+    assert f"athena ddl --kind parquet --location {folder}" in fix and "UNCONFIRMED" in fix
 
 
 def test_report_text_shows_the_delivery(logs: Stubber, aws_env: str) -> None:
@@ -173,6 +179,8 @@ def test_fields_left_out_an_inactive_source_and_a_source_without_delivery(
     assert found["VendedFormatUnread"] == "warning"
     missing = next(f for f in report.findings if f.code == "VendedFieldsMissing")
     assert "tls_verify_status" in missing.message
+    delivered = next(f for f in report.findings if f.code == "VendedDelivery")
+    assert delivered.fix == "Read them: mtls-doctor diagnose cloudwatch:/alb/conn"
     assert has_problems(report.findings)  # the command exits 1
 
 

@@ -6,7 +6,8 @@ from mtls_doctor.aws.delivery import DeliveryReport, EnablePlan
 from mtls_doctor.aws.findings import AwsFinding
 from mtls_doctor.aws.listener import ListenerSettings
 from mtls_doctor.aws.truststore import FetchedTrustStore
-from mtls_doctor.aws.vended_delivery import LOG_TYPE, VendedPlan, VendedState
+from mtls_doctor.aws.vended_delivery import LOG_TYPE, VendedState
+from mtls_doctor.aws.vended_enable import VendedPlan
 from mtls_doctor.timeutil import iso_z
 
 

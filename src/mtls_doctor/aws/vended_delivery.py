@@ -6,7 +6,7 @@ attributes. That delivery is three CloudWatch Logs resources, not an LB attribut
 delivery *source* (the LB ARN and the log type), a delivery *destination* (the log group,
 bucket or stream, and the output format) and a *delivery* pairing them (record fields,
 delimiter, S3 path options). :func:`read_vended` reports them for one load balancer;
-:func:`plan_vended` and :func:`apply_vended` set one up (``--enable-vended``).
+:mod:`.vended_enable` sets one up (``--enable-vended``).
 
 moto implements the delivery APIs but refuses an ELB resource ("Cannot access provided
 service"), so the tests feed these calls through botocore's Stubber, which checks every
@@ -16,14 +16,13 @@ log types; 1.43.11 did not).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mtls_doctor.aws import session as aws_session
 from mtls_doctor.aws.findings import AwsFinding
-from mtls_doctor.aws.session import check_arn, region_of_arn, translate
-from mtls_doctor.errors import InputError, MtlsDoctorError, UsageError
+from mtls_doctor.aws.session import region_of_arn, translate
+from mtls_doctor.errors import InputError
 from mtls_doctor.knowledge.fields import VENDED_FIELD_NAMES
 
 LOG_TYPE = "ALB_CONNECTION_LOGS"
@@ -116,7 +115,8 @@ def logs_client(lb_arn: str, profile: str | None, region: str | None) -> Any:
     return aws_session.new_client("logs", profile=profile, region=region or region_of_arn(lb_arn))
 
 
-def _call(logs: Any, action: str, resource: str, **kwargs: Any) -> Any:
+def call(logs: Any, action: str, resource: str, **kwargs: Any) -> Any:
+    """``logs.<action>(**kwargs)``, a failure as our error naming ``logs:<Action>``."""
     try:
         return getattr(logs, action)(**kwargs)
     except Exception as error:
@@ -127,7 +127,7 @@ def _call(logs: Any, action: str, resource: str, **kwargs: Any) -> Any:
 def _pages(logs: Any, action: str, key: str, resource: str, **kwargs: Any) -> list[Any]:
     items: list[Any] = []
     while True:
-        page = _call(logs, action, resource, **kwargs)
+        page = call(logs, action, resource, **kwargs)
         items += page.get(key, [])
         token = page.get("nextToken")
         if not token:
@@ -158,7 +158,7 @@ def read_vended(lb_arn: str, logs: Any, findings: list[AwsFinding]) -> VendedSta
         _delivery(logs, d, findings) for d in raw if d.get("deliverySourceName") in names
     )
     state = VendedState(tuple((s["name"], s.get("status")) for s in sources), deliveries)
-    findings += _findings(state, sources)
+    findings += _findings(state, sources, lb_arn)
     return state
 
 
@@ -168,7 +168,7 @@ def _delivery(logs: Any, raw: dict[str, Any], findings: list[AwsFinding]) -> Ven
     resource = output = None
     kind = raw.get("deliveryDestinationType")
     try:
-        dest = _call(logs, "get_delivery_destination", arn, name=name)["deliveryDestination"]
+        dest = call(logs, "get_delivery_destination", arn, name=name)["deliveryDestination"]
         resource = dest.get("deliveryDestinationConfiguration", {}).get("destinationResourceArn")
         output = dest.get("outputFormat")
         kind = kind or dest.get("deliveryDestinationType")
@@ -197,7 +197,7 @@ def _delivery(logs: Any, raw: dict[str, Any], findings: list[AwsFinding]) -> Ven
     )
 
 
-def _findings(state: VendedState, sources: list[dict[str, Any]]) -> list[AwsFinding]:
+def _findings(state: VendedState, sources: list[dict[str, Any]], lb_arn: str) -> list[AwsFinding]:
     out = []
     for source in sources:
         if source.get("status") == "INACTIVE":
@@ -222,11 +222,38 @@ def _findings(state: VendedState, sources: list[dict[str, Any]]) -> list[AwsFind
                 )
             )
     for d in state.deliveries:
-        out += _delivery_findings(d)
+        out += _delivery_findings(d, lb_arn)
     return out
 
 
-def _delivery_findings(d: VendedDelivery) -> list[AwsFinding]:
+def how_to_read(d: VendedDelivery, lb_arn: str) -> str:
+    """The command that reads a delivery's logs (S3 key layout UNCONFIRMED, spec §2.6)."""
+    resource = d.destination_resource or ""
+    try:
+        kind = destination_type(resource)
+    except InputError:
+        return ""
+    if kind == "CWL":
+        group = resource.split(":log-group:", 1)[1].removesuffix(":*")
+        return f"Read them: mtls-doctor diagnose cloudwatch:{group}"
+    if kind == "S3":
+        parts = lb_arn.split(":")
+        bucket = resource.split(":::", 1)[1]
+        if d.hive_paths:
+            folder = f"AWSLogs/aws-account-id={parts[4]}/elasticloadbalancing/region={parts[3]}/"
+        else:
+            folder = f"AWSLogs/{parts[4]}/elasticloadbalancing/{parts[3]}/"
+        text = f"Read them: mtls-doctor diagnose s3://{bucket}/{folder}"
+        if d.output_format in ("json", "parquet"):  # the formats an Athena table reads
+            text += (
+                f", or with Athena: mtls-doctor athena ddl --kind {d.output_format} "
+                f"--location s3://{bucket}/{folder}"
+            )
+        return text + " (the vended key layout is UNCONFIRMED: check the bucket)"
+    return ""
+
+
+def _delivery_findings(d: VendedDelivery, lb_arn: str) -> list[AwsFinding]:
     where = d.destination_resource or d.destination_arn
     out = [
         AwsFinding(
@@ -234,6 +261,7 @@ def _delivery_findings(d: VendedDelivery) -> list[AwsFinding]:
             "info",
             f"connection logs are delivered through CloudWatch Logs to {d.destination_type or '?'} "
             f"{where} as {d.output_format or 'an unknown format'}",
+            how_to_read(d, lb_arn),
         )
     ]
     missing = [f for f in NEEDED_FIELDS if d.record_fields and f not in d.record_fields]
@@ -257,141 +285,3 @@ def _delivery_findings(d: VendedDelivery) -> list[AwsFinding]:
             )
         )
     return out
-
-
-@dataclass(frozen=True)
-class VendedPlan:
-    """The three resources ``--enable-vended`` creates (or updates, for the names it reuses)."""
-
-    lb_arn: str
-    source_name: str
-    destination_name: str
-    destination_resource: str
-    destination_type: str
-    output_format: str
-    hive_paths: bool
-    existing: VendedState
-    findings: tuple[AwsFinding, ...] = field(default=())
-
-    @property
-    def already(self) -> VendedDelivery | None:
-        """A delivery of these logs to the same place, if there is one (nothing to do)."""
-        for d in self.existing.deliveries:
-            if d.destination_resource == self.destination_resource:
-                return d
-        return None
-
-    def calls(self) -> list[tuple[str, dict[str, Any]]]:
-        """The API calls, in order (the deliveryDestinationArn comes from the second)."""
-        delivery: dict[str, Any] = {
-            "deliverySourceName": self.source_name,
-            "deliveryDestinationArn": "<from PutDeliveryDestination>",
-            "recordFields": list(RECORD_FIELDS),
-        }
-        if self.destination_type == "S3":
-            delivery["s3DeliveryConfiguration"] = {"enableHiveCompatiblePath": self.hive_paths}
-        return [
-            (
-                "PutDeliverySource",
-                {"name": self.source_name, "resourceArn": self.lb_arn, "logType": LOG_TYPE},
-            ),
-            (
-                "PutDeliveryDestination",
-                {
-                    "name": self.destination_name,
-                    "outputFormat": self.output_format,
-                    "deliveryDestinationConfiguration": {
-                        "destinationResourceArn": self.destination_resource
-                    },
-                },
-            ),
-            ("CreateDelivery", delivery),
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": 1,
-            "load_balancer_arn": self.lb_arn,
-            "calls": [{"action": f"logs:{a}", "parameters": p} for a, p in self.calls()],
-            "existing": self.existing.to_dict(),
-            "already_delivered": self.already.delivery_id if self.already else None,
-            "findings": [f.to_dict() for f in self.findings],
-        }
-
-
-def _names(lb_arn: str, kind: str) -> tuple[str, str]:
-    """Names for the source and destination (``[\\w-]``, at most 60 characters)."""
-    lb = lb_arn.split(":loadbalancer/", 1)[-1]  # app/NAME/ID
-    _, name, lb_id = [*lb.split("/"), "", ""][:3]
-    stem = re.sub(r"[^\w-]", "-", f"{name}-{lb_id[:8]}")[:40]
-    return f"{stem}-conn-logs", f"{stem}-conn-{kind.lower()}"
-
-
-def plan_vended(
-    lb_arn: str,
-    destination_arn: str,
-    *,
-    logs: Any,
-    output_format: str | None = None,
-    hive_paths: bool = True,
-) -> VendedPlan:
-    """What ``--enable-vended`` would create, after reading what exists."""
-    check_arn(lb_arn, "loadbalancer")
-    if ":loadbalancer/app/" not in lb_arn:
-        raise InputError(
-            f"{lb_arn}: not an Application Load Balancer; connection logs are an ALB feature"
-        )
-    kind = destination_type(destination_arn)
-    fmt = (output_format or DEFAULT_FORMAT).lower()
-    if fmt not in FORMATS[kind]:
-        raise UsageError(
-            f"--output-format {fmt}: a {kind} destination takes {', '.join(FORMATS[kind])}"
-        )
-    findings: list[AwsFinding] = []
-    existing = read_vended(lb_arn, logs, findings)
-    source, destination = _names(lb_arn, kind)
-    if existing.sources:
-        source = existing.sources[0][0]  # a source feeds several destinations: reuse it
-    if kind == "S3" and not hive_paths:
-        findings.append(
-            AwsFinding(
-                "NoHivePaths",
-                "info",
-                "day folders will not be Hive-style: athena ddl --kind needs "
-                "--day-path '${year}/${month}/${day}/' (layout UNCONFIRMED)",
-            )
-        )
-    return VendedPlan(
-        lb_arn, source, destination, destination_arn, kind, fmt, hive_paths, existing,
-        tuple(findings),
-    )  # fmt: skip
-
-
-def apply_vended(plan: VendedPlan, *, logs: Any) -> VendedDelivery:
-    """Create the source, the destination and the delivery of ``plan`` (the names are fixed,
-    so a re-run after a failure updates what was made instead of making it twice)."""
-    (_, source), (_, destination), (_, delivery) = plan.calls()
-    _call(logs, "put_delivery_source", plan.lb_arn, **source)
-    made = _call(logs, "put_delivery_destination", plan.destination_resource, **destination)
-    arn = made["deliveryDestination"]["arn"]
-    try:
-        created = _call(
-            logs, "create_delivery", plan.lb_arn, **{**delivery, "deliveryDestinationArn": arn}
-        )["delivery"]
-    except MtlsDoctorError as error:
-        error.hint = (
-            f"{error.hint or ''} The delivery source {plan.source_name} and destination "
-            f"{plan.destination_name} exist now; a re-run reuses them."
-        ).strip()
-        raise
-    return VendedDelivery(
-        delivery_id=created.get("id", ""),
-        source_name=plan.source_name,
-        destination_arn=arn,
-        destination_type=plan.destination_type,
-        destination_resource=plan.destination_resource,
-        output_format=plan.output_format,
-        record_fields=tuple(created.get("recordFields") or RECORD_FIELDS),
-        field_delimiter=created.get("fieldDelimiter"),
-        hive_paths=(created.get("s3DeliveryConfiguration") or {}).get("enableHiveCompatiblePath"),
-    )

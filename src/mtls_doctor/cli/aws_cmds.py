@@ -188,7 +188,8 @@ def _enable_vended(
     lb_arn: str, destination: str, output_format: str | None, hive_paths: bool, yes: bool, fmt: str
 ) -> None:
     from mtls_doctor.aws.render import vended_plan_text
-    from mtls_doctor.aws.vended_delivery import apply_vended, logs_client, plan_vended
+    from mtls_doctor.aws.vended_delivery import logs_client
+    from mtls_doctor.aws.vended_enable import apply_vended, plan_vended
 
     profile, region = profile_region()
     logs = logs_client(lb_arn, profile, region)
