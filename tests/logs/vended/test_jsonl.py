@@ -59,7 +59,7 @@ def test_pyarrow_writes_what_python_writes_for_well_typed_columns(
     # pyarrow takes a column's type from its values: one type a column, as AWS would write.
     for name in {k for row in rows for k in row}:
         kinds = {type(row[name]) for row in rows if row.get(name) is not None}
-        if len(kinds) > 1 or kinds & {int, float} and name in ("time", "timestamp"):
+        if len(kinds) > 1 or (kinds & {int, float} and name in ("time", "timestamp")):
             for row in rows:
                 row.pop(name, None)
     block = "".join(_json(row) + "\n" for row in rows).encode()
