@@ -67,6 +67,7 @@ SKIP_RULES: tuple[tuple[str, str], ...] = (
     ("--url https://", NETWORK),
     ("s3://my-log-bucket/prefix", AWS),
     ("s3://alb-logs/", AWS),
+    ("cloudwatch:", AWS),
     (" arn:", AWS),
     ("--engine athena", AWS),
     ("athena setup", AWS),

@@ -106,6 +106,10 @@ EXIT: dict[str, int] = {
     "-o report.html": 1,
     "mtls-doctor athena ddl --location "
     "s3://my-log-bucket/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/": 0,
+    "mtls-doctor athena ddl --kind json --location s3://my-log-bucket/AWSLogs/"
+    "aws-account-id=123456789012/elasticloadbalancing/region=eu-west-1/": 0,
+    "mtls-doctor athena ddl --kind parquet --location s3://my-log-bucket/AWSLogs/"
+    "aws-account-id=123456789012/elasticloadbalancing/region=eu-west-1/": 0,
     "mtls-doctor cert inspect client.der --format json": 0,
     "mtls-doctor cert check chain.pem --trust-store bundle.pem --crl ca.crl.pem "
     "--at 2025-06-01T12:00:00Z": 1,

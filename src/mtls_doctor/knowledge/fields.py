@@ -42,6 +42,15 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 MIN_FIELDS = 12  # fields 1-12 are in every version of the format; 13-15 were added later
 SUBJECT_POSITION = 8  # the only quoted field
 
+# Vended (CloudWatch Logs-delivered) connection logs name their record fields as the legacy
+# line orders them, with ``time`` in place of ``timestamp`` (spec §2.2 [MODEL]: the
+# ``recordFields`` of ALB_CONNECTION_LOGS). ``timestamp`` is accepted as a synonym.
+VENDED_FIELD_NAMES: tuple[str, ...] = ("time", *FIELD_NAMES[1:])
+VENDED_SYNONYMS: dict[str, str] = {"timestamp": "time"}
+# A record with neither of these is not a connection record (an access-log or health-check
+# record delivered alongside, spec §2.2): it is skipped, as an access-log object is.
+VENDED_KEY_FIELDS: tuple[str, ...] = ("tls_verify_status", "client_ip")
+
 # Columns the tool derives from the fields; part of the JSON/CSV output contract.
 DERIVED_COLUMNS: tuple[str, ...] = ("not_before", "not_after", "error_code", "source_file")
 OUTPUT_COLUMNS: tuple[str, ...] = FIELD_NAMES + DERIVED_COLUMNS
@@ -112,3 +121,49 @@ class LogEntry:
                 dash(self.ip_address),
             )
         )
+
+
+# --- The vended record (spec §2.2): the same connection as a JSON object ------------------
+# Keys are VENDED_FIELD_NAMES, the legacy names with ``time`` for ``timestamp``.
+# UNCONFIRMED (spec §2.2): the value types and how an empty value is written, so the writer
+# offers each variant the readers must accept; the sandbox and the benchmark corpora use it.
+
+VENDED_EMPTY = ("dash", "null", "missing")  # an empty value as "-", as null, or no key at all
+
+
+def vended_record(
+    entry: LogEntry, *, typed: bool = False, empty: str = "dash"
+) -> dict[str, object]:
+    """``entry`` as a vended JSON record: strings throughout (as the legacy line has them) or,
+    with ``typed``, numbers for the ports and the latency; an empty value written as
+    ``empty`` says (:data:`VENDED_EMPTY`). The subject is the DN itself, without quotes."""
+    if empty not in VENDED_EMPTY:
+        raise ValueError(f"empty must be one of {VENDED_EMPTY}, not {empty!r}")
+    latency = entry.tls_handshake_latency
+    validity = format_validity(entry.not_before, entry.not_after)
+    values: tuple[object, ...] = (
+        format_timestamp(entry.timestamp),
+        entry.client_ip,
+        entry.client_port if typed else str(entry.client_port),
+        entry.listener_port if typed else str(entry.listener_port),
+        entry.tls_protocol,
+        entry.tls_cipher,
+        # Milliseconds, as the legacy line has them, in either spelling.
+        latency if latency is None else round(latency, 3) if typed else f"{latency:.3f}",
+        entry.leaf_client_cert_subject,
+        None if validity == "-" else validity,
+        entry.leaf_client_cert_serial_number,
+        entry.tls_verify_status,  # "-" (plain HTTP) is a status, never an empty value
+        entry.conn_trace_id,
+        entry.tls_keyexchange,
+        entry.elb,
+        entry.ip_address,
+    )
+    record: dict[str, object] = {}
+    for name, value in zip(VENDED_FIELD_NAMES, values, strict=True):
+        if value is None or value == "":
+            if empty == "missing":
+                continue
+            value = "-" if empty == "dash" else None
+        record[name] = value
+    return record

@@ -118,6 +118,7 @@ def _reason_sql() -> str:
         return f"NOT regexp_full_match({f}[{index}], {_lit(pattern)})"
 
     return f"""CASE
+      WHEN starts_with(line, chr(2)) THEN split_part(line, chr(2), 2)
       WHEN len({q}) NOT IN (1, 3)
         THEN 'unbalanced double quotes: the subject must be one quoted field'
       WHEN len({q}) = 3 AND (len(string_split({q}[1], ' ')) <> 8 OR NOT ends_with({q}[1], ' '))
@@ -144,6 +145,12 @@ def _reason_sql() -> str:
       WHEN {bad(11, STATUS_RE)}
         THEN 'tls_verify_status ' || {f}[11] || ' is not Success, Failed:<code> or -'
       ELSE 'a date that does not exist' END"""
+
+
+# A line that stands for a record of a vended log that could not be read (vended/lines.py):
+# this mark, the reason (the malformed line's message), this mark, the record's start. The
+# ALB never writes U+0002, and no good line starts with it.
+UNREADABLE_MARK = "\x02"
 
 
 def _fields_sql() -> str:
