@@ -46,12 +46,13 @@ from mtls_doctor.logs.reader import (
 from mtls_doctor.logs.readpolicy import enforce
 from mtls_doctor.logs.routing import DECLINED
 from mtls_doctor.logs.sources import LogSource
-from mtls_doctor.logs.store import COLUMNS, IngestedFile, Store
+from mtls_doctor.logs.store import STORED, IngestedFile, Store
 
 MEMORY_LIMIT = "128MB"
 MAX_LOCATED = 10_000  # malformed lines numbered per group (each needs a rescan of its file)
 SPOOL_BYTES = 32 * 1024 * 1024  # declined lines kept in memory before they go to a file
-_COLS = ", ".join(name for name, _ in COLUMNS)
+_COLS = ", ".join(STORED[1:])
+_INTO = f"INSERT INTO connections ({', '.join(STORED)})"
 
 
 def append_group(
@@ -153,7 +154,7 @@ def _insert_read(
     name, relation = register_stream(con, stream, reasons=False)
     try:
         con.execute(
-            f"INSERT INTO connections SELECT m.file_id, {_COLS} FROM {relation} "
+            f"{_INTO} SELECT m.file_id, {_COLS} FROM {relation} "
             f"JOIN {_ID_MAP} m USING (filename) WHERE error IS NULL",
             params,
         )
@@ -225,7 +226,7 @@ def _stage(con: duckdb.DuckDBPyConnection, fileset: FileSet, stage: str) -> None
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, params: dict[str, Any], tables: _Tables) -> None:
     con.execute(
-        f"INSERT INTO connections SELECT m.file_id, {_COLS} FROM {tables.stage} "
+        f"{_INTO} SELECT m.file_id, {_COLS} FROM {tables.stage} "
         f"JOIN {_ID_MAP} m USING (filename) WHERE error IS NULL",
         params,
     )
