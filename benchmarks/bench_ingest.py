@@ -4,9 +4,10 @@ For each corpus (2M lines in 20 gzip files; 3,000 gzip files of 40 lines, both m
 ``gen.py`` into ``benchmarks/data/``) the two commands run in alternation, A B A B ..., and
 the ratio is taken pair by pair, so that a machine whose speed drifts still gives a fair
 ratio; CPU seconds (user + sys, every thread) are taken too, since on a shared machine they
-wander less than wall time. Then: ``ingest`` again over the unchanged 3,000-file folder (nothing to add), and the
-peak RSS of each ingest (the child's own accounting, from ``wait4``). Every command runs as
-a subprocess, start-up included. Medians are printed, with min and max.
+wander less than wall time. Then: ``ingest`` again over the unchanged 3,000-file folder
+(nothing to add), and the peak RSS of each ingest (the child's own accounting, from
+``wait4``). Every command runs as a subprocess, start-up included. Medians are printed,
+with min and max.
 
 Usage: python benchmarks/bench_ingest.py [--repeat 5] [--corpus 2M|3000]
 """
@@ -50,7 +51,8 @@ def spread(values: list[float], unit: str = "s") -> str:
 def compare(folder: Path, repeat: int, scratch: Path) -> dict[str, list[float]]:
     """``repeat`` pairs: ingest into a new store, then the count by status."""
     out: dict[str, list[float]] = {
-        key: [] for key in ("ingest", "query", "ratio", "rss", "ingest_cpu", "query_cpu", "cpu_ratio")
+        key: []
+        for key in ("ingest", "query", "ratio", "rss", "ingest_cpu", "query_cpu", "cpu_ratio")
     }
     query = [str(BIN), "logs", "query", str(folder), "--count-by", "tls_verify_status"]
     for number in range(repeat + 1):  # the first pair warms the page cache: not counted

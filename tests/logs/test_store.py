@@ -229,7 +229,10 @@ def test_a_version_2_store_reads_as_it_is_and_upgrades_with_the_same_rows(
     logdir: Path, tmp_path: Path
 ) -> None:
     small_corpus(logdir, lines=300, files=3)
-    write_log(logdir / "conn_log_z.log", [line(serial="000A1", status="Success"), line(serial="00", status="-"), "bad line"])
+    write_log(
+        logdir / "conn_log_z.log",
+        [line(serial="000A1", status="Success"), line(serial="00", status="-"), "bad line"],
+    )
     new, old = tmp_path / "new.duckdb", tmp_path / "old.duckdb"
     ingest_inputs([str(logdir)], new)
     _as_version_2(old, new)

@@ -55,7 +55,11 @@ STORED: tuple[str, ...] = ("file_id", *(name for name, _ in COLUMNS if name not 
 def _connections_table(name: str, computed: bool) -> str:
     columns = [
         f"{column} {sql_type}"
-        + (f" GENERATED ALWAYS AS ({COMPUTED[column]}) VIRTUAL" if computed and column in COMPUTED else "")
+        + (
+            f" GENERATED ALWAYS AS ({COMPUTED[column]}) VIRTUAL"
+            if computed and column in COMPUTED
+            else ""
+        )
         for column, sql_type in COLUMNS
     ]
     return f"CREATE TABLE {name} (file_id INTEGER NOT NULL, {', '.join(columns)})"
