@@ -98,3 +98,19 @@ def test_count_by_status_of_a_json_gz_file_named_anything(tmp_path: Path, reader
     code, out, err = invoke("logs", "query", str(path), "--count-by", "tls_verify_status")
     assert code == 0, err
     assert "Success" in out and "Failed:ClientCertExpired" in out
+
+
+def test_stdin_and_globs_are_read_by_content(tmp_path: Path, reader: str) -> None:
+    lines = crafted_lines()
+    path = write_format(tmp_path / "in", lines, "json-missing.gz", "records")
+    write_format(tmp_path / "in", lines[:3], "json", "other")
+    (tmp_path / "in" / "notes.txt").write_text("not a log\n")
+    piped = CliRunner().invoke(
+        cli, ["logs", "query", "-", "--format", "json"], input=path.read_bytes()
+    )
+    assert piped.exit_code == 0, piped.stderr
+    assert len(json.loads(piped.stdout)) == len(lines)
+    code, out, err = invoke("logs", "query", str(tmp_path / "in" / "*"), "--format", "json")
+    assert code == 0, err
+    assert len(json.loads(out)) == len(lines) + 3
+    assert "notes.txt" in err  # read neither by name nor by content: named once
