@@ -123,7 +123,11 @@ def _vended(logs: Path, out: Path) -> None:
     from tests.logs.vended.records import json_lines
 
     out.mkdir()
-    lines = [x for p in sorted(logs.iterdir()) for x in gzip.open(p, "rt").read().splitlines()]
+    lines = [
+        x
+        for p in sorted(logs.iterdir())
+        for x in gzip.decompress(p.read_bytes()).decode().splitlines()
+    ]
     (out / "part-00000.json.gz").write_bytes(gzip.compress(json_lines(lines).encode()))
 
 
