@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mtls_doctor.knowledge.fields import LogEntry, vended_record
+from mtls_doctor.sandbox.logwriter import vended_object_name
 
 ACCOUNT = "123456789012"
 REGION = "us-east-2"
@@ -121,12 +122,6 @@ def file_name(end: datetime, node: str, rng: random.Random) -> str:
         f"conn_log_{ACCOUNT}_elasticloadbalancing_{REGION}_{LB_ID}_"
         f"{end.strftime('%Y%m%dT%H%MZ')}_{padded}_{rand}.log.gz"
     )
-
-
-def vended_name(legacy: str, fmt: str) -> str:
-    """A plausible vended object name for the legacy file ``legacy`` (UNCONFIRMED, spec §2.5)."""
-    stem = legacy.removeprefix("conn_log_").removesuffix(".log.gz")
-    return f"alb_connection_logs_{stem}" + (".parquet" if fmt == "parquet" else ".json.gz")
 
 
 def file_entries(
@@ -241,7 +236,7 @@ def _write_file(
         body = "".join(item.to_line() + "\n" for item in entries)
         path.write_bytes(_compress(body.encode()))
         return path
-    path = out / vended_name(name, fmt)
+    path = out / vended_object_name(name, fmt)
     if fmt == "parquet":
         write_parquet(path, entries, row_group)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,9 +35,7 @@ FAILED = LogEntry(
 )
 PLAIN = LogEntry(AT, "203.0.113.9", 61000, 80, None, None, None, None, None, None, None, "-",
                  "TID_" + "cd" * 16, None, None, None)  # fmt: skip
-SUCCESS = LogEntry(
-    **{**FAILED.__dict__, "tls_handshake_latency": 0.25, "tls_verify_status": "Success"}
-)
+SUCCESS = replace(FAILED, tls_handshake_latency=0.25, tls_verify_status="Success")
 
 
 def as_legacy(record: dict[str, object]) -> str:
@@ -75,6 +74,8 @@ def test_value_types_and_empty_values() -> None:
     typed = vended_record(SUCCESS, typed=True)
     assert typed["client_port"] == 50123 and typed["listener_port"] == 443
     assert typed["tls_handshake_latency"] == 0.25
+    raw = replace(SUCCESS, tls_handshake_latency=0.0030803140000443)  # as a clock measures it
+    assert vended_record(raw, typed=True)["tls_handshake_latency"] == 0.003
     plain_null = vended_record(PLAIN, typed=True, empty="null")
     assert plain_null["tls_protocol"] is None and plain_null["leaf_client_cert_validity"] is None
     assert plain_null["tls_verify_status"] == "-"  # a status, not an empty value

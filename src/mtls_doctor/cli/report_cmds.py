@@ -31,6 +31,7 @@ from mtls_doctor.diagnose.tls import tls_mix
 from mtls_doctor.errors import ExitCode
 from mtls_doctor.logs.store import default_db_path
 from mtls_doctor.report.html import render_html
+from mtls_doctor.sandbox.config import LOG_FORMATS
 
 
 def _correlator(
@@ -213,8 +214,15 @@ def serve_cmd(
     show_default=True,
     help="Folder for the PKI, logs, store and report (its demo files are replaced).",
 )
+@click.option(
+    "--log-format",
+    default="legacy",
+    show_default=True,
+    type=click.Choice(LOG_FORMATS),
+    help="How the sandbox writes its connection logs: legacy lines, or vended JSON lines.",
+)
 @format_option("text", "json")
-def demo_cmd(out: Path, fmt: str) -> None:
+def demo_cmd(out: Path, log_format: str, fmt: str) -> None:
     """Run the whole job on a local incident: PKI, sandbox, traffic, ingest, diagnose, report.
 
     Makes the scenario PKI, starts the sandbox listener on 127.0.0.1, sends 30 simulated
@@ -230,7 +238,7 @@ def demo_cmd(out: Path, fmt: str) -> None:
     """
     from mtls_doctor.demo import run_demo
 
-    result = run_demo(out, progress=info)
+    result = run_demo(out, progress=info, log_format=log_format)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
         finish(ExitCode.OK)

@@ -13,7 +13,7 @@ from mtls_doctor.cli._base import cli, finish, format_option, info, warn
 from mtls_doctor.errors import ExitCode, UsageError
 from mtls_doctor.pki.issue import EKU_CHOICES, KEY_TYPES, issue_client, load_ca
 from mtls_doctor.pki.scenarios import build_scenarios
-from mtls_doctor.sandbox.config import MODES, SandboxConfig, parse_listen
+from mtls_doctor.sandbox.config import JSON_VALUES, LOG_FORMATS, MODES, SandboxConfig, parse_listen
 from mtls_doctor.sandbox.server import Sandbox
 
 
@@ -230,6 +230,20 @@ def pki_issue(
     type=float,
     help="Seconds a keep-alive connection may idle.",
 )
+@click.option(
+    "--log-format",
+    default="legacy",
+    show_default=True,
+    type=click.Choice(LOG_FORMATS),
+    help="legacy: conn_log_*.log.gz lines; json: vended JSON lines, gzip (see docs).",
+)
+@click.option(
+    "--json-values",
+    default="typed",
+    show_default=True,
+    type=click.Choice(JSON_VALUES),
+    help="With --log-format json: numbers and null, or strings and '-' (AWS's is unconfirmed).",
+)
 def sandbox_cmd(
     trust_store: Path | None,
     crls: tuple[Path, ...],
@@ -247,6 +261,8 @@ def sandbox_cmd(
     lb_name: str,
     handshake_timeout: float,
     idle_timeout: float,
+    log_format: str,
+    json_values: str,
 ) -> None:
     """Run a local ALB-like HTTPS listener with mTLS that writes real connection logs.
 
@@ -284,6 +300,8 @@ def sandbox_cmd(
         lb_name=lb_name,
         handshake_timeout=handshake_timeout,
         idle_timeout=idle_timeout,
+        log_format=log_format,
+        json_values=json_values,
     )
     sandbox = Sandbox(config)
     url = sandbox.start()

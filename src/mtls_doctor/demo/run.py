@@ -159,8 +159,10 @@ def run_demo(
     before_minutes: int = 30,
     after_minutes: int = 20,
     seed: int = 7,
+    log_format: str = "legacy",
 ) -> DemoResult:
-    """Run the whole demo into ``out`` (created; earlier demo files are replaced)."""
+    """Run the whole demo into ``out`` (created; earlier demo files are replaced); the
+    sandbox writes its connection logs in ``log_format`` (legacy, or vended ``json``)."""
     began = time.monotonic()
     say = progress or (lambda _m: None)
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
@@ -191,6 +193,7 @@ def run_demo(
         handshake_timeout=5.0,
         idle_timeout=5.0,
         clock=clock,
+        log_format=log_format,
     )
     driver = Driver(clock, pki.path(pki.root_ca), random.Random(seed))
     clients = _population(ids)

@@ -124,7 +124,7 @@ class LogEntry:
 
 
 # --- The vended record (spec §2.2): the same connection as a JSON object ------------------
-# Keys are the documented record fields, the legacy names with ``time`` for ``timestamp``.
+# Keys are VENDED_FIELD_NAMES, the legacy names with ``time`` for ``timestamp``.
 # UNCONFIRMED (spec §2.2): the value types and how an empty value is written, so the writer
 # offers each variant the readers must accept; the sandbox and the benchmark corpora use it.
 
@@ -148,7 +148,8 @@ def vended_record(
         entry.listener_port if typed else str(entry.listener_port),
         entry.tls_protocol,
         entry.tls_cipher,
-        latency if typed or latency is None else f"{latency:.3f}",
+        # Milliseconds, as the legacy line has them, in either spelling.
+        latency if latency is None else round(latency, 3) if typed else f"{latency:.3f}",
         entry.leaf_client_cert_subject,
         None if validity == "-" else validity,
         entry.leaf_client_cert_serial_number,
@@ -159,8 +160,7 @@ def vended_record(
         entry.ip_address,
     )
     record: dict[str, object] = {}
-    for field, value in zip(FIELDS, values, strict=True):
-        name = "time" if field.name == "timestamp" else field.name
+    for name, value in zip(VENDED_FIELD_NAMES, values, strict=True):
         if value is None or value == "":
             if empty == "missing":
                 continue

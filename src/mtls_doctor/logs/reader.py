@@ -176,6 +176,9 @@ class FileSet:
             )
         self.workdir = workdir
         self._copies: list[Path] = []
+        # Of fed files (read once, so their malformed lines are numbered as they are read):
+        # {display: {line as parsed: number}}, filled by the compiled reader.
+        self.numbered: dict[str, dict[str, int]] = {}
         self.faults: list[FileFault] = [
             FileFault(name, f"cannot read: {reason}", 0) for name, reason in unreadable
         ] + [FileFault(s.display, EMPTY_GZIP, 0) for s in empty]
@@ -250,6 +253,7 @@ class FileSet:
         # The stream is read once, possibly after this returns (fetch may hand back a cursor),
         # so faults land in self.faults as each file is finished.
         reader = native.NativeReader(self.sources, faults=self.faults)
+        reader.numbered = self.numbered
         name, relation = register_stream(con, reader.reader())
         try:
             con.execute(query(relation), params or {})

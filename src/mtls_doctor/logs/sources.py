@@ -30,6 +30,10 @@ from mtls_doctor.errors import InputError
 from mtls_doctor.logs.layout import after_awslogs, folder_may_hold, window_days
 
 GZIP_MAGIC = b"\x1f\x8b"
+# A CloudWatch Logs group as an input: cloudwatch:LOG_GROUP or a log-group ARN (no "://").
+CLOUDWATCH_PREFIX = "cloudwatch:"
+CLOUDWATCH = "cloudwatch"
+_LOG_GROUP_ARN = re.compile(r"^arn:[^:]+:logs:[^:]*:[^:]*:log-group:")
 CONN_LOG_NAME = re.compile(r"^conn_log[._]")
 # Access logs are <account>_elasticloadbalancing_...; health-check logs have their own prefix.
 _SILENT_NAMES = (
@@ -134,6 +138,15 @@ class Opener(Protocol):
         stored: Mapping[str, StoredCopy] | None = None,
         stream: bool = False,
     ) -> SourceScan: ...
+
+
+def input_scheme(item: str) -> str:
+    """The location scheme of an input (``s3``, ``cloudwatch``), or "" for a local one."""
+    if "://" in item:
+        return item.split("://", 1)[0]
+    if item.startswith(CLOUDWATCH_PREFIX) or _LOG_GROUP_ARN.match(item):
+        return CLOUDWATCH
+    return ""
 
 
 def is_gzip(path: Path) -> bool:
@@ -279,7 +292,7 @@ def expand_inputs(
     collector = _Collector()
     days = window_days(since, until)
     for item in inputs:
-        scheme = item.split("://", 1)[0] if "://" in item else ""
+        scheme = input_scheme(item)
         opener = (openers or {}).get(scheme)
         if opener is not None:
             scan = opener.expand(item, workdir, stored, stream)
@@ -289,7 +302,8 @@ def expand_inputs(
             collector.silent += scan.skipped_silently
         elif scheme:
             raise InputError(
-                f"{item}: unsupported location scheme {scheme}://",
+                f"{item}: unsupported location scheme {scheme}"
+                + (":" if scheme == CLOUDWATCH else "://"),
                 hint="Give a local file or folder, '-' for stdin, or s3://bucket/prefix."
                 if scheme != "s3"
                 else "This command reads s3:// only where the command line offers it.",

@@ -11,6 +11,11 @@ from pathlib import Path
 from mtls_doctor.errors import UsageError
 
 MODES: tuple[str, ...] = ("verify", "passthrough")
+# legacy: the S3 conn_log_*.log.gz line; json: vended JSON lines (spec §2), gzip as well.
+LOG_FORMATS: tuple[str, ...] = ("legacy", "json")
+# How vended JSON writes values: UNCONFIRMED (spec §2.2) whether AWS writes numbers and null
+# or strings and "-", so both can be produced. typed: numbers, null; string: strings, "-".
+JSON_VALUES: tuple[str, ...] = ("typed", "string")
 
 # What we log when the TLS handshake itself fails or times out, before any verdict: AWS
 # documents no code for this (spec §2). UNCONFIRMED; the catch-all code is our choice.
@@ -57,6 +62,8 @@ class SandboxConfig:
     # Characters left unencoded in the URL-encoded PEM headers. spec §4.2 says "+=/"; AWS's own
     # example encodes "=" as %3D. UNCONFIRMED which is right; a setting for that reason.
     header_safe_chars: str = "+=/"
+    log_format: str = "legacy"
+    json_values: str = "typed"
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +76,10 @@ class SandboxConfig:
             )
         if (self.server_cert is None) != (self.server_key is None):
             raise UsageError("--server-cert and --server-key go together")
+        if self.log_format not in LOG_FORMATS:
+            raise UsageError(f"log format {self.log_format!r} is not one of {LOG_FORMATS}")
+        if self.json_values not in JSON_VALUES:
+            raise UsageError(f"JSON values {self.json_values!r} is not one of {JSON_VALUES}")
         if self.rotate_seconds < 1:
             raise UsageError("--rotate-seconds must be at least 1")
         if not (len(self.account_id) == 12 and self.account_id.isdigit()):

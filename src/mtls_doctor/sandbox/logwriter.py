@@ -10,6 +10,12 @@ and on :meth:`ConnLogWriter.close`, the file is closed and renamed into
 (spec §1.2, §1.3). Readers therefore never see half-written files. A ``.partial`` file left by
 a writer that died is delivered the same way when the next writer starts in that folder; the
 one a live writer holds is locked (``flock``), so it is never taken from under it.
+
+With ``log_format="json"`` each line is a vended JSON record instead (spec §2,
+:func:`mtls_doctor.knowledge.fields.vended_record`), in a file named by
+:func:`vended_object_name` under the same folders, as AWS's V2 example for ALB access logs
+has them (spec §2.6). UNCONFIRMED: the connection-log object names and folders of a vended
+delivery; readers detect the format from content, so only plausibility matters here.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import ipaddress
+import json
 import os
 import secrets
 import string
@@ -27,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from mtls_doctor.knowledge.fields import LogEntry
+from mtls_doctor.knowledge.fields import LogEntry, vended_record
 from mtls_doctor.sandbox.config import SandboxConfig
 
 try:
@@ -49,6 +56,24 @@ def padded_ip(address: str) -> str:
     if ip.version == 4:
         return ".".join(f"{int(part):03d}" for part in str(ip).split("."))
     return str(ip)
+
+
+def vended_object_name(legacy_name: str, log_format: str) -> str:
+    """A plausible name for a vended object holding what ``legacy_name`` holds
+    (``alb_connection_logs_<account>_..._<rand>.json.gz``; UNCONFIRMED, spec §2.5)."""
+    stem = legacy_name.removeprefix("conn_log_").removesuffix(".log.gz")
+    suffix = ".parquet" if log_format == "parquet" else ".json.gz"
+    return f"alb_connection_logs_{stem}{suffix}"
+
+
+def encode_entry(entry: LogEntry, log_format: str = "legacy", json_values: str = "typed") -> str:
+    """One line of the file: the legacy line, or the vended JSON record (numbers and null
+    with ``json_values="typed"``, strings and ``-`` with ``"string"``)."""
+    if log_format == "legacy":
+        return entry.to_line()
+    typed = json_values == "typed"
+    record = vended_record(entry, typed=typed, empty="null" if typed else "dash")
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
 def interval_end(at: datetime, rotate_seconds: int) -> datetime:
@@ -74,14 +99,22 @@ class LogNaming:
     lb_name: str
     lb_id: str
     node_ip: str
+    log_format: str = "legacy"
 
     @classmethod
     def from_config(cls, config: SandboxConfig, node_ip: str) -> LogNaming:
         return cls(
-            config.account_id, config.region, config.lb_name, config.load_balancer_id, node_ip
+            config.account_id,
+            config.region,
+            config.lb_name,
+            config.load_balancer_id,
+            node_ip,
+            config.log_format,
         )
 
-    def relative_path(self, end: datetime, delivered: datetime, random: str) -> Path:
+    def relative_path(
+        self, end: datetime, delivered: datetime, random: str, log_format: str | None = None
+    ) -> Path:
         """``AWSLogs/.../yyyy/mm/dd/conn_log_...log.gz``; the folder date is the delivery
         date, not the connection date (spec §1.2). ``conn_log_`` with an underscore, as in
         the current AWS template (older pages show ``conn_log.``; spec §1.3)."""
@@ -90,6 +123,8 @@ class LogNaming:
             f"_app.{self.lb_name}.{self.lb_id}_{end_time_label(end)}"
             f"_{padded_ip(self.node_ip)}_{random}.log.gz"
         )
+        if (log_format or self.log_format) != "legacy":
+            name = vended_object_name(name, log_format or self.log_format)
         day = delivered.astimezone(UTC)
         return (
             Path("AWSLogs")
@@ -113,8 +148,10 @@ class ConnLogWriter:
         naming: LogNaming,
         rotate_seconds: int,
         clock: Callable[[], datetime],
+        json_values: str = "typed",
     ) -> None:
         self._clock = clock
+        self.json_values = json_values
         self.log_dir = log_dir
         self.naming = naming
         self.rotate_seconds = rotate_seconds
@@ -140,7 +177,7 @@ class ConnLogWriter:
 
     def write(self, entry: LogEntry, now: datetime) -> None:
         """Append ``entry``; rotates first if its interval is over."""
-        line = entry.to_line() + "\n"
+        line = encode_entry(entry, self.naming.log_format, self.json_values) + "\n"
         with self._lock:
             if self._interval_end is not None and now >= self._interval_end:
                 self._rotate_locked(now)
@@ -197,7 +234,9 @@ class ConnLogWriter:
     def _open_locked(self) -> None:
         tmp_dir = self.log_dir / ".partial"
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        self._partial = tmp_dir / f"{secrets.token_hex(8)}.gz.partial"
+        # The format is in the name, so a recovered file is named for what it holds.
+        fmt = self.naming.log_format
+        self._partial = tmp_dir / f"{secrets.token_hex(8)}.{fmt}.gz.partial"
         # Kept open across flushes until the interval ends, hence no context manager.
         self._file = open(self._partial, "ab")  # noqa: SIM115
         if fcntl is not None:  # held while we live: _recover leaves this file alone
@@ -221,9 +260,9 @@ class ConnLogWriter:
         self.files.append(final)
         return final
 
-    def _final_name(self, end: datetime, now: datetime) -> Path:
+    def _final_name(self, end: datetime, now: datetime, log_format: str | None = None) -> Path:
         random = "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(8))
-        final = self.log_dir / self.naming.relative_path(end, now, random)
+        final = self.log_dir / self.naming.relative_path(end, now, random, log_format)
         final.parent.mkdir(parents=True, exist_ok=True)
         return final
 
@@ -241,6 +280,9 @@ class ConnLogWriter:
                     path.unlink()
                     continue
                 written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-                final = self._final_name(interval_end(written, self.rotate_seconds), now)
+                # <token>.gz.partial (before --log-format) is legacy; <token>.json.gz.partial.
+                fmt = "json" if path.name.endswith(".json.gz.partial") else "legacy"
+                end = interval_end(written, self.rotate_seconds)
+                final = self._final_name(end, now, fmt)
                 os.replace(path, final)
                 self.recovered.append(final)

@@ -139,7 +139,9 @@ class Sandbox:
         host = f"[{config.host}]" if ":" in config.host else config.host
         self.url = f"https://{host}:{self.port}/"
         naming = LogNaming.from_config(config, config.host)
-        self._writer = ConnLogWriter(config.log_dir, naming, config.rotate_seconds, config.clock)
+        self._writer = ConnLogWriter(
+            config.log_dir, naming, config.rotate_seconds, config.clock, config.json_values
+        )
         self._writer.start(config.clock())
         self._listener = Listener(
             config, context, store, self.port, config.host, self._write_entry, self._stopping.is_set

@@ -211,7 +211,11 @@ class SniffingFeed:
 
     def open(self) -> Any:
         stream = self.inner.open()
-        head = _read_head(stream)
+        try:
+            head = _read_head(stream)
+        except BaseException:  # refused, cut off: the download's slot is given back
+            stream.__exit__(None, None, None)
+            raise
         found = sniff(head)
         if not found.vended:
             return _Passed(_Prefixed(head, stream), stream)

@@ -135,6 +135,8 @@ def _record(data: bytes) -> tuple[dict[str, str | None], str | None]:
         name = VENDED_SYNONYMS.get(str(key)) or str(key)
         if key != name and record.get(name) is not None:
             continue  # "time" wins over its synonym, as on the fast path
+        if value is None and values.get(name) is not None:
+            continue  # a null "time" leaves its synonym's value
         values[name] = _text(name, value)
     return values, None
 

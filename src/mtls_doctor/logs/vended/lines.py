@@ -58,7 +58,8 @@ class VendedTypeError(ValueError):
 
 def unreadable_line(reason: str, record: str = "") -> str:
     """The line standing for a record that cannot be read (see the module docstring)."""
-    clean = "".join(" " if c in "\r\n\x01\x02" else c for c in record[:200])
+    # Trailing spaces go: the parser trims them, and the line is found again by its text.
+    clean = "".join(" " if c in "\r\n\x01\x02" else c for c in record[:200]).rstrip(" ")
     return (
         UNREADABLE_MARK + reason.replace("\n", " ").replace("\x02", " ") + UNREADABLE_MARK + clean
     )
@@ -114,6 +115,7 @@ def unreadable_lines(reason: str, records: pa.StringArray) -> pa.StringArray:
     head = pc.replace_substring_regex(
         pc.utf8_slice_codeunits(records, 0, 200), "[\r\n\x01\x02]", " "
     )
+    head = pc.utf8_rtrim(head, " ")
     return _combined(pc.binary_join_element_wise(unreadable_line(reason), head, ""))
 
 
