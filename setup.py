@@ -14,6 +14,12 @@ setup(
             depends=["src/mtls_doctor/logs/linescan.h"],
             extra_compile_args=["-O2"],
             optional=True,  # pure fallback: logs are then read by DuckDB (slower, same results)
-        )
+        ),
+        Extension(
+            "mtls_doctor.logs.vended._jsonlines",
+            ["src/mtls_doctor/logs/vended/_jsonlines.c"],
+            extra_compile_args=["-O2"],
+            optional=True,  # pure fallback: vended JSON is then converted with pyarrow
+        ),
     ]
 )

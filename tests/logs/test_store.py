@@ -20,7 +20,7 @@ from mtls_doctor.errors import StoreError, StoreLockedError
 from mtls_doctor.logs.api import open_selection
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
 from mtls_doctor.logs.query import Filters
-from mtls_doctor.logs.store import SCHEMA_VERSION, Store
+from mtls_doctor.logs.store import MIGRATIONS, SCHEMA_VERSION, Store
 from tests.conftest import write_log
 from tests.logs.corpus import line, small_corpus
 
@@ -208,6 +208,47 @@ def test_schema_version_and_migration(tmp_path: Path) -> None:
     con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
     con.close()
     assert Store.open_read_only(db).schema_version() == SCHEMA_VERSION
+
+
+def _as_version_2(db: Path, rows_from: Path) -> None:
+    """A store laid out as version 2 (every derived column stored), holding the rows of
+    ``rows_from``, a store made now."""
+    con = duckdb.connect(str(db))
+    for version in (1, 2):
+        for statement in MIGRATIONS[version]:
+            con.execute(statement)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    con.execute(f"ATTACH '{rows_from}' AS new (READ_ONLY)")
+    con.execute("INSERT INTO files SELECT * FROM new.files")
+    con.execute("INSERT INTO parse_errors SELECT * FROM new.parse_errors")
+    con.execute("INSERT INTO connections SELECT * FROM new.connections")  # computed ones too
+    con.close()
+
+
+def test_a_version_2_store_reads_as_it_is_and_upgrades_with_the_same_rows(
+    logdir: Path, tmp_path: Path
+) -> None:
+    small_corpus(logdir, lines=300, files=3)
+    write_log(
+        logdir / "conn_log_z.log",
+        [line(serial="000A1", status="Success"), line(serial="00", status="-"), "bad line"],
+    )
+    new, old = tmp_path / "new.duckdb", tmp_path / "old.duckdb"
+    ingest_inputs([str(logdir)], new)
+    _as_version_2(old, new)
+    every = "SELECT * FROM connections_v ORDER BY ALL"
+    derived = "SELECT DISTINCT serial_key, verify_result, error_code FROM connections ORDER BY ALL"
+    expected = run_sql(new, every), run_sql(new, derived)
+    assert {("A1", "success", None), ("0", "not_tls", None)} <= set(expected[1][1])
+    # Read-only (diagnose --db, sql, the dashboard): read as it is, not upgraded.
+    assert (run_sql(old, every), run_sql(old, derived)) == expected
+    assert Store.open_read_only(old).schema_version() == 2
+    # Read-write (ingest): upgraded, the derived columns then computed when read.
+    assert ingest_inputs([str(logdir)], old).unchanged_files == 4
+    assert Store.open_read_only(old).schema_version() == SCHEMA_VERSION == 3
+    assert (run_sql(old, every), run_sql(old, derived)) == expected
+    generated = "SELECT count(*) FROM information_schema.columns WHERE is_generated = 'ALWAYS'"
+    assert run_sql(old, generated)[1] == run_sql(new, generated)[1] == [(3,)]
 
 
 def test_sql_is_read_only(logdir: Path, tmp_path: Path) -> None:

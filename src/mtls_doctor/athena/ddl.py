@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from mtls_doctor.aws.athena import DAY_FORMAT
 from mtls_doctor.errors import InputError
@@ -128,7 +129,12 @@ def check_location(location: str) -> str:
     return location
 
 
-def create_database_sql(spec: TableSpec) -> str:
+class _InDatabase(Protocol):
+    @property
+    def database(self) -> str: ...
+
+
+def create_database_sql(spec: _InDatabase) -> str:
     return f"CREATE DATABASE IF NOT EXISTS `{spec.database}`"
 
 

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from mtls_doctor.athena.ddl import EXTRA_COLUMN
+from mtls_doctor.athena.vended import normalised_sql
 from mtls_doctor.aws.athena import DAY_FORMAT
 from mtls_doctor.knowledge.fields import FIELD_NAMES
 from mtls_doctor.timeutil import to_naive_utc
@@ -131,19 +132,25 @@ class DayRange:
         }
 
 
-def derived_sql(table: str, days: DayRange) -> str:
-    """Every row of the connection-log objects in ``days``, with the store's columns."""
+def derived_sql(table: str, days: DayRange, kind: str = "legacy") -> str:
+    """Every row of the connection-log objects in ``days``, with the store's columns.
+
+    ``kind`` is the table's (:data:`.vended.KINDS`): a vended table is read through
+    :func:`.vended.normalised_sql`, which gives the legacy table's columns, so everything
+    from here on is one SQL for every kind."""
     cols = ",\n  ".join(f"{expr} AS {name}" for name, expr in DERIVED.items())
-    return (
-        f"SELECT\n  {cols},\n  {EXTRA_COLUMN}\nFROM {table}\n"
-        f"WHERE {days.predicate()} AND {PATH_FILTER}"
-    )
+    if kind == "legacy":
+        source, where = table, f"{days.predicate()} AND {PATH_FILTER}"
+    else:
+        source = f"({normalised_sql(table, kind, days.first, days.last)}) AS vended"
+        where = days.predicate()
+    return f"SELECT\n  {cols},\n  {EXTRA_COLUMN}\nFROM {source}\nWHERE {where}"
 
 
-def relation_sql(table: str, days: DayRange) -> str:
+def relation_sql(table: str, days: DayRange, kind: str = "legacy") -> str:
     """The ``{rel}`` of diagnose's templates: valid rows only, as the local engine sees them."""
     names = ", ".join(DERIVED)
-    return f"(SELECT {names} FROM ({derived_sql(table, days)}) AS d WHERE {VALID}) AS conn"
+    return f"(SELECT {names} FROM ({derived_sql(table, days, kind)}) AS d WHERE {VALID}) AS conn"
 
 
 def literal(value: Any) -> Any:

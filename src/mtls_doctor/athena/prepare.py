@@ -117,9 +117,12 @@ def _columns(tls: bool = False) -> list[tuple[str, str, str]]:
     return out
 
 
-def prepared_sql(table: str, days: DayRange, where: str, *, tls: bool = False) -> str:
+def prepared_sql(
+    table: str, days: DayRange, where: str, *, tls: bool = False, kind: str = "legacy"
+) -> str:
     """The one Athena query of a diagnosis (DuckDB text; ``$horizon`` and the filters'
-    parameters are bound by :func:`~.dialect.render`); with ``tls``, the TLS handshakes too."""
+    parameters are bound by :func:`~.dialect.render`); with ``tls``, the TLS handshakes too;
+    ``kind``: the table's (legacy, or a vended JSON/Parquet table, :mod:`.vended`)."""
     tables = _tables(tls)
     marked = []
     for name, (member, keys) in tables.items():
@@ -138,23 +141,27 @@ def prepared_sql(table: str, days: DayRange, where: str, *, tls: bool = False) -
         expr if expr == column else f"{expr} AS {column}" for column, expr, _ in _columns(tls)
     )
     markers = ", ".join(f"m_{name}" for name in tables)
+    derived = derived_sql(table, days, kind)
     return f"""SELECT
   {outputs}
 FROM (
   SELECT *, {", ".join(marked)}
   FROM (
     SELECT *, coalesce(ok AND ({where}), false) AS sel
-    FROM (SELECT *, coalesce({VALID}, false) AS ok FROM ({derived_sql(table, days)}) AS d) AS v
+    FROM (SELECT *, coalesce({VALID}, false) AS ok FROM ({derived}) AS d) AS v
   ) AS s
 ) AS r
 GROUP BY GROUPING SETS ({sets}, ())
 HAVING coalesce({markers}, true)"""
 
 
-def prepared_query(table: str, days: DayRange, scope: Scope) -> tuple[str, dict[str, Any]]:
+def prepared_query(
+    table: str, days: DayRange, scope: Scope, kind: str = "legacy"
+) -> tuple[str, dict[str, Any]]:
     """:func:`prepared_sql` for ``scope`` (its filters already resolved), and its parameters."""
     where, params = scope.filters.where()
-    return prepared_sql(table, days, where, tls=scope.tls), {**params, "horizon": scope.horizon}
+    sql = prepared_sql(table, days, where, tls=scope.tls, kind=kind)
+    return sql, {**params, "horizon": scope.horizon}
 
 
 class AthenaTables:

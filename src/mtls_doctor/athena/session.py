@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from mtls_doctor.athena.target import (
     prepare,
     select_rows,
 )
+from mtls_doctor.athena.vended import KINDS, kind_of
 from mtls_doctor.aws.athena import DAY_FORMAT, ScanEstimate
 from mtls_doctor.diagnose.engine import DiagnoseOptions, diagnose
 from mtls_doctor.diagnose.model import Diagnosis
@@ -58,6 +59,9 @@ class AthenaSettings:
     price_per_tb: float = DEFAULT_PRICE_PER_TB
     profile: str | None = None
     region: str | None = None
+    # legacy (RegexSerDe over conn_log files), json or parquet (vended deliveries, see
+    # athena.vended), or auto: told from the table's metadata when the estimate reads it.
+    kind: str = "auto"
 
     @property
     def qualified(self) -> str:
@@ -107,18 +111,40 @@ def make_runner(settings: AthenaSettings) -> Any:
 def estimate_partitions(
     settings: AthenaSettings, runner: Any, days: DayRange, today: date
 ) -> ScanEstimate:
-    """What one query over ``days`` reads: the objects under those day folders (S3 listing)."""
-    from mtls_doctor.aws.athena import estimate_scan, table_location
+    """What one query over ``days`` reads: the objects under those day folders (S3 listing),
+    and the table's kind as its metadata tells it."""
+    from mtls_doctor.aws.athena import estimate_scan, table_info
     from mtls_doctor.aws.session import new_client
 
-    location, start = table_location(runner.client, settings.database, settings.table)
-    if not location:
+    info = table_info(runner.client, settings.database, settings.table)
+    if not info.location:
         raise InputError(
             f"table {settings.database}.{settings.table} has no S3 location",
             hint="Create it with 'mtls-doctor athena setup'.",
         )
     s3 = new_client("s3", profile=settings.profile, region=settings.region)
-    return estimate_scan(s3, location, days.days(start or FALLBACK_START, today))
+    picked = days.days(info.start or FALLBACK_START, today)
+    scan = estimate_scan(s3, info.location, picked, day_format=info.day_format)
+    return replace(scan, table_kind=kind_of(info.parameters))
+
+
+def table_kind(settings: AthenaSettings, scan: ScanEstimate) -> str:
+    """The kind the queries are written for: the one asked for, else the one the table's
+    metadata tells (legacy when it tells none); a kind that contradicts the metadata is
+    refused before any query runs."""
+    told = scan.table_kind
+    if settings.kind == "auto":
+        return told or "legacy"
+    if settings.kind not in KINDS:
+        raise UsageError(f"--athena-table-kind {settings.kind!r}: one of auto, {', '.join(KINDS)}")
+    if told is not None and told != settings.kind:
+        raise UsageError(
+            f"{settings.database}.{settings.table} is a {told} table (its metadata), "
+            f"not {settings.kind}",
+            hint="Drop --athena-table-kind (auto reads the kind from the table), or name "
+            "the right table.",
+        )
+    return settings.kind
 
 
 # (settings, runner, days, today) -> what one query over those days reads.
@@ -143,8 +169,9 @@ class AthenaSession:
         shown = ", ".join(parts) if len(parts) <= 6 else f"{parts[0]} .. {parts[-1]}"
         self.target.budget.check(queries)
         word = "query" if queries == 1 else "queries"
+        kind = "" if self.target.kind == "legacy" else f" (vended {self.target.kind})"
         return (
-            f"{self.settings.database}.{self.settings.table}: {len(parts)} partition(s) "
+            f"{self.settings.database}.{self.settings.table}{kind}: {len(parts)} partition(s) "
             f"[{shown}], {self.estimate.objects} object(s), "
             f"{self.estimate.bytes / GB:.3f} GB per query; {queries} {word}"
         )
@@ -215,7 +242,11 @@ def open_session(
     measure = estimate or estimate_partitions
     scan = measure(settings, runner, days, now.astimezone(UTC).date())
     target = AthenaTarget(
-        runner, settings.qualified, days, ScanBudget(scan.bytes, settings.limit_bytes)
+        runner,
+        settings.qualified,
+        days,
+        ScanBudget(scan.bytes, settings.limit_bytes),
+        kind=table_kind(settings, scan),
     )
     session = AthenaSession(settings, filters, now, scan, target)
     try:

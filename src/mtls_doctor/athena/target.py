@@ -86,6 +86,7 @@ class AthenaTarget:
     table: str  # "database"."table"
     days: DayRange
     budget: ScanBudget = field(default_factory=lambda: ScanBudget(0))
+    kind: str = "legacy"  # the table's: legacy, or vended json/parquet (athena.vended)
     # Not counted here (that would take a scan): a diagnosis reads its statistics from the
     # prepared tables, ``logs query`` reports none.
     stats: ReadStats = field(default_factory=ReadStats)
@@ -94,7 +95,7 @@ class AthenaTarget:
     relation: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.relation = relation_sql(self.table, self.days)
+        self.relation = relation_sql(self.table, self.days, self.kind)
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         text = render(sql, params)
@@ -127,7 +128,8 @@ def prepare(
     target.budget.check(planned_scans(filters))
     selected = resolve_candidates(target, filters)
     scope = Scope.of(selected, now, warn_days, tls=tls)
-    return AthenaTables(target.fetch(*prepared_query(target.table, target.days, scope)), scope)
+    query = prepared_query(target.table, target.days, scope, target.kind)
+    return AthenaTables(target.fetch(*query), scope)
 
 
 def select_rows(

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -181,8 +181,43 @@ class AthenaRunner:
         return running
 
 
-def table_location(client: Any, database: str, table: str) -> tuple[str | None, date | None]:
-    """The table's log folder and projection start, from its metadata."""
+@dataclass(frozen=True)
+class TableInfo:
+    """What the table's metadata says: the folder above the day folders, the strftime
+    pattern of a day folder under it, the first projected day, and every parameter (the
+    SerDe, the table properties) for telling the table's kind."""
+
+    location: str | None
+    day_format: str = DAY_FORMAT + "/"
+    start: date | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+def _day_format(suffix: str) -> str:
+    """``${day}`` (the legacy ``yyyy/MM/dd`` partition) or ``year=${year}/...`` as strftime."""
+    if "${day}" in suffix and "${year}" not in suffix:
+        suffix = suffix.replace("${day}", DAY_FORMAT)
+    pattern = suffix.replace("${year}", "%Y").replace("${month}", "%m").replace("${day}", "%d")
+    return pattern if pattern.endswith("/") else pattern + "/"
+
+
+def _start(params: dict[str, str]) -> date | None:
+    for key, fmt in (
+        ("mtls_doctor.projection_start", "%Y-%m-%d"),
+        ("projection.day.range", DAY_FORMAT),
+        ("projection.year.range", "%Y"),
+    ):
+        text = params.get(key, "").split(",")[0].strip()
+        if text:
+            try:
+                return datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+    return None
+
+
+def table_info(client: Any, database: str, table: str) -> TableInfo:
+    """The table's layout, from its metadata (one GetTableMetadata call)."""
     import botocore.exceptions
 
     try:
@@ -193,17 +228,21 @@ def table_location(client: Any, database: str, table: str) -> tuple[str | None, 
         raise translate(
             error, action="athena:GetTableMetadata", resource=f"table {database}.{table}"
         ) from error
-    params = meta.get("Parameters", {})
+    params = {str(k): str(v) for k, v in meta.get("Parameters", {}).items()}
     template = params.get("storage.location.template") or ""
-    location = template.replace("${day}", "") or params.get("location")
-    start = None
-    day_range = params.get("projection.day.range", "")
-    if day_range:
-        try:
-            start = datetime.strptime(day_range.split(",")[0].strip(), DAY_FORMAT).date()
-        except ValueError:
-            start = None
-    return location, start
+    if "${" in template:
+        head = template[: template.index("${")]
+        location, _, lead = head.rpartition("/")
+        return TableInfo(
+            location + "/", _day_format(lead + template[len(head) :]), _start(params), params
+        )
+    return TableInfo(params.get("location"), DAY_FORMAT + "/", _start(params), params)
+
+
+def table_location(client: Any, database: str, table: str) -> tuple[str | None, date | None]:
+    """The table's log folder and projection start, from its metadata."""
+    info = table_info(client, database, table)
+    return info.location, info.start
 
 
 @dataclass(frozen=True)
@@ -214,6 +253,8 @@ class ScanEstimate:
     objects: int
     bytes: int
     conn_log_bytes: int
+    # The table's kind as its metadata tells it (athena.vended.kind_of), when it was read.
+    table_kind: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -225,9 +266,17 @@ class ScanEstimate:
         }
 
 
-def estimate_scan(s3: Any, location: str, days: Sequence[date], parallel: int = 8) -> ScanEstimate:
-    """Sizes of the objects under each ``location/yyyy/mm/dd/``; every object counts, since
-    Athena may open access-log objects in the same folders before the name filter drops them.
+def estimate_scan(
+    s3: Any,
+    location: str,
+    days: Sequence[date],
+    parallel: int = 8,
+    *,
+    day_format: str = DAY_FORMAT + "/",
+) -> ScanEstimate:
+    """Sizes of the objects under each ``location/yyyy/mm/dd/`` (``day_format``: a vended
+    table's ``year=%Y/month=%m/day=%d/``); every object counts, since Athena may open
+    access-log objects in the same folders before the name filter drops them.
     """
     import botocore.exceptions
 
@@ -239,9 +288,7 @@ def estimate_scan(s3: Any, location: str, days: Sequence[date], parallel: int = 
         count = total = conn = 0
         paginator = s3.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(
-                Bucket=bucket, Prefix=prefix + day.strftime(DAY_FORMAT) + "/"
-            ):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix + day.strftime(day_format)):
                 for obj in page.get("Contents", []):
                     count += 1
                     total += int(obj["Size"])

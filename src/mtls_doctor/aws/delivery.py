@@ -25,6 +25,7 @@ from mtls_doctor.aws.session import (
     region_of_arn,
     translate,
 )
+from mtls_doctor.aws.vended_delivery import VendedState, logs_client, read_vended
 from mtls_doctor.errors import InputError
 from mtls_doctor.timeutil import iso_z
 
@@ -42,6 +43,8 @@ class DeliveryReport:
     bucket: BucketState | None
     findings: tuple[AwsFinding, ...]
     checked_at: datetime
+    # Deliveries through CloudWatch Logs (aws.vended_delivery); None when not read.
+    vended: VendedState | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,7 @@ class DeliveryReport:
             "enabled": self.enabled,
             "bucket": self.bucket.to_dict() if self.bucket else None,
             "checked_at": iso_z(self.checked_at),
+            "vended": self.vended.to_dict() if self.vended else None,
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -114,21 +118,17 @@ def check_delivery(
     lookback_days: int = 7,
     elb: Any = None,
     s3: Any = None,
+    logs: Any = None,
 ) -> DeliveryReport:
-    """Check where connection logs of ``lb_arn`` go and whether ELB can write there."""
+    """Check where connection logs of ``lb_arn`` go and whether ELB can write there: the
+    ``connection_logs.s3.*`` attributes, and the deliveries through CloudWatch Logs."""
     ctx = _context(lb_arn, profile, region, now, elb, s3)
     attributes = _lb_attributes(ctx)
     enabled = attributes.get(ATTR + "enabled", "false").lower() == "true"
     bucket_name = attributes.get(ATTR + "bucket") or ""
+    vended = _vended(ctx, logs or logs_client(lb_arn, profile, region))
     if not enabled:
-        ctx.findings.append(
-            AwsFinding(
-                "ConnectionLogsOff",
-                "warning",
-                "connection logs are off for this load balancer",
-                "Turn them on: mtls-doctor aws connection-logs LB_ARN --enable --bucket BUCKET",
-            )
-        )
+        ctx.findings.append(_logs_off(vended))
     state = None
     if bucket_name:
         state = inspect_bucket(ctx, bucket_name, attributes.get(ATTR + "prefix") or "")
@@ -139,7 +139,34 @@ def check_delivery(
             AwsFinding("NoBucket", "error", "connection logs are on but name no bucket")
         )
     return DeliveryReport(
-        lb_arn, ctx.region, ctx.account, enabled, state, sort_findings(ctx.findings), now
+        lb_arn, ctx.region, ctx.account, enabled, state, sort_findings(ctx.findings), now, vended
+    )
+
+
+def _vended(ctx: CheckContext, logs: Any) -> VendedState | None:
+    try:
+        return read_vended(ctx.lb_arn, logs, ctx.findings)
+    except Exception as error:
+        ctx.refused(
+            "vended deliveries (CloudWatch Logs)", error, "logs:DescribeDeliverySources", ctx.lb_arn
+        )
+        return None
+
+
+def _logs_off(vended: VendedState | None) -> AwsFinding:
+    if vended is not None and vended.deliveries:
+        return AwsFinding(
+            "ConnectionLogsOff",
+            "info",
+            "the connection_logs.s3 attributes are off: connection logs go through "
+            "CloudWatch Logs (vended delivery) instead",
+        )
+    return AwsFinding(
+        "ConnectionLogsOff",
+        "warning",
+        "connection logs are off for this load balancer",
+        "Turn them on: mtls-doctor aws connection-logs LB_ARN --enable --bucket BUCKET "
+        "(or --enable-vended DESTINATION_ARN for a CloudWatch Logs delivery)",
     )
 
 
@@ -252,6 +279,7 @@ __all__ = [
     "BucketState",
     "DeliveryReport",
     "EnablePlan",
+    "VendedState",
     "apply_enable",
     "check_delivery",
     "plan_enable",

@@ -6,6 +6,8 @@ from mtls_doctor.aws.delivery import DeliveryReport, EnablePlan
 from mtls_doctor.aws.findings import AwsFinding
 from mtls_doctor.aws.listener import ListenerSettings
 from mtls_doctor.aws.truststore import FetchedTrustStore
+from mtls_doctor.aws.vended_delivery import LOG_TYPE, VendedState
+from mtls_doctor.aws.vended_enable import VendedPlan
 from mtls_doctor.timeutil import iso_z
 
 
@@ -75,8 +77,43 @@ def delivery_text(r: DeliveryReport) -> str:
             f"  test file:       {_yes_no(b.test_file)}",
             f"  newest log file: {iso_z(b.newest_at) or '-'} {b.newest_key or ''}".rstrip(),
         ]
+    lines += vended_lines(r.vended)
     lines.append("findings:")
     return "\n".join(lines + finding_lines(r.findings))
+
+
+def vended_lines(v: VendedState | None) -> list[str]:
+    """The CloudWatch Logs deliveries of a report (``ALB_CONNECTION_LOGS``)."""
+    if v is None:
+        return ["  vended delivery: not checked"]
+    if not v.sources:
+        return ["  vended delivery: none (no ALB_CONNECTION_LOGS delivery source)"]
+    lines = [f"  vended delivery: source(s) {', '.join(n for n, _ in v.sources)}"]
+    for d in v.deliveries:
+        fields = ", ".join(d.record_fields) if d.record_fields else "(all, by default)"
+        lines += [
+            f"    delivery {d.delivery_id} from {d.source_name}",
+            f"      destination:   {d.destination_type or '?'} "
+            f"{d.destination_resource or d.destination_arn}",
+            f"      output format: {d.output_format or 'unknown'}"
+            + (f", delimiter {d.field_delimiter!r}" if d.field_delimiter else "")
+            + (", Hive-compatible paths" if d.hive_paths else ""),
+            f"      record fields: {fields}",
+        ]
+    return lines
+
+
+def vended_plan_text(p: VendedPlan) -> str:
+    lines = [f"load balancer {p.lb_arn}: planned CloudWatch Logs delivery of {LOG_TYPE}"]
+    for action, params in p.calls():
+        lines.append(f"  logs:{action}")
+        lines += [f"    {key}: {value}" for key, value in params.items()]
+    if p.already is not None:
+        lines.append(
+            f"already delivered to {p.destination_resource} (delivery {p.already.delivery_id})"
+        )
+    lines.append("findings:")
+    return "\n".join(lines + finding_lines(p.findings))
 
 
 def plan_text(p: EnablePlan) -> str:

@@ -85,10 +85,16 @@ def _gather(spec: BundleSpec) -> collect.Gathered:
         out.omitted.append(("trust-store check", "no --trust-store given"))
     if spec.wants_logs:
         collect.gather_logs(
-            out, spec.log_inputs, spec.db, spec.filters, spec.strict, spec.max_log_rows
+            out,
+            spec.log_inputs,
+            spec.db,
+            spec.filters,
+            spec.strict,
+            spec.max_log_rows,
+            spec.openers,
         )
         options = (spec.strict, spec.now, spec.trust_store, spec.crls, spec.ignore_expiry)
-        collect.gather_diagnosis(out, spec.log_inputs, spec.db, spec.filters, options)
+        collect.gather_diagnosis(out, spec.log_inputs, spec.db, spec.filters, options, spec.openers)
     else:
         out.omitted.append(("connection logs and diagnosis", "no PATHS or --db given"))
     return out

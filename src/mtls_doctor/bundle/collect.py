@@ -8,6 +8,7 @@ which skips key blocks without decoding them, and is written back from the certi
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from mtls_doctor.diagnose.target import Scope, open_target
 from mtls_doctor.errors import CertificateLoadError, NetworkError
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.query import Filters
+from mtls_doctor.logs.sources import Opener
 from mtls_doctor.pki.bundle import check_trust_store
 from mtls_doctor.pki.inspect import describe_chain
 from mtls_doctor.pki.load import load_certificates
@@ -148,10 +150,11 @@ def gather_logs(
     filters: Filters,
     strict: bool,
     max_rows: int,
+    openers: Mapping[str, Opener] | None = None,
 ) -> None:
     """``connection-logs.jsonl``: the selected rows in the ``logs query`` output contract
     (the first ``max_rows``; :func:`gather_diagnosis` says when there were more)."""
-    with open_selection(list(inputs), db=db, strict=strict) as selection:
+    with open_selection(list(inputs), db=db, strict=strict, openers=openers) as selection:
         rows = [export_row(row) for row in selection.iter_rows(filters, limit=max_rows)]
     out.client_ips.update(str(row["client_ip"]) for row in rows if row.get("client_ip"))
     out.log_rows = len(rows)
@@ -167,6 +170,7 @@ def gather_diagnosis(
     db: Path | None,
     filters: Filters,
     options: tuple[bool, datetime, Path | None, tuple[Path, ...], bool],
+    openers: Mapping[str, Opener] | None = None,
 ) -> None:
     """``diagnosis.md`` and ``diagnosis.json`` for the same slice, from its prepared tables,
     which also say how many rows the slice holds and every client the diagnosis names."""
@@ -176,7 +180,7 @@ def gather_diagnosis(
         correlator = Correlator.from_files(trust_store, crls, None, ignore)
     settings = DiagnoseOptions(now, correlator=correlator)
     scope = Scope.of(filters, now, settings.warn_days)
-    with open_target(list(inputs), db=db, strict=strict, scope=scope) as target:
+    with open_target(list(inputs), db=db, strict=strict, scope=scope, openers=openers) as target:
         result = diagnose(target, filters, settings)
         named = target.fetch(
             f"SELECT DISTINCT client_ip FROM {target.prepared.failures} WHERE client_ip IS NOT NULL"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from mtls_doctor.logs.query import Filters
+from mtls_doctor.logs.sources import Opener
 from mtls_doctor.pki.inspect import format_time
 from mtls_doctor.probe.model import ProbeOptions
 
@@ -34,6 +36,8 @@ class BundleSpec:
     redact_ips: bool = False
     redact_key: bytes | None = field(default=None, repr=False)  # None: random per bundle
     max_log_rows: int = 100_000
+    # Readers of s3:// and cloudwatch: PATHS (given by the CLI: bundle never talks to AWS).
+    openers: Mapping[str, Opener] | None = field(default=None, compare=False, repr=False)
 
     @property
     def wants_logs(self) -> bool:

@@ -16,13 +16,14 @@ import click
 
 from mtls_doctor.aws.options import RemoteOptions, TransferEvent, default_cache_dir
 from mtls_doctor.cli._base import info, warn
+from mtls_doctor.cli._cloudwatch import STREAM_PREFIX_HELP, cloudwatch_opener
 from mtls_doctor.errors import UsageError
 from mtls_doctor.timeutil import check_window, parse_time
 
 if TYPE_CHECKING:
-    from mtls_doctor.aws.s3 import S3Opener
     from mtls_doctor.diagnose.correlate import Correlator
     from mtls_doctor.logs.query import Filters
+    from mtls_doctor.logs.sources import Opener
 
 F = TypeVar("F", bound=Callable[..., Any])
 _META = "mtls_doctor.aws"
@@ -67,6 +68,7 @@ def s3_input_options(func: F) -> F:
         ),
         _option("--account", help="s3:// logs: only this account's AWSLogs/<account>/ folder."),
         _option("--lb", help="s3:// logs: only this load balancer (name, app/NAME/ID or ARN)."),
+        _option("--log-stream-prefix", help=STREAM_PREFIX_HELP),
         _option(
             "--cache-dir",
             type=click.Path(file_okay=False, path_type=Path),
@@ -132,11 +134,15 @@ def remote_options(filters: Filters | None = None, now: datetime | None = None) 
 
 def remote_openers(
     filters: Filters | None = None, now: datetime | None = None
-) -> dict[str, S3Opener]:
-    """The ``s3://`` opener for ``logs`` (see ``logs.sources.Opener``), from the options above."""
+) -> dict[str, Opener]:
+    """The ``s3://`` and ``cloudwatch:`` openers for ``logs`` (see ``logs.sources.Opener``),
+    from the options above."""
     from mtls_doctor.aws.s3 import s3_openers
 
-    return s3_openers(remote_options(filters, now))
+    remote = remote_options(filters, now)
+    openers: dict[str, Opener] = dict(s3_openers(remote))
+    openers["cloudwatch"] = cloudwatch_opener(remote, _values().get("log_stream_prefix"))
+    return openers
 
 
 def _size(count: int) -> str:

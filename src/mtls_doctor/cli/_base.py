@@ -31,6 +31,35 @@ class DoctorError(click.ClickException):
             click.echo(f"hint: {self.hint}", file=stream)
 
 
+# Inputs that failed while the others were read (a refused or missing cloudwatch: group):
+# the command still ends with their exit code, after its output.
+INPUT_FAILURES = "mtls_doctor.input_failures"
+
+
+def record_input_failure(error: MtlsDoctorError) -> None:
+    """Fail the running command with ``error``'s exit code once it has done the rest."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta.setdefault(INPUT_FAILURES, []).append(error)
+
+
+def _worst_failure(ctx: click.Context, code: int) -> MtlsDoctorError | None:
+    """The recorded input failure that outranks exit ``code`` (ok, findings, bad input)."""
+    failures: list[MtlsDoctorError] = ctx.meta.get(INPUT_FAILURES) or []
+    if not failures or code not in (ExitCode.OK, ExitCode.FINDINGS, ExitCode.BAD_INPUT):
+        return None
+    worst = max(failures, key=lambda e: int(e.exit_code))
+    return worst if int(worst.exit_code) > code else None
+
+
+def _after_failures(ctx: click.Context, code: int) -> click.exceptions.Exit:
+    worst = _worst_failure(ctx, code)
+    if worst is None:
+        return click.exceptions.Exit(code)
+    DoctorError(worst).show()
+    return click.exceptions.Exit(int(worst.exit_code))
+
+
 def _debug_enabled(ctx: click.Context) -> bool:
     root = ctx.find_root()
     return bool((root.obj or {}).get("debug")) or os.environ.get("MTLS_DOCTOR_DEBUG") == "1"
@@ -61,7 +90,10 @@ class DoctorGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             try:
-                return super().invoke(ctx)
+                value = super().invoke(ctx)
+                if _worst_failure(ctx, ExitCode.OK) is not None:
+                    raise click.exceptions.Exit(int(ExitCode.OK))  # said below
+                return value
             finally:
                 # Flush here, where a closed pipe can still be told apart from other faults;
                 # Python's own flush at exit would print "Exception ignored" and exit 120.
@@ -72,11 +104,15 @@ class DoctorGroup(click.Group):
         except MtlsDoctorError as error:
             if _debug_enabled(ctx):
                 raise
-            raise DoctorError(error) from None
+            # Nothing could be read because the one input failed: say that failure.
+            worst = _worst_failure(ctx, int(error.exit_code))
+            raise DoctorError(worst or error) from None
+        except click.exceptions.Exit as done:
+            raise _after_failures(ctx, done.exit_code) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (click.ClickException, click.exceptions.Abort):
             raise
         except duckdb_errors() as error:
             if _is_interrupt(error):

@@ -20,10 +20,17 @@ from mtls_doctor.athena.ddl import (
     DEFAULT_TABLE,
     TableSpec,
     create_database_sql,
-    create_table_sql,
 )
 from mtls_doctor.athena.prepare import AthenaTables
 from mtls_doctor.athena.session import AthenaSession, AthenaSettings, no_paths, open_session
+from mtls_doctor.athena.vended import (
+    DEFAULT_DAY_PATH,
+    DEFAULT_TABLES,
+    KINDS,
+    VendedTableSpec,
+    any_table_sql,
+    table_spec,
+)
 from mtls_doctor.cli._base import cli, finish, format_option, info
 from mtls_doctor.errors import ExitCode, UsageError
 
@@ -41,7 +48,11 @@ def _table_options(func: F) -> F:
     for decorator in reversed(
         (
             click.option("--database", default=DEFAULT_DATABASE, show_default=True),
-            click.option("--table", default=DEFAULT_TABLE, show_default=True),
+            click.option(
+                "--table",
+                help=f"Table name (default: {DEFAULT_TABLE}; for --kind json/parquet "
+                f"{DEFAULT_TABLES['json']}/{DEFAULT_TABLES['parquet']}).",
+            ),
         )
     ):
         func = decorator(func)
@@ -54,14 +65,37 @@ def _location_options(func: F) -> F:
             click.option(
                 "--location",
                 required=True,
-                help="s3://BUCKET[/PREFIX]/AWSLogs/ACCOUNT/elasticloadbalancing/REGION/",
+                help="s3://BUCKET[/PREFIX]/AWSLogs/ACCOUNT/elasticloadbalancing/REGION/; for "
+                "--kind json/parquet the folder above the day folders of a vended delivery.",
+            ),
+            click.option(
+                "--kind",
+                type=click.Choice(KINDS),
+                default="legacy",
+                show_default=True,
+                help="legacy: the conn_log_*.log.gz files; json/parquet: a vended delivery "
+                "to S3 (CloudWatch Logs, log type ALB_CONNECTION_LOGS).",
             ),
             click.option(
                 "--projection-start",
                 type=click.DateTime(["%Y-%m-%d"]),
-                default="2023-01-01",
+                help="First day folder the table covers (delivery date; default 2023-01-01, "
+                "for json/parquet 2026-07-01).",
+            ),
+            click.option(
+                "--day-path",
+                default=DEFAULT_DAY_PATH,
                 show_default=True,
-                help="First day folder the table covers (delivery date).",
+                help="[json/parquet] The day folders under --location (the layout of vended "
+                "keys is UNCONFIRMED: check yours).",
+            ),
+            click.option(
+                "--column-type",
+                "column_types",
+                multiple=True,
+                metavar="FIELD=TYPE",
+                help="[parquet] A column's type in the files (string, int, bigint, double); "
+                "default: the legacy table's (ports int, latency double, others string).",
             ),
         )
     ):
@@ -84,8 +118,24 @@ def _aws_options(func: F) -> F:
     return func
 
 
-def _spec(location: str, database: str, table: str, start: datetime) -> TableSpec:
-    return TableSpec(location, database, table, start.date())
+def _spec(
+    location: str,
+    kind: str,
+    database: str,
+    table: str | None,
+    start: datetime | None,
+    day_path: str,
+    column_types: tuple[str, ...],
+) -> TableSpec | VendedTableSpec:
+    pairs: dict[str, str] = {}
+    for text in column_types:
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise UsageError(f"--column-type {text!r}: expected FIELD=TYPE (e.g. client_port=int)")
+        pairs[name.strip()] = value.strip().lower()
+    return table_spec(
+        location, kind, database, table, start.date() if start else None, day_path, pairs
+    )
 
 
 @cli.group("athena")
@@ -101,19 +151,32 @@ def athena_group() -> None:
 @athena_group.command("ddl")
 @_location_options
 @_table_options
-def ddl_cmd(location: str, projection_start: datetime, database: str, table: str) -> None:
+def ddl_cmd(
+    location: str,
+    kind: str,
+    projection_start: datetime | None,
+    day_path: str,
+    column_types: tuple[str, ...],
+    database: str,
+    table: str | None,
+) -> None:
     """Print the CREATE DATABASE and CREATE EXTERNAL TABLE statements for connection logs.
 
     All 15 fields, partition projection by day over the AWSLogs layout, a regex that keeps
-    lines with fields AWS appends later and reads access-log lines as NULL rows.
+    lines with fields AWS appends later and reads access-log lines as NULL rows. With
+    --kind json or parquet, a table over a vended delivery to S3 (JSON lines or Parquet),
+    partitioned by the Hive-style year=/month=/day= folders; diagnose, report and logs
+    query ask it the same questions (--athena-table-kind, or told from the table).
 
     \b
-    Example:
+    Examples:
       mtls-doctor athena ddl --table conn_logs --projection-start 2024-01-01 \\
         --location s3://logs/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/
+      mtls-doctor athena ddl --kind parquet \\
+        --location s3://logs/AWSLogs/aws-account-id=123456789012/elasticloadbalancing/region=eu-west-1/
     """
-    spec = _spec(location, database, table, projection_start)
-    click.echo(f"{create_database_sql(spec)};\n\n{create_table_sql(spec)};")
+    spec = _spec(location, kind, database, table, projection_start, day_path, column_types)
+    click.echo(f"{create_database_sql(spec)};\n\n{any_table_sql(spec)};")
     finish(ExitCode.OK)
 
 
@@ -124,9 +187,12 @@ def ddl_cmd(location: str, projection_start: datetime, database: str, table: str
 @format_option("text", "json")
 def setup_cmd(
     location: str,
-    projection_start: datetime,
+    kind: str,
+    projection_start: datetime | None,
+    day_path: str,
+    column_types: tuple[str, ...],
     database: str,
-    table: str,
+    table: str | None,
     workgroup: str,
     output_location: str | None,
     profile: str | None,
@@ -146,11 +212,11 @@ def setup_cmd(
     from mtls_doctor.aws.athena import AthenaRunner, check_output_location
     from mtls_doctor.aws.session import new_client
 
-    spec = _spec(location, database, table, projection_start)
+    spec = _spec(location, kind, database, table, projection_start, day_path, column_types)
     client = new_client("athena", profile=profile, region=region)
     runner = AthenaRunner(client, workgroup, output_location=check_output_location(output_location))
     runner.run(create_database_sql(spec))
-    runner.run(create_table_sql(spec))
+    runner.run(any_table_sql(spec))
     check = runner.run(f"SELECT * FROM {spec.qualified} WHERE time IS NOT NULL LIMIT 1")
     result = {**spec.to_dict(), "check_rows": len(check.rows), "check_query_id": check.query_id}
     if fmt == "json":
@@ -179,6 +245,14 @@ def athena_options(func: F) -> F:
             click.option("--output-location", help="[athena] s3:// folder for query results."),
             click.option("--athena-database", default=DEFAULT_DATABASE, show_default=True),
             click.option("--athena-table", default=DEFAULT_TABLE, show_default=True),
+            click.option(
+                "--athena-table-kind",
+                type=click.Choice(("auto", *KINDS)),
+                default="auto",
+                show_default=True,
+                help="[athena] legacy (conn_log files) or json/parquet (a vended delivery, "
+                "see athena ddl --kind); auto: told from the table's metadata.",
+            ),
             click.option(
                 "--max-scan-gb",
                 type=click.FloatRange(min=0),
@@ -218,6 +292,7 @@ def pop_settings(options: dict[str, Any]) -> tuple[str, AthenaSettings]:
         output_location=options.pop("output_location"),
         database=options.pop("athena_database"),
         table=options.pop("athena_table"),
+        kind=options.pop("athena_table_kind"),
         max_scan_gb=options.pop("max_scan_gb"),
         price_per_tb=options.pop("price_per_tb"),
         profile=options.get("profile") or profile,

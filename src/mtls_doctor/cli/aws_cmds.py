@@ -111,25 +111,62 @@ def aws_trust_store_fetch(trust_store_arn: str, out_dir: Path, warn_days: int, f
 @click.option("--enable", is_flag=True, help="Turn connection logs on (shows the change first).")
 @click.option("--bucket", help="With --enable: the bucket for the logs (same region as the LB).")
 @click.option("--prefix", default="", help="With --enable: a prefix in the bucket (no AWSLogs).")
-@click.option("--yes", is_flag=True, help="With --enable: apply without asking.")
+@click.option(
+    "--enable-vended",
+    "vended_destination",
+    metavar="DESTINATION_ARN",
+    help="Deliver connection logs through CloudWatch Logs to this bucket, log group or "
+    "Firehose stream ARN (shows the calls first).",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(("json", "plain", "w3c", "parquet", "raw")),
+    help="With --enable-vended: the format written (default json; parquet for S3 + Athena).",
+)
+@click.option(
+    "--hive-paths/--no-hive-paths",
+    default=True,
+    show_default=True,
+    help="With --enable-vended to S3: Hive-style year=/month=/day= folders (athena ddl --kind).",
+)
+@click.option("--yes", is_flag=True, help="With --enable/--enable-vended: apply without asking.")
 @aws_profile_options
 @format_option("text", "json")
 def aws_connection_logs(
-    lb_arn: str, enable: bool, bucket: str | None, prefix: str, yes: bool, fmt: str
+    lb_arn: str,
+    enable: bool,
+    bucket: str | None,
+    prefix: str,
+    vended_destination: str | None,
+    output_format: str | None,
+    hive_paths: bool,
+    yes: bool,
+    fmt: str,
 ) -> None:
-    """Check connection-log delivery of LB_ARN, or turn it on with --enable.
+    """Check connection-log delivery of LB_ARN, or turn it on with --enable/--enable-vended.
 
     Checks: logs on; destination; bucket in the LB's region; SSE-S3 encryption; a bucket
     policy letting the log-delivery service write under AWSLogs/<account>/; the
-    ELBConnectionLogTestFile; the newest log file. Exit 0 when no finding is an error or
-    a warning, 1 otherwise, 4 when AWS refuses.
+    ELBConnectionLogTestFile; the newest log file; and the deliveries through CloudWatch
+    Logs (log type ALB_CONNECTION_LOGS): source, destination, output format, record fields.
+    Exit 0 when no finding is an error or a warning, 1 otherwise, 4 when AWS refuses.
 
     \b
     Examples:
       mtls-doctor aws connection-logs \\
         arn:aws:elasticloadbalancing:eu-west-1:111122223333:loadbalancer/app/web/50dc6c495c0c9188
       mtls-doctor aws connection-logs LB_ARN --enable --bucket my-logs --prefix web --yes
+      mtls-doctor aws connection-logs LB_ARN --enable-vended arn:aws:s3:::my-logs \\
+        --output-format parquet --yes
     """
+    if enable and vended_destination:
+        raise UsageError("give --enable or --enable-vended, not both")
+    if vended_destination:
+        if bucket or prefix:
+            raise UsageError("--bucket and --prefix go with --enable")
+        _enable_vended(lb_arn, vended_destination, output_format, hive_paths, yes, fmt)
+    if output_format or not hive_paths:
+        raise UsageError("--output-format and --no-hive-paths go with --enable-vended")
     if enable:
         _enable(lb_arn, bucket, prefix, yes, fmt)
     if bucket or prefix or yes:
@@ -145,6 +182,39 @@ def aws_connection_logs(
     else:
         click.echo(delivery_text(report))
     finish(ExitCode.FINDINGS if has_problems(report.findings) else ExitCode.OK)
+
+
+def _enable_vended(
+    lb_arn: str, destination: str, output_format: str | None, hive_paths: bool, yes: bool, fmt: str
+) -> None:
+    from mtls_doctor.aws.render import vended_plan_text
+    from mtls_doctor.aws.vended_delivery import logs_client
+    from mtls_doctor.aws.vended_enable import apply_vended, plan_vended
+
+    profile, region = profile_region()
+    logs = logs_client(lb_arn, profile, region)
+    plan = plan_vended(
+        lb_arn, destination, logs=logs, output_format=output_format, hive_paths=hive_paths
+    )
+    if fmt == "text":
+        click.echo(vended_plan_text(plan))
+    created = None
+    if plan.already is not None:
+        info(f"nothing to do: delivery {plan.already.delivery_id} already goes there")
+    elif yes or (sys.stdin.isatty() and click.confirm("Create these?", err=True)):
+        created = apply_vended(plan, logs=logs)
+        info(f"created delivery {created.delivery_id}: the first records arrive within minutes")
+    else:
+        warn("nothing changed; add --yes to apply")
+    if fmt == "json":
+        _echo_json(
+            {
+                **plan.to_dict(),
+                "applied": created is not None,
+                "delivery": created.to_dict() if created else None,
+            }
+        )
+    finish(ExitCode.OK)
 
 
 def _enable(lb_arn: str, bucket: str | None, prefix: str, yes: bool, fmt: str) -> None:

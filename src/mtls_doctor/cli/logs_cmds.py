@@ -28,6 +28,7 @@ from mtls_doctor.knowledge.fields import OUTPUT_COLUMNS
 from mtls_doctor.logs.api import export_row, open_selection
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
 from mtls_doctor.logs.query import check_columns
+from mtls_doctor.logs.sources import input_scheme
 from mtls_doctor.logs.store import default_db_path
 
 
@@ -50,7 +51,8 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
     PATHS are files (.log.gz or plain), folders (read recursively; only conn_log_* names),
     globs, or - for stdin. Ingesting the same files again adds nothing. With no PATHS it
     only creates or upgrades the store. s3://bucket[/prefix] reads the ALB's S3 layout and
-    fetches only objects the store does not hold in their current version (see docs/aws.md).
+    fetches only objects the store does not hold in their current version (see docs/aws.md);
+    cloudwatch:LOG_GROUP (or a log-group ARN) reads only the events the store does not hold.
     An input that cannot be read in whole is named, the others are stored, and the exit
     code is 3.
 
@@ -58,6 +60,7 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
     Example:
       mtls-doctor ingest logs/ --db incident.duckdb
       mtls-doctor ingest s3://my-alb-logs/web --since 1h --region eu-west-1
+      mtls-doctor ingest cloudwatch:/aws/vendedlogs/alb-connections --region eu-west-1
     """
     target = db or default_db_path()
     with no_empty_store_left(target):
@@ -70,7 +73,7 @@ def ingest(paths: tuple[str, ...], db: Path | None, strict: bool, fmt: str) -> N
             openers=remote_openers(),
         )
         unread = result.unreadable  # named by report_stats, and exit 3 below
-        if paths and not result.files and not unread and not any("://" in p for p in paths):
+        if paths and not result.files and not unread and not any(map(input_scheme, paths)):
             report_stats(result.stats)
             raise InputError(
                 "no connection-log file among the inputs: nothing ingested",

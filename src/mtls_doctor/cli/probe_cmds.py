@@ -14,6 +14,7 @@ import click
 from click.core import ParameterSource
 
 from mtls_doctor.bundle import BundleSpec, build_support_bundle
+from mtls_doctor.cli._aws_options import remote_openers
 from mtls_doctor.cli._base import cli, finish, format_option, info, warn
 from mtls_doctor.cli._options import build_filters, filter_options, input_options
 from mtls_doctor.errors import ExitCode, UsageError
@@ -218,6 +219,7 @@ def support_bundle(
         ignore_expiry=values["ignore_expiry"],
         redact_ips=redact_ips,
         max_log_rows=max_log_rows,
+        openers=remote_openers(filters, now) if paths else None,
     )
     result = build_support_bundle(spec)
     for message in result.warnings:

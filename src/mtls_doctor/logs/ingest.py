@@ -17,6 +17,7 @@ from mtls_doctor.logs import native
 from mtls_doctor.logs.api import SCHEMA_VERSION, ReadStats
 from mtls_doctor.logs.append import append_sources
 from mtls_doctor.logs.fresh import stored_copies
+from mtls_doctor.logs.groupmarks import bind_store
 from mtls_doctor.logs.reader import FileFault, ParseIssue
 from mtls_doctor.logs.sources import Opener, SourceScan, expand_inputs, make_workdir
 from mtls_doctor.logs.store import IngestedFile, Store, _connect
@@ -111,6 +112,7 @@ def _ingest(
     if not inputs:
         return IngestResult(str(store.path), (), stats)
     stored = stored_copies(store) if openers else None
+    openers = bind_store(openers, store)  # cloudwatch: reads only the events not stored yet
     # With the compiled reader, S3 objects are read as they download (one pass: fetch, hash,
     # inflate, scan); DuckDB's own reader needs files, so then they are fetched first.
     scan = expand_inputs(

@@ -93,6 +93,14 @@ def error_code_sql(status: str) -> str:
     return f"CASE WHEN starts_with({status}, 'Failed:') THEN {status}[8:] END"
 
 
+def serial_key_sql(serial: str) -> str:
+    """The serial without its leading zeros (``0`` for a zero serial), to compare serials."""
+    return (
+        f"coalesce(nullif(ltrim({serial}, '0'), ''), "
+        f"CASE WHEN {serial} IS NULL THEN NULL ELSE '0' END)"
+    )
+
+
 def unknown_code_sql(status: str) -> str:
     """True when ``status`` is ``Failed:<code>`` with a code AWS does not document."""
     return f"(starts_with({status}, 'Failed:') AND {status}[8:] NOT IN ({_KNOWN}))"
@@ -276,8 +284,7 @@ d AS (SELECT *, {_dates_sql()} FROM t),
 v AS (SELECT *, {_error_sql(reasons)} AS error FROM d)
 SELECT {passthrough} line,
   {", ".join(FIELD_NAMES)}, not_before, not_after,
-  coalesce(nullif(ltrim(leaf_client_cert_serial_number, '0'), ''),
-           CASE WHEN leaf_client_cert_serial_number IS NULL THEN NULL ELSE '0' END) AS serial_key,
+  {serial_key_sql("leaf_client_cert_serial_number")} AS serial_key,
   {verify_result_sql("tls_verify_status")} AS verify_result,
   {error_code_sql("tls_verify_status")} AS error_code,
   field_count,

@@ -1,9 +1,12 @@
 """Turn what the user typed (files, folders, globs, ``-``) into the log files to read.
 
 In a folder (or a glob), only connection-log objects are read: ``conn_log_...`` and
-``conn_log....`` (both spellings exist, spec §1.3). Access-log objects and the
-``ELBConnectionLogTestFile`` marker are skipped silently; anything else is reported once.
-A file named explicitly is always read, whatever its name.
+``conn_log....`` (both spellings exist, spec §1.3), and files of another name whose first
+record is a connection-log one (vended logs, whose names are UNCONFIRMED, spec §2.5).
+Access-log objects and the ``ELBConnectionLogTestFile`` marker are skipped silently; anything
+else is reported once. A file named explicitly is always read, whatever its name. A vended
+log (JSON lines, W3C, delimited plain, Parquet) is read as the equivalent legacy lines
+(``vended/feed.py``), its format told by its content.
 """
 
 from __future__ import annotations
@@ -14,13 +17,17 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from mtls_doctor.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
+# A CloudWatch Logs group as an input: cloudwatch:LOG_GROUP or a log-group ARN (no "://").
+CLOUDWATCH_PREFIX = "cloudwatch:"
+CLOUDWATCH = "cloudwatch"
+_LOG_GROUP_ARN = re.compile(r"^arn:[^:]+:logs:[^:]*:[^:]*:log-group:")
 CONN_LOG_NAME = re.compile(r"^conn_log[._]")
 # Access logs are <account>_elasticloadbalancing_...; health-check logs have their own prefix.
 _SILENT_NAMES = (
@@ -54,9 +61,16 @@ class Feed(Protocol):
     :class:`FeedError`, whose ``strerror`` says why (the file is named by the caller).
     """
 
-    sha256: str | None
-    failure: str | None  # why the bytes could not be fetched whole, once read
-    error: Exception | None  # the error that said so (raised when every input failed)
+    @property
+    def sha256(self) -> str | None: ...
+
+    @property
+    def failure(self) -> str | None:
+        """Why the bytes could not be fetched whole, once read."""
+
+    @property
+    def error(self) -> Exception | None:
+        """The error that said so (raised when every input failed)."""
 
     def open(self) -> FeedStream: ...
 
@@ -120,6 +134,15 @@ class Opener(Protocol):
     ) -> SourceScan: ...
 
 
+def input_scheme(item: str) -> str:
+    """The location scheme of an input (``s3``, ``cloudwatch``), or "" for a local one."""
+    if "://" in item:
+        return item.split("://", 1)[0]
+    if item.startswith(CLOUDWATCH_PREFIX) or _LOG_GROUP_ARN.match(item):
+        return CLOUDWATCH
+    return ""
+
+
 def is_gzip(path: Path) -> bool:
     """Decide by content, not by name: some tools save gzip files without ``.gz``."""
     with path.open("rb") as handle:
@@ -127,12 +150,32 @@ def is_gzip(path: Path) -> bool:
 
 
 def _source(path: Path, display: str | None = None) -> LogSource:
-    return LogSource(
-        display=display or str(path),
-        path=path,
-        gzip=is_gzip(path),
-        size=path.stat().st_size,
+    return as_read(
+        LogSource(
+            display=display or str(path),
+            path=path,
+            gzip=is_gzip(path),
+            size=path.stat().st_size,
+        )
     )
+
+
+def as_read(source: LogSource) -> LogSource:
+    """``source`` as the readers read it: a vended log (JSON lines, W3C, delimited plain,
+    Parquet: told by its content) becomes a feed of the equivalent legacy lines
+    (``vended/feed.py``); a download's feed is told by its first bytes as they arrive."""
+    from mtls_doctor.logs.vended import feed as vended
+
+    if source.feed is not None:
+        if isinstance(source.feed, vended.VendedFeed | vended.SniffingFeed):
+            return source
+        return replace(source, feed=vended.SniffingFeed(source.feed))
+    from mtls_doctor.logs.vended.detect import detect_file
+
+    found = detect_file(source.path)
+    if not found.vended:
+        return source
+    return replace(source, gzip=False, feed=vended.VendedFeed(source.path, found))
 
 
 def classify_name(name: str) -> str:
@@ -153,8 +196,11 @@ class _Collector:
     seen: set[Path] = field(default_factory=set)
 
     def add_listed(self, path: Path) -> None:
-        """A file found by walking a folder or a glob: filtered by name."""
+        """A file found by walking a folder or a glob: filtered by name, then by content (a
+        vended log's object names are UNCONFIRMED, spec §2.5: its records decide)."""
         kind = classify_name(path.name)
+        if kind == "unknown" and _connection_content(path):
+            kind = "read"
         if kind == "silent":
             self.silent += 1
         elif kind == "unknown":
@@ -172,6 +218,12 @@ class _Collector:
             return
         self.seen.add(resolved)
         self.sources.append(_source(path, display))
+
+
+def _connection_content(path: Path) -> bool:
+    from mtls_doctor.logs.vended.detect import is_connection_log
+
+    return is_connection_log(path) is not None
 
 
 def _walk(folder: Path, collector: _Collector) -> None:
@@ -206,17 +258,18 @@ def expand_inputs(
     """
     collector = _Collector()
     for item in inputs:
-        scheme = item.split("://", 1)[0] if "://" in item else ""
+        scheme = input_scheme(item)
         opener = (openers or {}).get(scheme)
         if opener is not None:
             scan = opener.expand(item, workdir, stored, stream)
-            collector.sources.extend(scan.sources)
+            collector.sources.extend(as_read(source) for source in scan.sources)
             collector.unknown.extend(scan.skipped_unknown)
             collector.unreadable.extend(scan.unreadable)
             collector.silent += scan.skipped_silently
         elif scheme:
             raise InputError(
-                f"{item}: unsupported location scheme {scheme}://",
+                f"{item}: unsupported location scheme {scheme}"
+                + (":" if scheme == CLOUDWATCH else "://"),
                 hint="Give a local file or folder, '-' for stdin, or s3://bucket/prefix."
                 if scheme != "s3"
                 else "This command reads s3:// only where the command line offers it.",
