@@ -476,28 +476,27 @@ static int write_line(Out *o, const Value *values)
     return 1;
 }
 
-static int reserve(Out *o, Py_ssize_t need)
-{
-    if (o->len + need <= o->cap)
-        return 1;
-    Py_ssize_t cap = (o->cap + need) * 2;
-    unsigned char *buf = realloc(o->buf, cap);
-    if (!buf)
-        return 0;
-    o->buf = buf;
-    o->cap = cap;
-    return 1;
-}
-
 static PyObject *convert(PyObject *self, PyObject *args)
 {
     Py_buffer view;
     if (!PyArg_ParseTuple(args, "y*", &view))
         return NULL;
     const unsigned char *data = view.buf, *end = data + view.len;
-    Out o = {malloc(view.len + 1024), 0, view.len + 1024};
+    Py_ssize_t lines = 1;
+    for (const unsigned char *p = data; (p = memchr(p, '\n', end - p)) != NULL; p++)
+        lines++;
+    /* The output is written straight into the bytes object returned, sized for the worst
+     * case: a value's escapes grow by half at most (\" to \22), a decimal never grows, and a
+     * line adds at most 15 separators, 15 dashes, 2 quotes and its end. */
+    Py_ssize_t cap = view.len + view.len / 2 + lines * 40 + 64;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, cap);
+    if (!result) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    Out o = {(unsigned char *)PyBytes_AS_STRING(result), 0, cap};
     Py_ssize_t *declined = NULL, ndeclined = 0, capdeclined = 0, index = 0;
-    int failed = !o.buf;
+    int failed = 0;
     Value values[NFIELDS];
     Py_BEGIN_ALLOW_THREADS
     const unsigned char *line = data;
@@ -506,9 +505,8 @@ static PyObject *convert(PyObject *self, PyObject *args)
         const unsigned char *next = stop ? stop + 1 : end;
         if (!stop)
             stop = end;
-        /* Each input byte gives at most 7 (a short decimal), each field 4 more at most. */
-        if (!reserve(&o, (stop - line) * 7 + NFIELDS * 4 + 8)) {
-            failed = 1;
+        if (o.len + (stop - line) + (stop - line) / 2 + 40 > o.cap) {
+            failed = 2; /* cannot happen (see cap): never write past the end */
             break;
         }
         In in = {line, stop};
@@ -535,22 +533,22 @@ static PyObject *convert(PyObject *self, PyObject *args)
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    if (failed) {
-        free(o.buf);
+    if (failed || _PyBytes_Resize(&result, o.len) < 0) {
+        Py_XDECREF(result);
         free(declined);
-        return PyErr_NoMemory();
+        if (failed == 2)
+            PyErr_SetString(PyExc_ValueError, "a converted line would not fit");
+        return failed == 1 ? PyErr_NoMemory() : NULL;
     }
-    PyObject *out = PyBytes_FromStringAndSize((const char *)o.buf, o.len);
-    free(o.buf);
-    PyObject *list = out ? PyList_New(ndeclined) : NULL;
+    PyObject *list = PyList_New(ndeclined);
     for (Py_ssize_t i = 0; list && i < ndeclined; i++)
         PyList_SET_ITEM(list, i, PyLong_FromSsize_t(declined[i]));
     free(declined);
     if (!list) {
-        Py_XDECREF(out);
+        Py_DECREF(result);
         return NULL;
     }
-    return Py_BuildValue("(NN)", out, list);
+    return Py_BuildValue("(NN)", result, list);
 }
 
 static PyMethodDef methods[] = {
