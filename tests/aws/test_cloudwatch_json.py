@@ -3,7 +3,6 @@ output) reads as the same connections in legacy lines: the identical diagnosis."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -14,17 +13,6 @@ import pytest
 from mtls_doctor.timeutil import iso_z
 from tests.aws.cwdata import GROUP, base_time, json_lines, lines, make_group, put, write_file
 from tests.aws.test_cloudwatch import as_counts, count_by_status, run
-
-
-def _json_reader() -> bool:
-    try:
-        return importlib.util.find_spec("mtls_doctor.logs.vended.jsonl") is not None
-    except ModuleNotFoundError:
-        return False
-
-
-# TEMPORARY until the JSON reader (helper vtext) is on main; then every case here runs.
-pytestmark = pytest.mark.skipif(not _json_reader(), reason="the JSON reader has not landed")
 
 
 @pytest.fixture
@@ -87,6 +75,5 @@ def test_a_truncated_json_message_is_a_malformed_line_of_its_stream(logs: Any) -
     put(logs, "s-a", [*good[:2], cut, *good[2:]])
     result = count_by_status(f"cloudwatch:{GROUP}")
     assert sum(as_counts(result).values()) == 4
-    # Named by its group and stream (the line number, 3, is the JSON reader's to give).
-    assert f"cloudwatch:{GROUP}:s-a@{iso_z(base)}" in result.stderr
-    assert "malformed line skipped: truncated JSON record" in result.stderr
+    where = f"cloudwatch:{GROUP}:s-a@{iso_z(base)}:3"  # the third event of its stream
+    assert f"{where}: malformed line skipped: truncated JSON record" in result.stderr
