@@ -17,7 +17,11 @@ setup(
         ),
         Extension(
             "mtls_doctor.logs.vended._jsonlines",
-            ["src/mtls_doctor/logs/vended/_jsonlines.c"],
+            [
+                "src/mtls_doctor/logs/vended/_jsonlines.c",
+                "src/mtls_doctor/logs/vended/jsonlines_read.c",
+            ],
+            depends=["src/mtls_doctor/logs/vended/jsonlines.h"],
             extra_compile_args=["-O2"],
             optional=True,  # pure fallback: vended JSON is then converted with pyarrow
         ),

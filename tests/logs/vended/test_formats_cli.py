@@ -114,3 +114,21 @@ def test_stdin_and_globs_are_read_by_content(tmp_path: Path, reader: str) -> Non
     assert code == 0, err
     assert len(json.loads(out)) == len(lines) + 3
     assert "notes.txt" in err  # read neither by name nor by content: named once
+
+
+def test_ingest_stores_a_vended_file_once_by_the_hash_of_its_bytes(
+    tmp_path: Path, reader: str
+) -> None:
+    import hashlib
+
+    from mtls_doctor.logs.ingest import run_sql
+
+    lines = crafted_lines()
+    path = write_format(tmp_path / "in", lines, "json-typed.gz")
+    db = tmp_path / "s.duckdb"
+    for added in (len(lines), 0):
+        code, out, err = invoke("ingest", str(path), "--db", str(db), "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["added_rows"] == added
+    files = run_sql(db, "SELECT sha256, rows FROM files")[1]
+    assert files == [(hashlib.sha256(path.read_bytes()).hexdigest(), len(lines))]

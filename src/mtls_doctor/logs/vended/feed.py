@@ -29,6 +29,7 @@ from mtls_doctor.logs.vended import jsonl, text
 from mtls_doctor.logs.vended.detect import JSONL, PARQUET, SNIFF_BYTES, Detected, sniff
 
 BLOCK_BYTES = 4 * 1024 * 1024  # of inflated text converted at once: bounds memory per file
+MAX_RECORD_BYTES = 1024 * 1024  # of one line (a record is under 2 KiB): the rest is dropped
 _READ_BYTES = 1024 * 1024
 
 
@@ -65,17 +66,18 @@ class _Prefixed:
 
 
 def text_blocks(raw: Any, gzip: bool) -> Iterator[bytes | memoryview]:
-    """The inflated bytes of ``raw`` in blocks of about BLOCK_BYTES that end at a line end
-    (the last one may not); a gzip fault raises FeedFault after the complete lines."""
+    """The inflated bytes of ``raw`` as blocks of whole lines, in order (the last one may
+    lack its line end). Not copied where it can be helped: a piece of inflated bytes goes on
+    as a view, and only the line it cuts in two is put together. A gzip fault raises
+    FeedFault after the complete lines; a line over MAX_RECORD_BYTES keeps only its head."""
     pieces: Iterator[bytes]
     if gzip:
         from isal import isal_zlib
 
-        pieces = inflate_pieces(raw, isal_zlib, _READ_BYTES)
+        pieces = inflate_pieces(raw, isal_zlib, BLOCK_BYTES)
     else:
-        pieces = iter(lambda: bytes(raw.read(_READ_BYTES)), b"")
-    held: list[bytes] = []
-    size, first = 0, True
+        pieces = iter(lambda: bytes(raw.read(BLOCK_BYTES)), b"")
+    carry, first, skipping = b"", True, False
     while True:
         try:
             piece = next(pieces)
@@ -84,19 +86,21 @@ def text_blocks(raw: Any, gzip: bool) -> Iterator[bytes | memoryview]:
             break
         if first:
             piece, first = piece.removeprefix(b"\xef\xbb\xbf"), False
-        held.append(piece)
-        size += len(piece)
-        if size >= BLOCK_BYTES:
-            data = b"".join(held)
-            cut = data.rfind(b"\n") + 1
-            if cut:
-                yield memoryview(data)[:cut]  # not copied: the converters take buffers
-                held, size = [data[cut:]], len(data) - cut
-    data = b"".join(held)
-    if fault is not None:
-        data = data[: data.rfind(b"\n") + 1]  # a record cut off by the fault is not one
-    if data:
-        yield data
+        start = piece.find(b"\n") + 1
+        if not start:  # no line end: the line goes on
+            if not skipping:
+                carry += piece
+                skipping = len(carry) > MAX_RECORD_BYTES
+                carry = carry[:MAX_RECORD_BYTES]
+            continue
+        yield carry + piece[:start]
+        carry, skipping = b"", False
+        stop = piece.rfind(b"\n") + 1
+        if stop > start:
+            yield memoryview(piece)[start:stop]
+        carry = piece[stop:]
+    if carry and fault is None:  # a last line without its end (a record cut off by a fault
+        yield carry  # is not one)
     if fault is not None:
         raise FeedFault(fault)
 
