@@ -35,9 +35,10 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 # Rows converted at once. Measured on the 2M-row benchmark corpus, two reading threads: the
-# peak RSS of `logs query` was ~370 MB at 4,096 rows, ~480 MB at 16,384 (each batch's
-# intermediate arrays are freed to an allocator that keeps them), for about the same CPU.
-BATCH_ROWS = 4096
+# peak RSS of `logs query` was ~350 MB at 2,048 rows (max of 3 runs 355), ~370 MB at 4,096
+# (max of 5 runs 410), ~480 MB at 16,384: each batch's intermediate arrays go back to an
+# allocator that keeps them. The CPU time hardly changes.
+BATCH_ROWS = 2048
 # Without these a row cannot be a connection record that says anything: the time, and the
 # verdict (the other fields may be left out of a delivery's recordFields, and are then empty).
 REQUIRED = ("time", "tls_verify_status")
