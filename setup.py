@@ -14,6 +14,16 @@ setup(
             depends=["src/mtls_doctor/logs/linescan.h"],
             extra_compile_args=["-O2"],
             optional=True,  # pure fallback: logs are then read by DuckDB (slower, same results)
-        )
+        ),
+        Extension(
+            "mtls_doctor.logs.vended._jsonlines",
+            [
+                "src/mtls_doctor/logs/vended/_jsonlines.c",
+                "src/mtls_doctor/logs/vended/jsonlines_read.c",
+            ],
+            depends=["src/mtls_doctor/logs/vended/jsonlines.h"],
+            extra_compile_args=["-O2"],
+            optional=True,  # pure fallback: vended JSON is then converted with pyarrow
+        ),
     ]
 )

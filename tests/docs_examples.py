@@ -94,6 +94,7 @@ def build_workdir(demo: Path, work: Path) -> Path:
     logs.mkdir()
     for path in sorted((demo / "logs").rglob("conn_log*")):  # flat, so logs/*.log.gz works
         shutil.copy(path, logs / path.name)
+    _vended(logs, work / "vended")
     first = sorted(logs.iterdir())[0]
     shutil.copy(first, work / "conn.log.gz")
     (work / "sandbox-logs").symlink_to(logs)
@@ -113,6 +114,21 @@ def build_workdir(demo: Path, work: Path) -> Path:
     (work / "captured-value.txt").write_text(value + "\n")
     (work / "headers.txt").write_text(f"X-Amzn-Mtls-Clientcert: {value}\n")
     return work
+
+
+def _vended(logs: Path, out: Path) -> None:
+    """The demo's logs as a vended JSON-lines object (docs/vended-logs.md)."""
+    import gzip
+
+    from tests.logs.vended.records import json_lines
+
+    out.mkdir()
+    lines = [
+        x
+        for p in sorted(logs.iterdir())
+        for x in gzip.decompress(p.read_bytes()).decode().splitlines()
+    ]
+    (out / "part-00000.json.gz").write_bytes(gzip.compress(json_lines(lines).encode()))
 
 
 def _der(pem: Path, out: Path) -> None:

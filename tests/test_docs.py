@@ -138,6 +138,9 @@ EXIT: dict[str, int] = {
     # The demo has one client on TLS 1.1 (demo/run.py): a TLS 1.2+ policy refuses it.
     "mtls-doctor policy check ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 logs/": 1,
     "mtls-doctor diagnose logs/ --tls": 1,
+    "mtls-doctor logs query vended/ --count-by tls_verify_status": 0,
+    "mtls-doctor diagnose vended/part-00000.json.gz": 1,
+    "mtls-doctor ingest vended/ --db incident.duckdb": 0,
     "mtls-doctor report logs/ --no-tls -o report.html": 1,
     "mtls-doctor policy check TLS13-1-3-2021-06 --db incident.duckdb --since 7d --format json": 1,
     "mtls-doctor policy check --compare ELBSecurityPolicy-2016-08 TLS13-1-2-Res-PQ-2025-09 "

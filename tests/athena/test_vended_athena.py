@@ -158,13 +158,6 @@ def test_partition_predicate_on_the_hive_folders(tables: dict[str, Any], tmp_pat
     assert "$path" in sql and "conn_log" not in sql  # object names are UNCONFIRMED
 
 
-def _json_reader() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("mtls_doctor.logs.vended.jsonl") is not None
-
-
-@pytest.mark.skipif(not _json_reader(), reason="waits for the vended JSON reader (logs/vended)")
 @pytest.mark.parametrize("typed", [False, True], ids=["strings", "typed"])
 def test_json_table_gives_the_local_readers_diagnosis(
     conn_corpus: dict[str, list[str]], tables: dict[str, Any], tmp_path: Path, typed: bool

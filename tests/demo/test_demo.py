@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import threading
@@ -11,8 +10,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from mtls_doctor.demo import run_demo
 from mtls_doctor.demo.run import POPULATION
@@ -71,11 +68,6 @@ def test_rerun_replaces_the_previous_demo(tmp_path: Path) -> None:
     assert len(kept.read_text().split()) == 2
 
 
-# TEMPORARY while the vended JSON reader (helper vtext) has not landed on main.
-@pytest.mark.skipif(
-    importlib.util.find_spec("mtls_doctor.logs.vended.jsonl") is None,
-    reason="the vended JSON reader has not landed yet",
-)
 def test_vended_json_logs_give_the_same_diagnosis(tmp_path: Path) -> None:
     now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
     legacy = run_demo(tmp_path / "legacy", now=now, before_minutes=3, after_minutes=2, seed=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import re
 import signal
@@ -106,14 +105,6 @@ def run_sandbox(pki: ScenarioSet, log_dir: Path, names: list[str]) -> list[int]:
     return ports
 
 
-# TEMPORARY while the vended JSON reader (helper vtext) has not landed on main: removed then.
-needs_reader = pytest.mark.skipif(
-    importlib.util.find_spec("mtls_doctor.logs.vended.jsonl") is None,
-    reason="the vended JSON reader has not landed yet",
-)
-
-
-@needs_reader
 def test_a_passing_and_failing_connection_end_to_end(
     scenario_pki: ScenarioSet, tmp_path: Path
 ) -> None:

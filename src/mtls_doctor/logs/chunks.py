@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mtls_doctor.logs.faults import TRUNCATED_GZIP, FileFault, gzip_fault, inflate_pieces
+from mtls_doctor.logs.faults import (
+    TRUNCATED_GZIP,
+    FeedFault,
+    FileFault,
+    gzip_fault,
+    inflate_pieces,
+)
 from mtls_doctor.logs.parse import MAX_LINE_BYTES
 from mtls_doctor.logs.sources import GZIP_MAGIC, LogSource
 
@@ -97,15 +103,18 @@ def _fed(source: LogSource, state: FileState) -> Iterator[bytes]:
     """A fed file (a download), read as its bytes arrive: gzip or not is told by its first
     two bytes, as for a file (``sources.is_gzip``)."""
     assert source.feed is not None
-    with source.feed.open() as handle:
-        head = handle.read(2)
-        if head != GZIP_MAGIC:
-            if head:
-                yield head
-            while piece := handle.read(CHUNK_BYTES):
-                yield piece
-            return
-        yield from _gunzip(_Prefixed(head, handle), source, state)
+    try:
+        with source.feed.open() as handle:
+            head = handle.read(2)
+            if head != GZIP_MAGIC:
+                if head:
+                    yield head
+                while piece := handle.read(CHUNK_BYTES):
+                    yield piece
+                return
+            yield from _gunzip(_Prefixed(head, handle), source, state)
+    except FeedFault as fault:  # a converted vended log: the lines before it stand
+        state.faults.append(FileFault(source.display, fault.message, 0))
 
 
 class _Prefixed:

@@ -43,6 +43,16 @@ class ParseIssue:
         return {"file": self.file, "line": self.line, "message": self.message}
 
 
+class FeedFault(OSError):
+    """A converted file (a vended log, read as legacy lines) ends in a fault that keeps the
+    lines before it, as a truncated gzip does: reported with its own wording, as a fault of
+    the file, after the lines already given."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+        self.message = message
+
+
 FEED_BYTES = 256 * 1024  # gzip input per inflate call: what a fault can take with it
 CORRUPT_GZIP = "corrupt gzip data ({})"
 TRUNCATED_GZIP = "truncated gzip stream (the file ends early)"

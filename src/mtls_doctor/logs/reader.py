@@ -52,6 +52,7 @@ from mtls_doctor.logs.parse import (
     read_csv_sql,
 )
 from mtls_doctor.logs.sources import LogSource, is_gzip
+from mtls_doctor.logs.vended.feed import materialize
 
 T = TypeVar("T")
 _STREAMS = itertools.count()
@@ -173,13 +174,31 @@ class FileSet:
                 "no connection-log files to read",
                 hint="Connection-log objects are named conn_log_... or conn_log....",
             )
-        self.sources = list(sources)
         self.workdir = workdir
+        self._copies: list[Path] = []
+        # Of fed files (read once, so their malformed lines are numbered as they are read):
+        # {display: {line as parsed: number}}, filled by the compiled reader.
+        self.numbered: dict[str, dict[str, int]] = {}
         self.faults: list[FileFault] = [
             FileFault(name, f"cannot read: {reason}", 0) for name, reason in unreadable
         ] + [FileFault(s.display, EMPTY_GZIP, 0) for s in empty]
+        if not native.available():  # DuckDB reads files: a fed one (a vended log) is copied
+            sources = [self._as_file(s) if s.feed is not None else s for s in sources]
+        self.sources = list(sources)
         self._guarded = False
         self._display = {str(s.path): s.display for s in self.sources}
+
+    def _as_file(self, source: LogSource) -> LogSource:
+        """A plain copy of what a fed file reads as (the legacy lines of a vended log)."""
+        target = self.workdir / f"fed-{len(self._copies)}-{source.path.name}.log"
+        self._copies.append(target)
+        try:
+            size, lines, fault = materialize(source.feed, target)  # type: ignore[arg-type]
+        except OSError as error:
+            size, lines, fault = 0, 0, f"cannot read: {error.strerror or error}"
+        if fault is not None:
+            self.faults.append(FileFault(source.display, fault, lines))
+        return LogSource(source.display, target, is_gzip(target), size, sha256=source.sha256)
 
     def display(self, filename: str) -> str:
         """The name the user knows a file by (the S3 key, ``<stdin>``, the path given)."""
@@ -234,6 +253,7 @@ class FileSet:
         # The stream is read once, possibly after this returns (fetch may hand back a cursor),
         # so faults land in self.faults as each file is finished.
         reader = native.NativeReader(self.sources, faults=self.faults)
+        reader.numbered = self.numbered
         name, relation = register_stream(con, reader.reader())
         try:
             con.execute(query(relation), params or {})

@@ -55,7 +55,8 @@ def settle(
     reason)`` as DuckDB saw them), list the file faults, and apply ``strict``."""
     stats.faults = list(fileset.faults)
     bad = list(bad)
-    stats.issues = locate_lines(fileset, bad, limit=MALFORMED_LOCATED) if bad else []
+    located = locate_lines(fileset, bad, MALFORMED_LOCATED, fileset.numbered) if bad else []
+    stats.issues = located
     if strict:
         enforce(stats.issues, stats.faults)
 

@@ -134,6 +134,7 @@ def run_split(
 
     streams = [_SideStream(side) for side in sides]
     reader = native.NativeReader(fileset.sources, faults=fileset.faults, routing=routing)
+    reader.numbered = fileset.numbered  # fed files (vended logs) are numbered as read
     pairs = reader.pairs()
     tee = _tee(pairs, main.kinds, streams)
     schema = native.schema()

@@ -50,3 +50,60 @@ def table_of(rows: list[dict[str, Any]]) -> Any:
 
     names = list(dict.fromkeys(key for row in rows for key in row))
     return pa.table({name: [row.get(name) for row in rows] for name in names})
+
+
+def _delimited(lines: list[str], delimiter: str, names: tuple[str, ...] | None = None) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, quotechar='"', lineterminator="\n")
+    for text in lines:
+        rec = record(text)
+        writer.writerow([rec.get(n, "-") for n in (names or VENDED_FIELD_NAMES)])
+    return out.getvalue()
+
+
+# W3C columns in another order than the legacy one: the #Fields: line decides.
+W3C_NAMES = tuple(reversed(VENDED_FIELD_NAMES))
+
+
+def write_format(folder: Any, lines: list[str], fmt: str, name: str = "part-0001") -> Any:
+    """``lines`` (legacy) written in format ``fmt`` under ``folder``, named as vended objects
+    might be (not conn_log_...): its path."""
+    import gzip
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "legacy": lambda: "".join(x + "\n" for x in lines),
+        "json": lambda: json_lines(lines),
+        "json-typed": lambda: json_lines(lines, typed=True),
+        "json-missing": lambda: json_lines(lines, typed=True, drop_empty=True),
+        "tab": lambda: _delimited(lines, "\t"),
+        "comma": lambda: _delimited(lines, ","),
+        "w3c": lambda: (
+            "#Version: 1.0\n#Fields: "
+            + " ".join(W3C_NAMES)
+            + "\n"
+            + _delimited(lines, " ", W3C_NAMES)
+        ),
+        "w3c-tab": lambda: (
+            "#Version: 1.0\n#Fields: "
+            + " ".join(W3C_NAMES)
+            + "\n"
+            + _delimited(lines, "\t", W3C_NAMES)
+        ),
+        "w3c-comma": lambda: (
+            "#Version: 1.0\n#Fields: "
+            + ",".join(W3C_NAMES)
+            + "\n"
+            + _delimited(lines, ",", W3C_NAMES)
+        ),
+    }
+    base, packed = fmt.removesuffix(".gz"), fmt.endswith(".gz")
+    data = texts[base]().encode()
+    path = folder / (name + (".gz" if packed else ""))
+    path.write_bytes(gzip.compress(data) if packed else data)
+    return path

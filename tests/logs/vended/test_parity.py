@@ -11,7 +11,6 @@ tests/aws (helper cwlogs).
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -59,26 +58,7 @@ EDGE_NAME = (
     "20240405T1805Z_010.000.000.005_edgecase.log.gz"
 )
 
-# TEMPORARY while the readers (helpers vtext: JSON, vparquet: Parquet) have not landed on
-# main; removed as soon as they have, so that every case below runs and can fail.
-_MISSING = {
-    "json": "mtls_doctor.logs.vended.jsonl",
-    "json-typed": "mtls_doctor.logs.vended.jsonl",
-    "parquet": "mtls_doctor.logs.vended.parquet",
-}
-
-
-def _available(fmt: str) -> bool:
-    try:
-        return fmt not in _MISSING or importlib.util.find_spec(_MISSING[fmt]) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-VENDED = [
-    pytest.param(f, marks=pytest.mark.skipif(not _available(f), reason="reader not landed"))
-    for f in FORMATS[1:]
-]
+VENDED = FORMATS[1:]
 
 
 def write_edges(folder: Path, fmt: str) -> Path:
@@ -159,3 +139,17 @@ def test_without_the_compiled_scanner_too(
     expected = diagnose(corpora["legacy"])
     monkeypatch.setenv("MTLS_DOCTOR_PURE", "1")
     assert diagnose(corpora[fmt]) == expected
+
+
+@pytest.mark.parametrize("fmt", VENDED)
+def test_ingested_vended_formats_diagnose_as_legacy_does(
+    fmt: str, corpora: dict[str, list[str]], tmp_path: Path
+) -> None:
+    reports = []
+    for name in (fmt, "legacy"):
+        db = str(tmp_path / f"{name}.duckdb")
+        result = CliRunner().invoke(cli, ["ingest", *corpora[name], "--db", db])
+        assert result.exit_code == 0, result.stderr
+        reports.append(diagnose(["--db", db]))
+    assert reports[0] == reports[1]
+    assert reports[1]["summary"]["connections"] == 1500 + len(EDGES)  # type: ignore[index]

@@ -25,6 +25,8 @@ The contract (stable; ``parquet.py`` and ``aws/cloudwatch.py`` call it):
 - :func:`unreadable_line` ``(reason, record="") -> str``: the line that stands for a record
   that cannot be read (truncated JSON, a value of the wrong type, a short row): the readers
   report it as a malformed line whose message is ``reason``, at that record's line number.
+  :func:`unreadable_lines` ``(reason, records) -> pa.StringArray`` does it for an array.
+- :func:`ended_bytes` ``(lines) -> bytes``: a string array of lines, each ended by ``\\n``.
 
 Raises :class:`VendedTypeError` for a column whose type cannot be a field (a list, a struct).
 """
@@ -56,7 +58,8 @@ class VendedTypeError(ValueError):
 
 def unreadable_line(reason: str, record: str = "") -> str:
     """The line standing for a record that cannot be read (see the module docstring)."""
-    clean = "".join(" " if c in "\r\n\x01\x02" else c for c in record[:200])
+    # Trailing spaces go: the parser trims them, and the line is found again by its text.
+    clean = "".join(" " if c in "\r\n\x01\x02" else c for c in record[:200]).rstrip(" ")
     return (
         UNREADABLE_MARK + reason.replace("\n", " ").replace("\x02", " ") + UNREADABLE_MARK + clean
     )
@@ -72,7 +75,10 @@ def legacy_lines(table: pa.Table | pa.RecordBatch) -> pa.StringArray:
     texts = [_field_text(table, name, names, rows) for name in VENDED_FIELD_NAMES]
     position = SUBJECT_POSITION - 1
     texts[position] = _quoted(texts[position])
-    line = pc.binary_join_element_wise(*texts, " ", null_handling="replace", null_replacement="-")
+    # Nulls filled per column, then joined: several times faster than the join's own
+    # null replacement, and a column without nulls is not copied.
+    filled = [text.fill_null("-") if text.null_count else text for text in texts]
+    line = pc.binary_join_element_wise(*filled, " ")
     keep = _is_connection(texts, rows)
     if keep is not None:
         line = pc.if_else(keep, line, pa.scalar("", pa.string()))
@@ -82,10 +88,14 @@ def legacy_lines(table: pa.Table | pa.RecordBatch) -> pa.StringArray:
 
 def legacy_bytes(table: pa.Table | pa.RecordBatch) -> bytes:
     """The lines of :func:`legacy_lines`, each ended by ``\\n``, as one piece of bytes."""
+    return ended_bytes(legacy_lines(table))
+
+
+def ended_bytes(lines: pa.StringArray | pa.ChunkedArray) -> bytes:
+    """``lines`` (no line ends in them), each ended by ``\\n``, as one piece of bytes."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    lines = legacy_lines(table)
     if len(lines) == 0:
         return b""
     ended = pc.binary_join_element_wise(lines, pa.scalar("", pa.string()), "\n")
@@ -96,6 +106,17 @@ def legacy_bytes(table: pa.Table | pa.RecordBatch) -> bytes:
     first, last = _offset(offsets, ended.offset), _offset(offsets, ended.offset + len(ended))
     raw: bytes = data.to_pybytes()
     return raw[first:last] if first or last != len(raw) else raw
+
+
+def unreadable_lines(reason: str, records: pa.StringArray) -> pa.StringArray:
+    """:func:`unreadable_line` of each of ``records`` (vectorised)."""
+    import pyarrow.compute as pc
+
+    head = pc.replace_substring_regex(
+        pc.utf8_slice_codeunits(records, 0, 200), "[\r\n\x01\x02]", " "
+    )
+    head = pc.utf8_rtrim(head, " ")
+    return _combined(pc.binary_join_element_wise(unreadable_line(reason), head, ""))
 
 
 def _offset(offsets: pa.Buffer, index: int) -> int:
@@ -115,38 +136,47 @@ def _one_line_each(line: pa.StringArray) -> pa.StringArray:
     (RFC 4514's escapes; such a line is malformed unless the character was in the DN)."""
     import pyarrow.compute as pc
 
-    if not pc.any(pc.match_substring_regex(line, "[\r\n]")).as_py():
+    data = line.buffers()[2]
+    # A search of a copy of the whole buffer (memchr) costs half the regex over each line.
+    raw = b"" if data is None else data.to_pybytes()
+    if b"\n" not in raw and b"\r" not in raw:
         return line
     line = pc.replace_substring(line, "\n", "\\0A")
     return _combined(pc.replace_substring(line, "\r", "\\0D"))
 
 
-def _column(table: pa.Table | pa.RecordBatch, name: str, names: list[str]) -> Any | None:
-    if name in names:
-        return table.column(name)
-    for synonym, target in VENDED_SYNONYMS.items():
-        if target == name and synonym in names:
-            return table.column(synonym)
-    return None
-
-
 def _field_text(
     table: pa.Table | pa.RecordBatch, name: str, names: list[str], rows: int
 ) -> pa.Array:
-    """The column ``name`` as text: null where the value is empty (null, ``""``, ``-``)."""
+    """The column ``name`` as text: null where the value is empty (null, ``""``, ``-``).
+    Where it is null, its synonym's value stands (``time`` wins over ``timestamp``)."""
+    import pyarrow.compute as pc
+
+    text = _one_field_text(table, name, names, rows)
+    for synonym, target in VENDED_SYNONYMS.items():
+        if target == name and synonym in names and text.null_count:
+            other = _one_field_text(table, synonym, names, rows)
+            text = other if name not in names else pc.coalesce(text, other)
+    return text
+
+
+def _one_field_text(
+    table: pa.Table | pa.RecordBatch, name: str, names: list[str], rows: int
+) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    column = _column(table, name, names)
-    if column is None:
+    if name not in names:
         return pa.nulls(rows, pa.string())
-    column = _combined(column)
-    text = _as_text(column, name)
+    column = _combined(table.column(name))
+    text = _as_text(column, VENDED_SYNONYMS.get(name, name))
     if pa.types.is_null(text.type):
         return pa.nulls(rows, pa.string())
     if text.null_count == len(text):
         return text
     empty = pc.equal(pc.binary_length(text), 0)
+    if not pc.any(empty).as_py():  # most columns: no copy
+        return text
     return pc.if_else(empty, pa.scalar(None, pa.string()), text)
 
 
@@ -182,6 +212,23 @@ def _float_text(column: Any) -> Any:
     import pyarrow.compute as pc
 
     values = column.cast(pa.float64())
+    # Fast path: the shortest text of a double is the same when it has no exponent and at
+    # most six decimals (and is small enough for its microseconds to be exact): a quarter of
+    # the cost of the arithmetic below, which only the other values then pay.
+    text = values.cast(pa.string())
+    odd = pc.or_(
+        pc.match_substring_regex(text, r"[eEn]|\.[0-9]{7}|^-0$"),
+        pc.greater_equal(pc.abs(values), 1e9),
+    )
+    if not pc.any(odd).as_py():
+        return text
+    return pc.if_else(odd, _float_arithmetic(values), text)
+
+
+def _float_arithmetic(values: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     fits = pc.and_(pc.is_finite(values), pc.less(pc.abs(values), 1e12))
     scaled = pc.round(pc.multiply(pc.abs(pc.if_else(fits, values, 0.0)), float(_SCALE)))
     micros = scaled.cast(pa.int64())
