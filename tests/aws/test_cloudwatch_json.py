@@ -4,13 +4,17 @@ output) reads as the same connections in legacy lines: the identical diagnosis."
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mtls_doctor.knowledge.fields import LogEntry, vended_record
 from mtls_doctor.timeutil import iso_z
+from tests.aws import cwdata
+from tests.aws.albdata import entry
 from tests.aws.cwdata import GROUP, base_time, json_lines, lines, make_group, put, write_file
 from tests.aws.test_cloudwatch import as_counts, count_by_status, run
 
@@ -77,3 +81,45 @@ def test_a_truncated_json_message_is_a_malformed_line_of_its_stream(logs: Any) -
     assert sum(as_counts(result).values()) == 4
     where = f"cloudwatch:{GROUP}:s-a@{iso_z(base)}:3"  # the third event of its stream
     assert f"{where}: malformed line skipped: truncated JSON record" in result.stderr
+
+
+def _edges(base: datetime) -> list[LogEntry]:
+    """Records that test a conversion: IPv6, a subject with spaces, commas, an escaped comma
+    and a non-ASCII letter, empty values, an undocumented code, plain HTTP."""
+    edge = replace(
+        entry(base, 1, "Success"),
+        client_ip="2001:db8::1",
+        leaf_client_cert_subject="CN=édge client,OU=a=b,O=Example\\, Inc.,C=US",
+        tls_keyexchange=None,
+        elb=None,
+    )
+    return [
+        edge,
+        replace(edge, timestamp=base + timedelta(seconds=1), tls_verify_status="Failed:New",
+                tls_handshake_latency=None),
+        replace(edge, timestamp=base + timedelta(seconds=2), leaf_client_cert_subject=None,
+                not_before=None, not_after=None, leaf_client_cert_serial_number=None),
+        replace(edge, timestamp=base + timedelta(seconds=3), tls_verify_status="-",
+                tls_protocol=None, tls_cipher=None, tls_handshake_latency=None),
+    ]  # fmt: skip
+
+
+def test_edge_records_as_json_messages_diagnose_as_legacy_lines(logs: Any, tmp_path: Path) -> None:
+    base = base_time()
+    edges = _edges(base + timedelta(minutes=5))
+    empties = ("null", "missing", "dash")
+    records = [
+        (cwdata.ms(e.timestamp), json.dumps(vended_record(e, typed=True, empty=empties[i % 3])))
+        for i, e in enumerate(edges)
+    ]
+    make_group(logs)
+    put(logs, "s-a", json_lines(base, 30, 1, typed=True) + records)
+    legacy = lines(base, 30, 1) + [(cwdata.ms(e.timestamp), e.to_line()) for e in edges]
+    local = write_file(tmp_path / "a.log", legacy)
+    common = ("--at", iso_z(base + timedelta(hours=1)) or "", "--format", "json")
+    remote = run("diagnose", f"cloudwatch:{GROUP}", *common)
+    from_file = run("diagnose", str(local), *common)
+    assert remote.exit_code == from_file.exit_code == 1, remote.stderr
+    report = json.loads(remote.stdout)
+    assert report == json.loads(from_file.stdout)
+    assert report["summary"]["connections"] == 34 and report["summary"]["malformed_lines"] == 0

@@ -178,3 +178,19 @@ def test_progress_on_a_terminal_counts_events_and_ends_with_a_summary(
     err = capsys.readouterr().err
     assert "cloudwatch:/g: reading events from the oldest to the newest" in err
     assert "cloudwatch:/g: 12345 event(s) from 2 log stream(s); 7 already in the store" in err
+
+
+def test_buffers_of_many_streams_are_bounded_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mtls_doctor.aws import cwopener
+
+    monkeypatch.setattr(cwopener, "_BUFFERED_BYTES", 1000)
+    read = cwopener._Read(GroupRef("/g"), "us-east-1:/g", tmp_path, 60_000, {})
+    for i in range(30):  # 30 events of ~100 bytes over 10 streams: each under 256 KiB
+        read.add({"logStreamName": f"s{i % 10}", "timestamp": i, "eventId": str(i),
+                  "message": "x" * 99})  # fmt: skip
+    written = sum(p.stat().st_size for p in tmp_path.glob("stream-*.log"))
+    assert written >= 2000  # flushed twice on the way, not held until the end
+    sources = read.sources()
+    assert sum(s.size for s in sources) == 3000 and len(sources) == 10

@@ -91,9 +91,14 @@ def test_an_s3_ingest_reads_each_object_once_as_it_downloads(
     result = ingest(f"s3://{BUCKET}/web-logs", tmp_path / "s.duckdb", cache)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["added_files"] == 9
-    # Written to the cache on the way (for `logs query`), whole, and never read back.
+    # Written to the cache on the way (for `logs query`), whole, and never read back; but for
+    # notes.txt, an object of another name in a delivery layout, which is fetched first to be
+    # told apart by content (vended object names are UNCONFIRMED) and is then not read.
     cached = [p for p in cache.rglob("*") if p.is_file()]
-    assert len(cached) == 9 and cache_reads == []
+    notes = [p for p in cached if p.name == "notes.txt"]
+    assert len(cached) == 10 and cache_reads == [str(p) for p in notes] and len(notes) == 1
+    cache_reads.clear()
+    cached.remove(notes[0])
     for path in cached:
         key = str(path.relative_to(cache / BUCKET))
         assert path.read_bytes() == layout.local(key).read_bytes()
@@ -112,7 +117,7 @@ def test_an_s3_ingest_stores_what_a_local_ingest_of_the_same_files_stores(
     by_s3 = ingest(f"s3://{BUCKET}/web-logs", remote, tmp_path / "c")
     by_file = ingest(str(mirror / "web-logs"), local, tmp_path / "unused")
     assert by_s3.exit_code == by_file.exit_code == 3, by_s3.stderr
-    assert cache_reads == []
+    assert [Path(p).name for p in cache_reads] == ["notes.txt"]  # told apart by content
     s3_store, local_store = _store(remote), _store(local)
     assert s3_store == local_store
     errors = [(line, reason) for name, line, reason, _ in s3_store["errors"]]
@@ -259,7 +264,8 @@ def test_an_ingest_whose_every_object_is_refused_is_an_access_error_exit_4(
     )
     again = ingest(f"s3://{BUCKET}/web-logs", db, tmp_path / "c")
     assert again.exit_code == 3, again.stderr
-    assert "1 of 9 inputs read" in again.stderr
+    # 10: notes.txt, fetched to be told apart by content, was refused too.
+    assert "1 of 10 inputs read" in again.stderr
 
 
 def test_downloads_wait_for_the_reader_memory_stays_bounded(

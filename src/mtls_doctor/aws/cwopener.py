@@ -40,6 +40,7 @@ from mtls_doctor.logs.sources import LogSource, SourceScan, StoredCopy
 from mtls_doctor.timeutil import iso_z
 
 _FLUSH_BYTES = 256 * 1024  # a stream's buffered lines before they go to its file
+_BUFFERED_BYTES = 16 * 1024 * 1024  # of all streams: past it, every buffer is written out
 _NEWLINES = str.maketrans({"\n": " ", "\r": " "})
 
 
@@ -111,6 +112,7 @@ class _Read:
     events: int = 0
     skipped: int = 0
     first: int | None = None
+    since_flush: int = 0  # bytes added since every buffer was last written out
 
     def add(self, event: dict[str, Any]) -> None:
         stream, ts, event_id = event["logStreamName"], int(event["timestamp"]), event["eventId"]
@@ -125,7 +127,14 @@ class _Read:
             display = f"{self.ref.display}:{stream}@{iso_z(_ms_time(ts))}"
             path = self.folder / f"stream-{len(self.streams):06d}.log"
             target = self.streams[stream] = _StreamFile(path, display, self.late_ms)
-        target.add(str(event.get("message", "")), ts, event_id)
+        message = str(event.get("message", ""))
+        target.add(message, ts, event_id)
+        # Many streams each under their own limit still add up: bound them all together.
+        self.since_flush += len(message) + 1
+        if self.since_flush >= _BUFFERED_BYTES:
+            for each in self.streams.values():
+                each.flush()
+            self.since_flush = 0
 
     def sources(self) -> tuple[LogSource, ...]:
         return tuple(s.source() for s in self.streams.values())

@@ -3,6 +3,11 @@
 ``{bucket}[/{prefix}]/AWSLogs/{account}/elasticloadbalancing/{region}/{yyyy}/{mm}/{dd}/
 conn_log_{account}_elasticloadbalancing_{region}_app.{lb-id}_{end-time}_{ip}_{random}.log.gz``
 
+V2 (vended) deliveries use the same folders, or their Hive-style twin
+``AWSLogs/aws-account-id={account}/elasticloadbalancing/region={region}/year=.../month=.../day=.../``;
+their object names are UNCONFIRMED (spec §2.5/§2.6), so they carry no end-time and are told
+apart by content. The day-folder functions are shared with local folders (``logs/layout.py``).
+
 Pure functions: no boto3, no network.
 """
 
@@ -10,9 +15,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from mtls_doctor.errors import InputError
+from mtls_doctor.logs.layout import day_of_key_part, day_prefix, day_range, is_hive
+
+__all__ = [
+    "AWSLOGS",
+    "CONN_LOG_KEY",
+    "ConnLogName",
+    "S3Url",
+    "day_of_key_part",
+    "day_prefix",
+    "day_range",
+    "in_window",
+    "is_hive",
+    "lb_matches",
+    "split_after_awslogs",
+]
 
 AWSLOGS = "AWSLogs/"
 # Both spellings, conn_log_ (current docs) and conn_log. (older docs, Tailpipe): spec §1.3.
@@ -21,7 +41,6 @@ CONN_LOG_KEY = re.compile(
     r"(?P<lb>app\..+)_(?P<end>\d{8}T\d{4}Z)_(?P<ip>[0-9.:a-fA-F]+)_(?P<rand>[A-Za-z0-9]+)"
     r"\.log(?:\.gz)?$"
 )
-_DAY_PART = re.compile(r"^(\d{4})/(\d{2})/(\d{2})/")
 
 
 @dataclass(frozen=True)
@@ -78,22 +97,6 @@ def lb_matches(lb_id: str, wanted: str) -> bool:
     return len(parts) >= 3 and ".".join(parts[1:-1]) == wanted
 
 
-def day_range(since: datetime, until: datetime) -> list[date]:
-    """The delivery-date folders that can hold connections of ``[since, until)``.
-
-    The folder date is the date a file was delivered, not the connection date (spec §1.2),
-    so the day after ``until`` is included: a connection just before midnight is delivered
-    after it.
-    """
-    first = since.astimezone(UTC).date()
-    last = until.astimezone(UTC).date() + timedelta(days=1)
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def day_prefix(day: date) -> str:
-    return f"{day.year:04d}/{day.month:02d}/{day.day:02d}/"
-
-
 def in_window(
     end: datetime,
     since: datetime | None,
@@ -121,14 +124,3 @@ def split_after_awslogs(prefix: str) -> tuple[str, list[str]]:
     root = prefix[: index + len(AWSLOGS)]
     parts = [p for p in prefix[index + len(AWSLOGS) :].split("/") if p]
     return root, parts
-
-
-def day_of_key_part(rest: str) -> date | None:
-    """The folder date of ``yyyy/mm/dd/...`` (the part of a key after the region)."""
-    match = _DAY_PART.match(rest)
-    if match is None:
-        return None
-    try:
-        return date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        return None

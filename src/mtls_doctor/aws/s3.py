@@ -15,187 +15,44 @@ partial file behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mtls_doctor.aws import session as aws_session
-from mtls_doctor.aws.layout import (
-    AWSLOGS,
-    ConnLogName,
-    S3Url,
-    day_prefix,
-    day_range,
-    in_window,
-    lb_matches,
-    split_after_awslogs,
-)
+from mtls_doctor.aws.layout import S3Url
 from mtls_doctor.aws.options import RemoteOptions, TransferEvent
 from mtls_doctor.aws.s3fetch import (
+    Fetched,
     FetchFailure,
     S3Object,
     cache_path,
     cached_copy,
     fetch_all,
 )
+from mtls_doctor.aws.s3list import (
+    Listing,
+    child_folders,
+    is_current,
+    iter_objects,
+    list_log_objects,
+)
 from mtls_doctor.aws.s3stream import Downloads
-from mtls_doctor.aws.session import translate
 from mtls_doctor.errors import InputError
 from mtls_doctor.logs.reader import EMPTY_GZIP
-from mtls_doctor.logs.sources import LogSource, SourceScan, StoredCopy, classify_name, is_gzip
+from mtls_doctor.logs.sources import LogSource, SourceScan, StoredCopy, content_kind, is_gzip
 
-
-@dataclass
-class Listing:
-    """What listing a prefix found, and what it left out."""
-
-    objects: list[S3Object] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    silent: int = 0
-    listed: int = 0
-    skipped_window: int = 0
-    skipped_stored: int = 0
-
-
-def iter_objects(client: Any, bucket: str, prefix: str) -> Iterator[S3Object]:
-    """Every object under ``prefix`` (recursive), in key order."""
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                etag = str(item.get("ETag", "")).strip('"') or None
-                yield S3Object(
-                    item["Key"], int(item.get("Size", 0)), item.get("LastModified"), etag
-                )
-    except Exception as error:
-        raise translate(
-            error, action="s3:ListBucket", resource=f"s3://{bucket}/{prefix}"
-        ) from error
-
-
-def child_folders(client: Any, bucket: str, prefix: str) -> list[str]:
-    """The folder names directly under ``prefix`` (``CommonPrefixes`` with ``/``)."""
-    names: list[str] = []
-    try:
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix, Delimiter="/"
-        )
-        for page in pages:
-            names += [
-                p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])
-            ]
-    except Exception as error:
-        raise translate(
-            error, action="s3:ListBucket", resource=f"s3://{bucket}/{prefix}"
-        ) from error
-    return names
-
-
-def _region_folders(
-    client: Any, url: S3Url, root: str, parts: list[str], opts: RemoteOptions
-) -> list[str]:
-    """``<root><account>/elasticloadbalancing/<region>/`` folders to read."""
-    accounts = parts[:1] or (
-        [opts.account] if opts.account else child_folders(client, url.bucket, root)
-    )
-    folders = []
-    for account in accounts:
-        service = f"{root}{account}/elasticloadbalancing/"
-        regions = parts[2:3] or (
-            [opts.region] if opts.region else child_folders(client, url.bucket, service)
-        )
-        folders += [f"{service}{region}/" for region in regions]
-    return folders
-
-
-def _prefixes(client: Any, url: S3Url, opts: RemoteOptions) -> list[str]:
-    """The prefixes to list recursively for ``url`` and the window of ``opts``."""
-    prefix = url.prefix
-    root, parts = split_after_awslogs(prefix)
-    if not parts and AWSLOGS not in prefix:
-        base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
-        if not child_folders(client, url.bucket, base + AWSLOGS):
-            return [prefix]  # not an ALB log root: read the names found under it
-        root = base + AWSLOGS
-    if len(parts) > 3:  # a day folder or a key was given: read just that
-        return [prefix]
-    folders = _region_folders(client, url, root, parts, opts)
-    if opts.since is None:
-        return folders
-    until = opts.until or opts.now or datetime.now(UTC)
-    days = [day_prefix(d) for d in day_range(opts.since, until)]
-    return [folder + day for folder in folders for day in days]
-
-
-def _wanted(name: ConnLogName, opts: RemoteOptions) -> tuple[bool, bool]:
-    """``(selected, left_out_by_window)`` for a parsed connection-log name."""
-    if opts.account and name.account != opts.account:
-        return False, False
-    if opts.region and name.region != opts.region:
-        return False, False
-    if opts.lb and not lb_matches(name.lb_id, opts.lb):
-        return False, False
-    fits = in_window(
-        name.end,
-        opts.since,
-        opts.until,
-        interval_minutes=opts.interval_minutes,
-        slack_minutes=opts.slack_minutes,
-    )
-    return fits, not fits
-
-
-def list_log_objects(
-    client: Any, url: S3Url, opts: RemoteOptions, stored: Mapping[str, StoredCopy] | None = None
-) -> Listing:
-    """The connection-log objects of ``url`` that the options select, in key order, less
-    those ``stored`` holds in their current version."""
-    listing = Listing()
-    seen: set[str] = set()
-    for prefix in _prefixes(client, url, opts):
-        for obj in iter_objects(client, url.bucket, prefix):
-            if obj.key in seen or obj.key.endswith("/"):
-                continue
-            seen.add(obj.key)
-            listing.listed += 1
-            _classify(obj, url, opts, listing, stored or {})
-    listing.objects.sort(key=lambda o: o.key)
-    return listing
-
-
-def is_current(obj: S3Object, copy: StoredCopy | None) -> bool:
-    """Whether ``copy`` (in a store) is of the object as listed now: same size, same ETag
-    (a copy stored before ETags were kept is judged by its size)."""
-    if copy is None or copy.size != obj.size:
-        return False
-    return copy.etag is None or obj.etag is None or copy.etag == obj.etag
-
-
-def _classify(
-    obj: S3Object,
-    url: S3Url,
-    opts: RemoteOptions,
-    listing: Listing,
-    stored: Mapping[str, StoredCopy],
-) -> None:
-    kind = classify_name(obj.key.rsplit("/", 1)[-1])
-    if kind == "silent":
-        listing.silent += 1
-        return
-    if kind == "unknown":
-        listing.unknown.append(url.url(obj.key))
-        return
-    parsed = ConnLogName.parse(obj.key.rsplit("/", 1)[-1])
-    if parsed is not None:
-        selected, by_window = _wanted(parsed, opts)
-        if not selected:
-            listing.skipped_window += int(by_window)
-            return
-    if is_current(obj, stored.get(url.url(obj.key))):
-        listing.skipped_stored += 1
-        return
-    listing.objects.append(obj)
+__all__ = [
+    "Listing",
+    "S3Opener",
+    "child_folders",
+    "expand_s3",
+    "is_current",
+    "iter_objects",
+    "list_log_objects",
+    "s3_openers",
+]
 
 
 def _reason(failure: FetchFailure) -> str:
@@ -234,8 +91,8 @@ def expand_s3(
         TransferEvent(
             "planned",
             url.url(),
-            files=len(listing.objects),
-            size=sum(o.size for o in listing.objects),
+            files=len(listing.objects) + len(listing.by_content),
+            size=sum(o.size for o in (*listing.objects, *listing.by_content)),
             listed=listing.listed,
             skipped_stored=listing.skipped_stored,
             skipped_window=listing.skipped_window,
@@ -243,26 +100,44 @@ def expand_s3(
     )
     empty = [o for o in listing.objects if _empty_gzip(o)]
     wanted = [o for o in listing.objects if not _empty_gzip(o)]
-    if stream:
-        return _streamed(client, url, listing, wanted, empty, opts)
-    fetched, failures = fetch_all(client, url, wanted, opts)
+    # Objects told apart by content are fetched whole even for ``stream``: what they are must
+    # be known before they are read (and a Parquet object is read from its end).
+    fetch = listing.by_content + ([] if stream else wanted)
+    fetched, failures = fetch_all(client, url, fetch, opts) if fetch else ({}, [])
     failures += _empty_failures(url, empty, opts)
-    if failures and not fetched:
+    sources = _fetched_sources(url, listing, fetched)
+    if stream:
+        sources += _streamed(client, url, wanted, opts)
+    sources.sort(key=lambda source: source.display)
+    if failures and not sources:
         raise failures[0].error
-    sources = [
-        LogSource(
-            url.url(o.key),
-            fetched[o.key].path,
-            is_gzip(fetched[o.key].path),
-            o.size,
-            sha256=fetched[o.key].sha256,
-            etag=o.etag,
-        )
-        for o in listing.objects
-        if o.key in fetched
-    ]
     unreadable = sorted((f.url, _reason(f)) for f in failures)
     return SourceScan(tuple(sources), tuple(listing.unknown), listing.silent, tuple(unreadable))
+
+
+def _fetched_sources(
+    url: S3Url, listing: Listing, fetched: Mapping[str, Fetched]
+) -> list[LogSource]:
+    """The fetched objects to read, in key order; those listed ``by_content`` only when their
+    content is a connection log (the others count as skipped, like their names would)."""
+    sources = []
+    candidates = {o.key for o in listing.by_content}
+    for obj in sorted((*listing.objects, *listing.by_content), key=lambda o: o.key):
+        if obj.key not in fetched:
+            continue
+        path = fetched[obj.key].path
+        if obj.key in candidates:
+            kind = content_kind(path)
+            if kind != "read":
+                listing.silent += kind == "silent"
+                if kind == "unknown":
+                    listing.unknown.append(url.url(obj.key))
+                continue
+        sha256 = fetched[obj.key].sha256
+        sources.append(
+            LogSource(url.url(obj.key), path, is_gzip(path), obj.size, sha256=sha256, etag=obj.etag)
+        )
+    return sources
 
 
 def _empty_failures(url: S3Url, empty: list[S3Object], opts: RemoteOptions) -> list[FetchFailure]:
@@ -275,13 +150,8 @@ def _empty_failures(url: S3Url, empty: list[S3Object], opts: RemoteOptions) -> l
 
 
 def _streamed(
-    client: Any,
-    url: S3Url,
-    listing: Listing,
-    wanted: list[S3Object],
-    empty: list[S3Object],
-    opts: RemoteOptions,
-) -> SourceScan:
+    client: Any, url: S3Url, wanted: list[S3Object], opts: RemoteOptions
+) -> list[LogSource]:
     """The objects as feeds, read as they download (``s3stream.py``); a current copy in the
     cache is read from there instead, and not downloaded."""
     downloads = Downloads(client, url, opts)
@@ -296,11 +166,7 @@ def _streamed(
             feed = downloads.feed(obj)
             source = LogSource(url.url(obj.key), target, True, obj.size, feed=feed)
         sources.append(replace(source, etag=obj.etag))
-    failures = _empty_failures(url, empty, opts)
-    if failures and not sources:
-        raise failures[0].error
-    unreadable = sorted((f.url, _reason(f)) for f in failures)
-    return SourceScan(tuple(sources), tuple(listing.unknown), listing.silent, tuple(unreadable))
+    return sources
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,13 @@ def logs_query(
     selected = build_filters(filters)
     openers = remote_openers(selected)  # for s3:// PATHS
     with open_selection(
-        list(paths), db=store, stdin=sys.stdin.buffer, strict=strict, openers=openers
+        list(paths),
+        db=store,
+        stdin=sys.stdin.buffer,
+        strict=strict,
+        openers=openers,
+        since=selected.since,
+        until=selected.until,
     ) as sel:
         shown = Counter()
         try:

@@ -132,7 +132,10 @@ def open_target(
         return
     workdir = make_workdir()
     try:
-        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, openers=openers)
+        since, until = scope.filters.since, scope.filters.until
+        scan = expand_inputs(
+            inputs, workdir=workdir, stdin=stdin, openers=openers, since=since, until=until
+        )
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         fileset = FileSet(scan.sources, workdir, scan.unreadable)
         kind = StreamTarget if native.available() else PureTarget

@@ -227,8 +227,11 @@ def open_selection(
     stdin: BinaryIO | None = None,
     strict: bool = False,
     openers: Mapping[str, Opener] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Iterator[Selection]:
-    """Rows from ``inputs`` (files, folders, globs, ``-``) or, without inputs, from ``db``."""
+    """Rows from ``inputs`` (files, folders, globs, ``-``) or, without inputs, from ``db``;
+    ``since``/``until`` skip the day folders of delivery layouts outside that window."""
     if not inputs:
         assert db is not None
         store = Store.open_read_only(db)
@@ -240,7 +243,9 @@ def open_selection(
         return
     workdir = make_workdir()
     try:
-        scan = expand_inputs(inputs, workdir=workdir, stdin=stdin, openers=openers)
+        scan = expand_inputs(
+            inputs, workdir=workdir, stdin=stdin, openers=openers, since=since, until=until
+        )
         fileset = FileSet(scan.sources, workdir, scan.unreadable)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         selection = Selection(fileset=fileset, stats=stats, strict=strict)

@@ -1,12 +1,16 @@
 """Turn what the user typed (files, folders, globs, ``-``) into the log files to read.
 
 In a folder (or a glob), only connection-log objects are read: ``conn_log_...`` and
-``conn_log....`` (both spellings exist, spec §1.3), and files of another name whose first
-record is a connection-log one (vended logs, whose names are UNCONFIRMED, spec §2.5).
-Access-log objects and the ``ELBConnectionLogTestFile`` marker are skipped silently; anything
-else is reported once. A file named explicitly is always read, whatever its name. A vended
-log (JSON lines, W3C, delimited plain, Parquet) is read as the equivalent legacy lines
-(``vended/feed.py``), its format told by its content.
+``conn_log....`` (both spellings exist, spec §1.3), and files of another name whose content
+is a connection log (vended logs, whose names are UNCONFIRMED, spec §2.5). Access-log objects,
+the ``ELBConnectionLogTestFile`` marker and files of access-log or health-check records are
+skipped silently; anything else is reported once. A file named explicitly is always read,
+whatever its name. A vended log (JSON lines, W3C, delimited plain, Parquet) is read as the
+equivalent legacy lines (``vended/feed.py``), its format told by its content.
+
+With a window start (``since``), the day folders of the delivery layouts
+(``AWSLogs/<account>/elasticloadbalancing/...``, flat or Hive-style: ``layout.py``) that
+cannot hold the window are not walked; rows are still filtered by their own time afterwards.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from mtls_doctor.errors import InputError
+from mtls_doctor.logs.layout import after_awslogs, folder_may_hold, window_days
 
 GZIP_MAGIC = b"\x1f\x8b"
 # A CloudWatch Logs group as an input: cloudwatch:LOG_GROUP or a log-group ARN (no "://").
@@ -160,6 +166,23 @@ def _source(path: Path, display: str | None = None) -> LogSource:
     )
 
 
+def content_kind(path: Path) -> str:
+    """What a file of an unknown name holds, told by its first bytes (a Parquet file's footer):
+    ``read`` for a connection log in any format (legacy, JSON, W3C, delimited, Parquet),
+    ``silent`` for another ALB log (access or health-check records), else ``unknown``."""
+    from mtls_doctor.logs.vended.detect import JSONL, PARQUET, W3C, detect_file
+
+    found = detect_file(path)
+    if found.connection:
+        return "read"
+    if found.connection is None and found.format == PARQUET:
+        return "read"  # a Parquet file whose footer cannot be read: its reader says why
+    # Records or columns without a connection-log field: access-log or health-check records.
+    # A plain line that is not a good one is no kind of log that can be told.
+    other = found.connection is False and found.format in (JSONL, W3C, PARQUET)
+    return "silent" if other else "unknown"
+
+
 def as_read(source: LogSource) -> LogSource:
     """``source`` as the readers read it: a vended log (JSON lines, W3C, delimited plain,
     Parquet: told by its content) becomes a feed of the equivalent legacy lines
@@ -199,8 +222,12 @@ class _Collector:
         """A file found by walking a folder or a glob: filtered by name, then by content (a
         vended log's object names are UNCONFIRMED, spec §2.5: its records decide)."""
         kind = classify_name(path.name)
-        if kind == "unknown" and _connection_content(path):
-            kind = "read"
+        if kind == "unknown":
+            try:
+                kind = content_kind(path)
+            except OSError as error:
+                self.unreadable.append((str(path), error.strerror or str(error)))
+                return
         if kind == "silent":
             self.silent += 1
         elif kind == "unknown":
@@ -220,15 +247,17 @@ class _Collector:
         self.sources.append(_source(path, display))
 
 
-def _connection_content(path: Path) -> bool:
-    from mtls_doctor.logs.vended.detect import is_connection_log
+def _may_hold(folder: Path, days: tuple[date, date]) -> bool:
+    rest = after_awslogs(Path(os.path.abspath(folder)).parts)
+    return rest is None or folder_may_hold(rest, days)
 
-    return is_connection_log(path) is not None
 
-
-def _walk(folder: Path, collector: _Collector) -> None:
+def _walk(folder: Path, collector: _Collector, days: tuple[date, date] | None = None) -> None:
     for root, dirs, files in os.walk(folder):
         dirs.sort()
+        rest = after_awslogs(Path(os.path.abspath(root)).parts) if days else None
+        if rest is not None and days is not None:
+            dirs[:] = [d for d in dirs if folder_may_hold([*rest, d], days)]
         for name in sorted(files):
             collector.add_listed(Path(root) / name)
 
@@ -249,14 +278,19 @@ def expand_inputs(
     openers: Mapping[str, Opener] | None = None,
     stored: Mapping[str, StoredCopy] | None = None,
     stream: bool = False,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> SourceScan:
-    """Expand ``inputs`` into log files, in a stable order, without reading their content.
+    """Expand ``inputs`` into log files, in a stable order, without reading their content
+    (but the first bytes of files found in a delivery layout under another name).
 
     ``openers`` reads other schemes (``{"s3": ...}``); ``stored`` and ``stream`` are passed
-    on to them.
+    on to them (their window is their own). ``since``/``until`` prune the day folders of
+    local delivery layouts.
     Raises :class:`InputError` for an input that matches nothing.
     """
     collector = _Collector()
+    days = window_days(since, until)
     for item in inputs:
         scheme = input_scheme(item)
         opener = (openers or {}).get(scheme)
@@ -279,7 +313,7 @@ def expand_inputs(
                 raise InputError("-: no standard input to read")
             collector.add_explicit(_stdin_copy(stdin, workdir), "<stdin>")
         else:
-            _expand_local(item, collector)
+            _expand_local(item, collector, days)
     return SourceScan(
         tuple(collector.sources),
         tuple(collector.unknown),
@@ -288,10 +322,10 @@ def expand_inputs(
     )
 
 
-def _expand_local(item: str, collector: _Collector) -> None:
+def _expand_local(item: str, collector: _Collector, days: tuple[date, date] | None) -> None:
     path = Path(item)
     if path.is_dir():
-        _walk(path, collector)
+        _walk(path, collector, days)
     elif path.is_file():
         collector.add_explicit(path)
     elif glob.has_magic(item):
@@ -301,7 +335,9 @@ def _expand_local(item: str, collector: _Collector) -> None:
         for match in matches:
             match_path = Path(match)
             if match_path.is_dir():
-                _walk(match_path, collector)
+                _walk(match_path, collector, days)
+            elif days is not None and not _may_hold(match_path.parent, days):
+                continue  # a day folder of a delivery layout outside the window
             else:
                 collector.add_listed(match_path)
     else:

@@ -11,7 +11,6 @@ tests/aws (helper cwlogs).
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -59,22 +58,7 @@ EDGE_NAME = (
     "20240405T1805Z_010.000.000.005_edgecase.log.gz"
 )
 
-# TEMPORARY while the Parquet reader (helper vparquet) has not landed on main; removed as
-# soon as it has, so that every case below runs and can fail.
-_MISSING = {"parquet": "mtls_doctor.logs.vended.parquet"}
-
-
-def _available(fmt: str) -> bool:
-    try:
-        return fmt not in _MISSING or importlib.util.find_spec(_MISSING[fmt]) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-VENDED = [
-    pytest.param(f, marks=pytest.mark.skipif(not _available(f), reason="reader not landed"))
-    for f in FORMATS[1:]
-]
+VENDED = FORMATS[1:]
 
 
 def write_edges(folder: Path, fmt: str) -> Path:

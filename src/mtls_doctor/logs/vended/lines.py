@@ -75,7 +75,10 @@ def legacy_lines(table: pa.Table | pa.RecordBatch) -> pa.StringArray:
     texts = [_field_text(table, name, names, rows) for name in VENDED_FIELD_NAMES]
     position = SUBJECT_POSITION - 1
     texts[position] = _quoted(texts[position])
-    line = pc.binary_join_element_wise(*texts, " ", null_handling="replace", null_replacement="-")
+    # Nulls filled per column, then joined: several times faster than the join's own
+    # null replacement, and a column without nulls is not copied.
+    filled = [text.fill_null("-") if text.null_count else text for text in texts]
+    line = pc.binary_join_element_wise(*filled, " ")
     keep = _is_connection(texts, rows)
     if keep is not None:
         line = pc.if_else(keep, line, pa.scalar("", pa.string()))
@@ -133,7 +136,10 @@ def _one_line_each(line: pa.StringArray) -> pa.StringArray:
     (RFC 4514's escapes; such a line is malformed unless the character was in the DN)."""
     import pyarrow.compute as pc
 
-    if not pc.any(pc.match_substring_regex(line, "[\r\n]")).as_py():
+    data = line.buffers()[2]
+    # A search of a copy of the whole buffer (memchr) costs half the regex over each line.
+    raw = b"" if data is None else data.to_pybytes()
+    if b"\n" not in raw and b"\r" not in raw:
         return line
     line = pc.replace_substring(line, "\n", "\\0A")
     return _combined(pc.replace_substring(line, "\r", "\\0D"))
@@ -169,6 +175,8 @@ def _one_field_text(
     if text.null_count == len(text):
         return text
     empty = pc.equal(pc.binary_length(text), 0)
+    if not pc.any(empty).as_py():  # most columns: no copy
+        return text
     return pc.if_else(empty, pa.scalar(None, pa.string()), text)
 
 
@@ -204,6 +212,23 @@ def _float_text(column: Any) -> Any:
     import pyarrow.compute as pc
 
     values = column.cast(pa.float64())
+    # Fast path: the shortest text of a double is the same when it has no exponent and at
+    # most six decimals (and is small enough for its microseconds to be exact): a quarter of
+    # the cost of the arithmetic below, which only the other values then pay.
+    text = values.cast(pa.string())
+    odd = pc.or_(
+        pc.match_substring_regex(text, r"[eEn]|\.[0-9]{7}|^-0$"),
+        pc.greater_equal(pc.abs(values), 1e9),
+    )
+    if not pc.any(odd).as_py():
+        return text
+    return pc.if_else(odd, _float_arithmetic(values), text)
+
+
+def _float_arithmetic(values: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     fits = pc.and_(pc.is_finite(values), pc.less(pc.abs(values), 1e12))
     scaled = pc.round(pc.multiply(pc.abs(pc.if_else(fits, values, 0.0)), float(_SCALE)))
     micros = scaled.cast(pa.int64())
