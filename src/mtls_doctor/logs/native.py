@@ -129,7 +129,9 @@ class _Batcher:
                 lines.append(head)
                 rests.append(rest)
                 if numbered is not None and len(numbered) < MAX_NUMBERED:
-                    numbered.setdefault(head, first_line + index + 1)
+                    # Keyed as the parser reports the line (see duckdb_view): trimmed, marked.
+                    key = head.rstrip(" ") + ("" if rest is None else "\x01")
+                    numbered.setdefault(key, first_line + index + 1)
         if not lines:
             return None
         pa = self.pa
