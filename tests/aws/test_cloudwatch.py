@@ -152,6 +152,32 @@ def test_missing_group_is_exit_3_naming_it_and_the_other_inputs_are_read(
     assert "cloudwatch:/no/such/group" in both.stderr
 
 
+def test_a_window_with_no_events_is_exit_3_naming_the_group_and_the_window(
+    group: dict[str, Any], tmp_path: Path
+) -> None:
+    early = group["base"] - timedelta(hours=5)
+    empty = ("--since", iso_z(early) or "", "--until", iso_z(early + timedelta(hours=1)) or "")
+    first, last = (iso_z(early), iso_z(early + timedelta(hours=1)))
+    for result in (
+        count_by_status(f"cloudwatch:{GROUP}", extra=empty),
+        run("diagnose", f"cloudwatch:{GROUP}", "--format", "json", *empty),
+    ):
+        assert result.exit_code == 3, result.stderr
+        assert f"cloudwatch:{GROUP}: no events from {first} to {last}" in result.stderr, (
+            result.stderr
+        )
+        assert "widen --since/--until" in result.stderr
+        assert "conn_log" not in result.stderr and "Traceback" not in result.stderr
+    narrowed = count_by_status(
+        f"cloudwatch:{GROUP}", extra=(*window(group), "--log-stream-prefix", "nothing-")
+    )
+    assert narrowed.exit_code == 3 and "log streams named nothing-..." in narrowed.stderr
+    # Beside an input that holds lines (outside the window too), an empty group is no error.
+    local = write_file(tmp_path / "same.log", group["a"])
+    beside = count_by_status(f"cloudwatch:{GROUP}", str(local), extra=empty)
+    assert beside.exit_code == 0 and "error:" not in beside.stderr, beside.stderr
+
+
 def test_retention_that_dropped_the_window_start_is_said(logs: Any) -> None:
     base = base_time()
     make_group(logs, retention_days=1)

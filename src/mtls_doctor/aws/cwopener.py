@@ -216,7 +216,18 @@ class CloudWatchOpener:
             if read.events:
                 reason = f"read cut short after {read.events} events: {reason}"
             unreadable = ((ref.display, reason),)
-        return SourceScan(sources, unreadable=unreadable)
+        empty: tuple[tuple[str, str, str], ...] = ()
+        if failure is None and not read.events and not marks:
+            empty = ((ref.display, "no " + _window(start, end), self._empty_hint()),)
+        return SourceScan(sources, unreadable=unreadable, empty=empty)
+
+    def _empty_hint(self) -> str:
+        prefix = self.options.stream_prefix
+        where = f"in log streams named {prefix}..." if prefix else "in this log group"
+        return (
+            f"No event {where} has a timestamp in that window: widen --since/--until, "
+            "or check that the load balancer's connection logs are delivered to this group."
+        )
 
     def _finish(
         self,

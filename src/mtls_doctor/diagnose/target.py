@@ -137,7 +137,7 @@ def open_target(
             inputs, workdir=workdir, stdin=stdin, openers=openers, since=since, until=until
         )
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
-        fileset = FileSet(scan.sources, workdir, scan.unreadable)
+        fileset = FileSet(scan.sources, workdir, scan.unreadable, scan.empty)
         kind = StreamTarget if native.available() else PureTarget
         target = kind(fileset, stats, workdir, strict, scope)
         try:

@@ -246,7 +246,7 @@ def open_selection(
         scan = expand_inputs(
             inputs, workdir=workdir, stdin=stdin, openers=openers, since=since, until=until
         )
-        fileset = FileSet(scan.sources, workdir, scan.unreadable)
+        fileset = FileSet(scan.sources, workdir, scan.unreadable, scan.empty)
         stats = ReadStats(files=len(scan.sources), skipped_unknown=scan.skipped_unknown)
         selection = Selection(fileset=fileset, stats=stats, strict=strict)
         try:

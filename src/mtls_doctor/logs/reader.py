@@ -155,6 +155,7 @@ class FileSet:
         sources: Sequence[LogSource],
         workdir: Path,
         unreadable: Sequence[tuple[str, str]] = (),
+        held_nothing: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         empty = [s for s in sources if _empty_gzip(s)]
         sources = [s for s in sources if s not in empty]
@@ -170,6 +171,11 @@ class FileSet:
                     f"no connection-log file could be read ({name}: {reason})",
                     hint="Check the files' permissions.",
                 )
+            if held_nothing:  # inputs read whole that held nothing (see SourceScan.empty)
+                name, what, hint = held_nothing[0]
+                more = len(held_nothing) - 1
+                what += f" (and {more} more input(s) like it)" if more else ""
+                raise InputError(f"no connection-log files to read: {name}: {what}", hint=hint)
             raise InputError(
                 "no connection-log files to read",
                 hint="Connection-log objects are named conn_log_... or conn_log....",

@@ -119,6 +119,9 @@ class SourceScan:
     skipped_silently: int = 0
     # (name, reason) of files found in a folder or glob that could not be opened.
     unreadable: tuple[tuple[str, str], ...] = ()
+    # (name, what, hint) of inputs read whole that held nothing to read (a log group with no
+    # events in the window): what to say when they are all there was.
+    empty: tuple[tuple[str, str, str], ...] = ()
 
 
 class Opener(Protocol):
@@ -215,6 +218,7 @@ class _Collector:
     sources: list[LogSource] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    empty: list[tuple[str, str, str]] = field(default_factory=list)
     silent: int = 0
     seen: set[Path] = field(default_factory=set)
 
@@ -299,6 +303,7 @@ def expand_inputs(
             collector.sources.extend(as_read(source) for source in scan.sources)
             collector.unknown.extend(scan.skipped_unknown)
             collector.unreadable.extend(scan.unreadable)
+            collector.empty.extend(scan.empty)
             collector.silent += scan.skipped_silently
         elif scheme:
             raise InputError(
@@ -319,6 +324,7 @@ def expand_inputs(
         tuple(collector.unknown),
         collector.silent,
         tuple(collector.unreadable),
+        tuple(collector.empty),
     )
 
 
