@@ -52,7 +52,6 @@ from mtls_doctor.logs.parse import (
     read_csv_sql,
 )
 from mtls_doctor.logs.sources import LogSource, is_gzip
-from mtls_doctor.logs.vended.feed import materialize
 
 T = TypeVar("T")
 _STREAMS = itertools.count()
@@ -196,6 +195,9 @@ class FileSet:
 
     def _as_file(self, source: LogSource) -> LogSource:
         """A plain copy of what a fed file reads as (the legacy lines of a vended log)."""
+        # Imported here: a run that reads only legacy files never loads the vended readers.
+        from mtls_doctor.logs.vended.feed import materialize
+
         target = self.workdir / f"fed-{len(self._copies)}-{source.path.name}.log"
         self._copies.append(target)
         try:
