@@ -21,7 +21,6 @@ from mtls_doctor.logs.vended.detect import (
     PARQUET,
     W3C,
     detect_file,
-    is_connection_log,
     sniff,
     split_plain,
 )
@@ -111,6 +110,4 @@ def test_parquet_is_told_by_its_magic_and_footer(tmp_path: Path) -> None:
     pq.write_table(pa.table({"time": ["x"], "tls_verify_status": ["Success"]}), conn)
     pq.write_table(pa.table({"time": ["x"], "target_addr": ["y"]}), other)
     assert detect_file(conn).format == PARQUET and detect_file(conn).connection is True
-    assert is_connection_log(conn) is not None
-    assert detect_file(other).connection is False and is_connection_log(other) is None
-    assert is_connection_log(tmp_path / "missing") is None
+    assert detect_file(other).connection is False

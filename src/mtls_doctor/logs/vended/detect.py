@@ -101,16 +101,6 @@ def detect_file(path: Path) -> Detected:
     return found
 
 
-def is_connection_log(path: Path) -> Detected | None:
-    """The format of ``path`` when its head shows connection-log records, else None (a hook
-    for folder walks: an object under an unknown name is read when this says so)."""
-    try:
-        found = detect_file(path)
-    except OSError:
-        return None
-    return found if found.connection else None
-
-
 def _first_delimiter(line: str) -> str:
     """The delimiter after the first field: a time, which holds none of them."""
     found = [(line.find(d), d) for d in DELIMITERS if d in line]
