@@ -180,8 +180,16 @@ def machine() -> str:
     return (
         f"nproc {os.cpu_count()}, CPU {cpu}, RAM {int(mem.split()[1]) // 1024} MB, "
         f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, "
-        f"load average at start {os.getloadavg()[0]:.1f}"
+        f"load average at start {os.getloadavg()[0]:.1f}{_bytecode()}"
     )
+
+
+def _bytecode() -> str:
+    # Without a bytecode cache every run compiles what it imports: start-up then grows with
+    # the code, which an installed package (compiled once) does not show.
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return ", PYTHONDONTWRITEBYTECODE set (modules with no cached bytecode compile each run)"
+    return ""
 
 
 def main() -> int:

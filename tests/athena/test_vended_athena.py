@@ -181,3 +181,21 @@ def test_json_table_gives_the_local_readers_diagnosis(
     athena, _ = _diagnosis(tables["json-typed" if typed else "json-strings"], filters)
     assert len(local.pop("errors")) == 1 and athena.pop("errors") == []
     assert local == athena
+
+
+@pytest.mark.parametrize("spec", [PARQUET, STAMPED], ids=["typed", "timestamp"])
+def test_parquet_table_gives_the_local_readers_diagnosis(
+    conn_corpus: dict[str, list[str]], tables: dict[str, Any], tmp_path: Path, spec: Any
+) -> None:
+    """The same Parquet files, read here by the local Parquet reader and on Athena by the
+    Parquet table, give the same diagnosis (the local one also lists the unreadable row)."""
+    from mtls_doctor.diagnose.target import Scope, open_target
+
+    records = {k: parquet_records(v) for k, v in conn_corpus.items()}
+    paths = [str(p) for p in write_parquet(tmp_path, spec, records)]
+    filters = Filters()
+    with open_target(paths, db=None, scope=Scope.of(filters, NOW, 30)) as target:
+        local = diagnose(target, filters, DiagnoseOptions(NOW)).to_dict()
+    athena, _ = _diagnosis(tables["parquet" if spec is PARQUET else "parquet-timestamp"], filters)
+    assert len(local.pop("errors")) == 1 and athena.pop("errors") == []
+    assert local == athena

@@ -26,6 +26,7 @@ values = st.one_of(
     st.sampled_from(["-", "", 'CN=a \\"b\\"', "a\nb", "é", "\x01", "CN=x,O=y z"]),
     st.integers(-(2**40), 2**40),
     st.floats(allow_nan=False, allow_infinity=False, width=64).filter(lambda v: abs(v) < 1e11),
+    st.decimals(-(10**9), 10**9, places=7, allow_nan=False, allow_infinity=False).map(float),
     st.booleans(),
 )
 keys = st.sampled_from([*VENDED_FIELD_NAMES, "timestamp", "type", "other"])
@@ -73,6 +74,8 @@ def test_pyarrow_writes_what_python_writes_for_well_typed_columns(
         ({"timestamp": 1712318400500, "tls_verify_status": "x"}, "2024-04-05T12:00:00.500000Z"),
         ({"time": None, "timestamp": "b", "client_ip": "1"}, "b"),
         ({"timestamp": "b", "time": "a", "client_ip": "1"}, "a"),
+        ({"timestamp": "b", "time": "", "client_ip": "1"}, "b"),
+        ({"time": "", "timestamp": "b", "client_ip": "1"}, "b"),
     ],
 )
 def test_times_as_numbers_and_the_synonym(record: dict[str, object], field: str) -> None:

@@ -141,8 +141,20 @@ def test_string_values_a_timestamp_column_and_a_time_typed_column(
     typed_time = parquet(
         tmp_path / "stamped.parquet", stamped, types={"time": pa.timestamp("us", "UTC")}
     )
+    epoch = records(crafted_lines())
+    for record in epoch:  # milliseconds since the epoch, as an integer column
+        at = datetime.fromisoformat(record["time"].replace("Z", "+00:00"))
+        record["time"] = int(at.timestamp() * 1000) if at.microsecond % 1000 == 0 else None
+    epoch_ms = parquet(tmp_path / "epoch.parquet", epoch, types={"time": pa.int64()})
+    dictionary = pa.dictionary(pa.int32(), pa.string())
+    encoded = parquet(
+        tmp_path / "dictionary.parquet",
+        records(crafted_lines()),
+        types={"tls_verify_status": dictionary, "leaf_client_cert_subject": dictionary},
+    )
     expected = rows(legacy)
-    for path in (strings, renamed, typed_time):
+    assert all(record["time"] is not None for record in epoch)  # the corpus has whole ms
+    for path in (strings, renamed, typed_time, epoch_ms, encoded):
         assert rows(path) == expected, path.name
 
 
@@ -284,3 +296,24 @@ def test_ingest_stores_parquet_once_and_queries_like_legacy(tmp_path: Path, lega
     # Near miss: the same file again adds nothing (known by the hash of its own bytes).
     again = invoke("ingest", str(path.parent), "--db", db, "--format", "json")
     assert again.exit_code == 0 and json.loads(again.stdout)["added_files"] == 0
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["compiled", "pure"])
+def test_a_damaged_row_group_keeps_the_rows_before_it(tmp_path: Path, pure: bool) -> None:
+    import pyarrow.parquet as pq
+
+    path = parquet(tmp_path / "damaged.parquet", records(crafted_lines()), row_group=10)
+    chunk = pq.ParquetFile(path).metadata.row_group(5).column(0)
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start : start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
+    path.write_bytes(bytes(data))
+    env = {"MTLS_DOCTOR_PURE": "1"} if pure else {}
+    result = invoke(
+        "logs", "query", str(path), "--count-by", "tls_verify_status", "--format", "json", env=env
+    )
+    assert result.exit_code == 0, result.stderr
+    assert sum(r["count"] for r in json.loads(result.stdout)) == 50  # row groups 0 to 4
+    named = [line for line in result.stderr.splitlines() if "damaged.parquet" in line]
+    assert len(named) == 1 and "row group 5 of 9, from line 51 on" in named[0], result.stderr
+    assert "read 50 lines before the fault" in named[0]

@@ -126,9 +126,34 @@ static int put_string(Out *o, const Value *v, int subject)
     return 1;
 }
 
+/* A short decimal (up to 6 decimals, 15 digits: what a double holds exactly), written as
+ * put_float would write it, without converting it: trailing zeros of the fraction dropped,
+ * -0 as 0. 0 when it is not one. */
+static int put_short_decimal(Out *o, const Value *v)
+{
+    const unsigned char *p = v->p, *end = v->p + v->n, *dot = memchr(p, '.', v->n);
+    int negative = *p == '-', digits = (int)(end - p) - negative - 1;
+    if (!dot || end - dot - 1 > 6 || digits > 15)
+        return 0;
+    const unsigned char *last = end;
+    while (last > dot + 1 && last[-1] == '0')
+        last--;
+    int zero = 1;
+    for (const unsigned char *q = p + negative; q < last && zero; q++)
+        zero = *q == '0' || *q == '.';
+    if (zero) {
+        o->buf[o->len++] = '0';
+        return 1;
+    }
+    put(o, p, (last == dot + 1 ? dot : last) - p);
+    return 1;
+}
+
 /* A decimal as lines._float_text writes it: six decimals at most, no exponent. */
 static int put_float(Out *o, const Value *v)
 {
+    if (put_short_decimal(o, v))
+        return 1;
     char text[MAX_NUMBER + 1];
     memcpy(text, v->p, v->n);
     text[v->n] = 0;

@@ -129,6 +129,7 @@ def _record(data: bytes) -> tuple[dict[str, str | None], str | None]:
     if not isinstance(record, dict):
         return {}, f"not a JSON object but {type(record).__name__}"
     values: dict[str, str | None] = {}
+    synonyms: dict[str, str | None] = {}
     for key, value in record.items():
         if key not in _NAMES:
             continue
@@ -136,11 +137,10 @@ def _record(data: bytes) -> tuple[dict[str, str | None], str | None]:
             kind = "an object" if isinstance(value, dict) else "a list"
             return {}, f"{key} is {kind}, not a string or a number"
         name = VENDED_SYNONYMS.get(str(key)) or str(key)
-        if key != name and record.get(name) is not None:
-            continue  # "time" wins over its synonym, as on the fast path
-        if value is None and values.get(name) is not None:
-            continue  # a null "time" leaves its synonym's value
-        values[name] = _text(name, value)
+        (values if key == name else synonyms)[name] = _text(name, value)
+    for name, value in synonyms.items():  # "time" wins over its synonym unless it is empty
+        if values.get(name) in (None, ""):
+            values[name] = value if value not in (None, "") else values.get(name, value)
     return values, None
 
 

@@ -183,6 +183,11 @@ static int field_index(const Value *key, int hint)
     return -1;
 }
 
+static int is_empty(const Value *v)
+{
+    return v->kind == V_NONE || v->kind == V_NULL || (v->kind == V_STRING && v->n == 0);
+}
+
 int jsonlines_read_record(In *in, Value *values)
 {
     int hint = 0;
@@ -238,15 +243,17 @@ int jsonlines_read_record(In *in, Value *values)
                 } else {
                     return 0; /* an object or a list for a field: Python names it */
                 }
+                /* "time" wins over its synonym, unless it is empty (null or "") */
                 if (index == TIMESTAMP_SYNONYM) {
                     index = 0;
                     value.from_synonym = 1;
-                    if (values[0].kind != V_NONE && values[0].kind != V_NULL &&
-                        !values[0].from_synonym)
-                        index = -1; /* "time" wins over its synonym */
-                } else if (index == 0 && value.kind == V_NULL && values[0].from_synonym &&
-                           values[0].kind != V_NULL) {
-                    index = -1; /* a null "time" leaves its synonym's value */
+                    if (!is_empty(&values[0]) && !values[0].from_synonym)
+                        index = -1;
+                    else if (is_empty(&value) && !is_empty(&values[0]))
+                        index = -1; /* an empty synonym leaves an earlier one's value */
+                } else if (index == 0 && is_empty(&value) && values[0].from_synonym &&
+                           !is_empty(&values[0])) {
+                    index = -1;
                 }
                 if (index == 0 && value.kind != V_STRING && value.kind != V_NULL)
                     return 0; /* a number in time: seconds since the epoch (Python) */

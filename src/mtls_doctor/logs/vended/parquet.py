@@ -35,9 +35,10 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 # Rows converted at once. Measured on the 2M-row benchmark corpus, two reading threads: the
-# peak RSS of `logs query` was ~370 MB at 4,096 rows, ~480 MB at 16,384 (each batch's
-# intermediate arrays are freed to an allocator that keeps them), for about the same CPU.
-BATCH_ROWS = 4096
+# peak RSS of `logs query` was ~350 MB at 2,048 rows (max of 3 runs 355), ~370 MB at 4,096
+# (max of 5 runs 410), ~480 MB at 16,384: each batch's intermediate arrays go back to an
+# allocator that keeps them. The CPU time hardly changes.
+BATCH_ROWS = 2048
 # Without these a row cannot be a connection record that says anything: the time, and the
 # verdict (the other fields may be left out of a delivery's recordFields, and are then empty).
 REQUIRED = ("time", "tls_verify_status")
@@ -102,35 +103,23 @@ def legacy_pieces(handle: BinaryIO) -> Iterator[bytes]:
 
     file = _open(handle)
     columns = _columns(file)
-    starts = _group_starts(file)
-    done = 0
-    batches = file.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False)
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except (pa.ArrowException, OSError, ValueError) as error:
-            raise FeedFault(_damaged(starts, done, error)) from error
-        try:
-            yield legacy_bytes(batch)
-        except VendedTypeError as error:
-            raise FeedFault(f"column {error}") from error
-        done += batch.num_rows
-
-
-def _group_starts(file: pq.ParquetFile) -> list[int]:
-    starts, total = [], 0
-    for index in range(file.metadata.num_row_groups):
-        starts.append(total)
-        total += file.metadata.row_group(index).num_rows
-    return starts
-
-
-def _damaged(starts: list[int], done: int, error: BaseException) -> str:
-    """Which row group could not be read, and from which line on."""
-    group = max((i for i, start in enumerate(starts) if start <= done), default=0)
-    return (
-        f"row group {group} of {len(starts)} cannot be read from line {done + 1} "
-        f"({_first_line(error)})"
-    )
+    groups, done = file.metadata.num_row_groups, 0
+    # Row group by row group (a batch never spans two): the rows before a damaged group are
+    # all given, and the fault names the group.
+    for group in range(groups):
+        batches = file.iter_batches(
+            batch_size=BATCH_ROWS, row_groups=[group], columns=columns, use_threads=False
+        )
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError, ValueError) as error:
+                where = f"row group {group} of {groups}, from line {done + 1} on"
+                raise FeedFault(f"cannot read {where} ({_first_line(error)})") from error
+            try:
+                yield legacy_bytes(batch)
+            except VendedTypeError as error:
+                raise FeedFault(f"column {error}") from error
+            done += batch.num_rows
