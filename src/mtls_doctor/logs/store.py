@@ -40,31 +40,30 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     *((f.name, f.sql_type) for f in FIELDS),
     *_DERIVED_TYPES.items(),
 )
-# Since version 3 these are computed from the stored ones when read (VIRTUAL generated
-# columns), with the very SQL the parser uses: storing them was an eighth of the CPU time
-# of an ingest, and they cost a string comparison or two when read.
+# Since version 3 these are computed from the stored ones when read, with the very SQL the
+# parser uses: storing them was an eighth of the CPU time of an ingest, and they cost a
+# string comparison or two when read. ``connections`` is then a view of the stored rows
+# (``ROWS``) that adds them, with the columns in the same order as before. (Not VIRTUAL
+# generated columns: DuckDB binds and evaluates those on every chunk an INSERT appends,
+# to check them, which cost 8% of an ingest.)
 COMPUTED: dict[str, str] = {
     "serial_key": serial_key_sql("leaf_client_cert_serial_number"),
     "verify_result": verify_result_sql("tls_verify_status"),
     "error_code": error_code_sql("tls_verify_status"),
 }
-# The columns an ingest writes, in order (file_id first).
+ROWS = "connection_rows"
+# The columns an ingest writes into ROWS, in order (file_id first).
 STORED: tuple[str, ...] = ("file_id", *(name for name, _ in COLUMNS if name not in COMPUTED))
 
 
-def _connections_table(name: str, computed: bool) -> str:
-    columns = [
-        f"{column} {sql_type}"
-        + (
-            f" GENERATED ALWAYS AS ({COMPUTED[column]}) VIRTUAL"
-            if computed and column in COMPUTED
-            else ""
-        )
-        for column, sql_type in COLUMNS
-    ]
-    return f"CREATE TABLE {name} (file_id INTEGER NOT NULL, {', '.join(columns)})"
+def _connections_table(name: str, columns: tuple[tuple[str, str], ...]) -> str:
+    listed = ", ".join(f"{column} {sql_type}" for column, sql_type in columns)
+    return f"CREATE TABLE {name} (file_id INTEGER NOT NULL, {listed})"
 
 
+_CONNECTIONS = f"""CREATE VIEW connections AS SELECT file_id, {
+    ", ".join(f"{COMPUTED[name]} AS {name}" if name in COMPUTED else name for name, _ in COLUMNS)
+} FROM {ROWS}"""
 _VIEW = """CREATE VIEW connections_v AS
     SELECT c.*, f.source AS source_file FROM connections c JOIN files f USING (file_id)"""
 _SCHEMA_V1 = [
@@ -74,7 +73,7 @@ _SCHEMA_V1 = [
         file_id INTEGER PRIMARY KEY, source VARCHAR NOT NULL, size BIGINT, sha256 VARCHAR,
         rows BIGINT, malformed BIGINT, extra_field_lines BIGINT, unknown_code_lines BIGINT,
         first_seen TIMESTAMP, last_seen TIMESTAMP, fault VARCHAR, ingested_at TIMESTAMP)""",
-    _connections_table("connections", computed=False),
+    _connections_table("connections", COLUMNS),
     "CREATE TABLE parse_errors (file_id INTEGER, line_no BIGINT, reason VARCHAR, line VARCHAR)",
     _VIEW,
 ]
@@ -86,12 +85,11 @@ MIGRATIONS: dict[int, list[str]] = {
     # The derived columns computed when read: the rows are copied once into the new table
     # (one transaction, as every migration: a killed upgrade leaves the store as it was).
     3: [
-        _connections_table("connections_3", computed=True),
-        f"INSERT INTO connections_3 ({', '.join(STORED)}) SELECT {', '.join(STORED)} "
-        "FROM connections",
+        _connections_table(ROWS, tuple(c for c in COLUMNS if c[0] not in COMPUTED)),
+        f"INSERT INTO {ROWS} SELECT {', '.join(STORED)} FROM connections",
         "DROP VIEW connections_v",
         "DROP TABLE connections",
-        "ALTER TABLE connections_3 RENAME TO connections",
+        _CONNECTIONS,
         _VIEW,
     ],
 }
