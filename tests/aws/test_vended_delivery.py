@@ -18,6 +18,7 @@ from botocore.stub import Stubber
 from click.testing import CliRunner
 
 from mtls_doctor.aws import session as aws_session
+from mtls_doctor.aws.cloudwatch import GroupRef
 from mtls_doctor.aws.delivery import check_delivery
 from mtls_doctor.aws.findings import has_problems
 from mtls_doctor.aws.vended_delivery import RECORD_FIELDS, destination_type
@@ -180,7 +181,10 @@ def test_fields_left_out_an_inactive_source_and_a_source_without_delivery(
     missing = next(f for f in report.findings if f.code == "VendedFieldsMissing")
     assert "tls_verify_status" in missing.message
     delivered = next(f for f in report.findings if f.code == "VendedDelivery")
-    assert delivered.fix == "Read them: mtls-doctor diagnose cloudwatch:/alb/conn"
+    # The group's ARN, which carries its region (us-east-1), whatever the user's default.
+    assert delivered.fix == f"Read them: mtls-doctor diagnose {GROUP_ARN}"
+    hinted = GroupRef.parse(delivered.fix.rsplit(" ", 1)[1])
+    assert hinted == GroupRef("/alb/conn", "us-east-1", "123456789012")
     assert has_problems(report.findings)  # the command exits 1
 
 

@@ -25,6 +25,19 @@ UNCONFIRMED (spec §2.5/§2.6), hence settings and not constants:
   (``time`` may be a ``timestamp``: its text is turned into the ALB form);
 - whether the day folders hold the delivery date (as the legacy ones do): the same day of
   margin is kept on each side of ``--since``/``--until``.
+
+A row reads as the local reader reads the same record; the reference is
+:mod:`mtls_doctor.logs.vended.lines` (one rule each):
+
+- a number in ``time`` is seconds since the epoch, or milliseconds or microseconds when too
+  large to be seconds (:func:`_epoch`; Athena keeps milliseconds of it);
+- a ``"`` in the DN is written ``\\22`` (:func:`_subject`), a line end in any value
+  ``\\0A``/``\\0D`` (:func:`_text`);
+- ``extra_field_lines`` is 0: a record has no field after the 15th, nor has its local line;
+- NOT matched: a JSON ``{}`` (no field at all) is skipped locally but counted unreadable
+  here. The OpenX SerDe reads a record it cannot parse as ``{}`` (``ignore.malformed.json``),
+  so the two cannot be told apart in the table, and dropping both would hide truncated
+  records; ``{}`` is not a record AWS is known to write.
 """
 
 from __future__ import annotations
@@ -46,6 +59,7 @@ from mtls_doctor.athena.ddl import create_table_sql as legacy_table_sql
 from mtls_doctor.errors import InputError, UsageError
 from mtls_doctor.knowledge.fields import (
     FIELDS,
+    SUBJECT_POSITION,
     VENDED_FIELD_NAMES,
     VENDED_KEY_FIELDS,
     VENDED_SYNONYMS,
@@ -61,9 +75,12 @@ KIND_PROPERTY = "mtls_doctor.table_kind"
 START_PROPERTY = "mtls_doctor.projection_start"
 # `timestamp` is accepted as a synonym of `time` (issue #17); a JSON key only.
 (SYNONYM,) = (k for k, v in VENDED_SYNONYMS.items() if v == "time")
+_SUBJECT = VENDED_FIELD_NAMES[SUBJECT_POSITION - 1]
 PARQUET_TYPES = ("string", "int", "bigint", "double", "timestamp")
 _LEGACY_TYPES = {"INTEGER": "int", "DOUBLE": "double"}
 _CAST = {"int": "INTEGER", "double": "DOUBLE"}  # what the legacy table's column is
+# A number as Athena writes it in a string column (Java's text of a double: 1.7123184E9).
+_NUMBER = "^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"
 
 
 def field_columns() -> tuple[str, ...]:
@@ -277,21 +294,48 @@ def kind_of(parameters: Mapping[str, str]) -> str | None:
 
 
 def _text(column: str) -> str:
-    """A field as the legacy line's token: empty (null, ``""``, ``-``) is ``-``."""
-    return f"coalesce(nullif(nullif(CAST({column} AS VARCHAR), ''), '-'), '-')"
+    """A field as the legacy line's token: empty (null, ``""``, ``-``) is ``-``; a line end
+    in it as ``\\0A``/``\\0D``, as lines.py writes it (it cannot split a row here, but the
+    value must read the same)."""
+    value = f"nullif(nullif(CAST({column} AS VARCHAR), ''), '-')"
+    value = f"replace(replace({value}, chr(10), '\\0A'), chr(13), '\\0D')"
+    return f"coalesce({value}, '-')"
+
+
+def _subject(column: str) -> str:
+    """The DN as lines.py quotes it: a ``"`` in it (bare or RFC 4514's ``\\"``) as ``\\22``."""
+    return f"""replace(replace({_text(column)}, '\\"', '\\22'), '"', '\\22')"""
 
 
 def _time(kind: str) -> str:
     """``time`` as the ALB writes it. A timestamp column reads as ``2024-04-05 12:00:00.123``
     (no ``T``, no ``Z``; Athena keeps milliseconds of a Parquet timestamp): that text is put in
-    the ALB form; the ALB's own text is kept as it is."""
+    the ALB form. A number is seconds since the epoch, or milliseconds or microseconds when
+    too large to be seconds (lines.py's ``_epoch_text``). The ALB's own text is kept as it is."""
     raw = f'coalesce("time", "{SYNONYM}")' if kind == "json" else '"time"'
     text = f"CAST({raw} AS VARCHAR)"
     plain = "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?$"
     return (
         f"CASE WHEN regexp_matches({text}, '{plain}') "
-        f"THEN replace({text}, ' ', 'T') || 'Z' ELSE {_text(raw)} END"
+        f"THEN replace({text}, ' ', 'T') || 'Z' "
+        f"WHEN regexp_matches({text}, '{_NUMBER}') THEN {_epoch(text)} "
+        f"ELSE {_text(raw)} END"
     )
+
+
+def _epoch(text: str) -> str:
+    """A number's text as the ALB time. Trino's from_unixtime gives a timestamp in the
+    session's zone (UTC on Athena) to the millisecond: a microsecond epoch loses its last
+    three digits here (UNCONFIRMED that AWS writes any epoch, spec §2.2). Out of range (beyond
+    year 9999 in microseconds, as lines.py bounds it): the number stays, a malformed time."""
+    value = f"TRY_CAST({text} AS DOUBLE)"
+    size = f"abs({value})"
+    seconds = (
+        f"CASE WHEN {size} < 1e11 THEN {value} "
+        f"WHEN {size} < 1e14 THEN {value} / 1e3 ELSE {value} / 1e6 END"
+    )
+    stamp = f"strftime(to_timestamp({seconds}), '%Y-%m-%dT%H:%M:%S.%fZ')"
+    return f"CASE WHEN {size} < 2.5e17 THEN {stamp} ELSE {text} END"
 
 
 def _value(name: str, kind: str) -> str:
@@ -299,6 +343,8 @@ def _value(name: str, kind: str) -> str:
     if name == "time":
         return _time(kind)
     legacy = legacy_type(name)
+    if name == _SUBJECT:
+        return _subject(quoted)
     if legacy == "string":
         return _text(quoted)
     # The legacy table reads '-' (or a value that is not a number) as NULL in these columns.

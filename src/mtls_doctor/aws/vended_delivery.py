@@ -234,8 +234,9 @@ def how_to_read(d: VendedDelivery, lb_arn: str) -> str:
     except InputError:
         return ""
     if kind == "CWL":
-        group = resource.split(":log-group:", 1)[1].removesuffix(":*")
-        return f"Read them: mtls-doctor diagnose cloudwatch:{group}"
+        # The group's ARN, not cloudwatch:NAME: it carries the region, which the user's
+        # default may not be (the cloudwatch input reads the ARN's region).
+        return f"Read them: mtls-doctor diagnose {resource.removesuffix(':*')}"
     if kind == "S3":
         parts = lb_arn.split(":")
         bucket = resource.split(":::", 1)[1]

@@ -15,22 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from mtls_doctor.athena.ddl import (
-    DEFAULT_DATABASE,
-    DEFAULT_TABLE,
-    TableSpec,
-    create_database_sql,
-)
+from mtls_doctor.athena.ddl import DEFAULT_DATABASE, DEFAULT_TABLE, create_database_sql
 from mtls_doctor.athena.prepare import AthenaTables
 from mtls_doctor.athena.session import AthenaSession, AthenaSettings, no_paths, open_session
-from mtls_doctor.athena.vended import (
-    DEFAULT_DAY_PATH,
-    DEFAULT_TABLES,
-    KINDS,
-    VendedTableSpec,
-    any_table_sql,
-    table_spec,
-)
+from mtls_doctor.athena.vended import KINDS, any_table_sql
+from mtls_doctor.cli._athena_table import location_options, table_options, table_spec_of
 from mtls_doctor.cli._base import cli, finish, format_option, info
 from mtls_doctor.errors import ExitCode, UsageError
 
@@ -42,65 +31,6 @@ if TYPE_CHECKING:
     from mtls_doctor.logs.query import Filters
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _table_options(func: F) -> F:
-    for decorator in reversed(
-        (
-            click.option("--database", default=DEFAULT_DATABASE, show_default=True),
-            click.option(
-                "--table",
-                help=f"Table name (default: {DEFAULT_TABLE}; for --kind json/parquet "
-                f"{DEFAULT_TABLES['json']}/{DEFAULT_TABLES['parquet']}).",
-            ),
-        )
-    ):
-        func = decorator(func)
-    return func
-
-
-def _location_options(func: F) -> F:
-    for decorator in reversed(
-        (
-            click.option(
-                "--location",
-                required=True,
-                help="s3://BUCKET[/PREFIX]/AWSLogs/ACCOUNT/elasticloadbalancing/REGION/; for "
-                "--kind json/parquet the folder above the day folders of a vended delivery.",
-            ),
-            click.option(
-                "--kind",
-                type=click.Choice(KINDS),
-                default="legacy",
-                show_default=True,
-                help="legacy: the conn_log_*.log.gz files; json/parquet: a vended delivery "
-                "to S3 (CloudWatch Logs, log type ALB_CONNECTION_LOGS).",
-            ),
-            click.option(
-                "--projection-start",
-                type=click.DateTime(["%Y-%m-%d"]),
-                help="First day folder the table covers (delivery date; default 2023-01-01, "
-                "for json/parquet 2026-07-01).",
-            ),
-            click.option(
-                "--day-path",
-                default=DEFAULT_DAY_PATH,
-                show_default=True,
-                help="[json/parquet] The day folders under --location (the layout of vended "
-                "keys is UNCONFIRMED: check yours).",
-            ),
-            click.option(
-                "--column-type",
-                "column_types",
-                multiple=True,
-                metavar="FIELD=TYPE",
-                help="[parquet] A column's type in the files (string, int, bigint, double); "
-                "default: the legacy table's (ports int, latency double, others string).",
-            ),
-        )
-    ):
-        func = decorator(func)
-    return func
 
 
 def _aws_options(func: F) -> F:
@@ -118,26 +48,6 @@ def _aws_options(func: F) -> F:
     return func
 
 
-def _spec(
-    location: str,
-    kind: str,
-    database: str,
-    table: str | None,
-    start: datetime | None,
-    day_path: str,
-    column_types: tuple[str, ...],
-) -> TableSpec | VendedTableSpec:
-    pairs: dict[str, str] = {}
-    for text in column_types:
-        name, sep, value = text.partition("=")
-        if not sep:
-            raise UsageError(f"--column-type {text!r}: expected FIELD=TYPE (e.g. client_port=int)")
-        pairs[name.strip()] = value.strip().lower()
-    return table_spec(
-        location, kind, database, table, start.date() if start else None, day_path, pairs
-    )
-
-
 @cli.group("athena")
 def athena_group() -> None:
     """Query connection logs in S3 with Amazon Athena (table DDL and setup).
@@ -149,8 +59,8 @@ def athena_group() -> None:
 
 
 @athena_group.command("ddl")
-@_location_options
-@_table_options
+@location_options
+@table_options
 def ddl_cmd(
     location: str,
     kind: str,
@@ -175,14 +85,14 @@ def ddl_cmd(
       mtls-doctor athena ddl --kind parquet \\
         --location s3://logs/AWSLogs/aws-account-id=123456789012/elasticloadbalancing/region=eu-west-1/
     """
-    spec = _spec(location, kind, database, table, projection_start, day_path, column_types)
+    spec = table_spec_of(location, kind, database, table, projection_start, day_path, column_types)
     click.echo(f"{create_database_sql(spec)};\n\n{any_table_sql(spec)};")
     finish(ExitCode.OK)
 
 
 @athena_group.command("setup")
-@_location_options
-@_table_options
+@location_options
+@table_options
 @_aws_options
 @format_option("text", "json")
 def setup_cmd(
@@ -212,7 +122,7 @@ def setup_cmd(
     from mtls_doctor.aws.athena import AthenaRunner, check_output_location
     from mtls_doctor.aws.session import new_client
 
-    spec = _spec(location, kind, database, table, projection_start, day_path, column_types)
+    spec = table_spec_of(location, kind, database, table, projection_start, day_path, column_types)
     client = new_client("athena", profile=profile, region=region)
     runner = AthenaRunner(client, workgroup, output_location=check_output_location(output_location))
     runner.run(create_database_sql(spec))
