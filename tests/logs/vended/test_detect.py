@@ -76,6 +76,26 @@ def test_delimited_plain_is_told_by_its_first_delimiter(
 
 
 @FAST
+@given(
+    st.sampled_from(['\t "', "a,b", "\t", "x\ty z", ", ,"]),
+    st.lists(lines, min_size=1, max_size=4),
+    packed,
+)
+def test_a_damaged_first_line_leaves_a_legacy_file_legacy(
+    damaged: str, rows: list[str], gz: bool
+) -> None:
+    """A tab or a comma in a bad first line must not make every good line after it be
+    split at tabs or commas (found by tests/logs/test_properties.py)."""
+    found = sniff(_maybe_gzip("\n".join([damaged, *rows]).encode() + b"\n", gz))
+    assert (found.format, found.delimiter, found.connection) == (LEGACY, " ", True)
+
+
+def test_a_head_of_garbage_only_is_legacy_and_not_a_connection_log() -> None:
+    found = sniff(b'\t "\nnot,a,log\n')
+    assert (found.format, found.connection) == (LEGACY, False)
+
+
+@FAST
 @given(st.lists(lines, min_size=0, max_size=3), packed, st.sampled_from([" ", "\t", ","]))
 def test_w3c_names_its_fields(rows: list[str], gz: bool, delimiter: str) -> None:
     header = f"#Version: 1.0\n#Fields: {delimiter.join(VENDED_FIELD_NAMES)}\n"

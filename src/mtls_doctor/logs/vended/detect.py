@@ -40,6 +40,7 @@ PARQUET_MAGIC = b"PAR1"
 DELIMITERS = (" ", "\t", ",")
 _LINE = re.compile(LINE_RE)
 _KEYS = frozenset(VENDED_KEY_FIELDS)
+_PROBE_LINES = 20  # whole lines of the head looked at to tell legacy from delimited plain
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,12 @@ def sniff(head: bytes) -> Detected:
     if not body:
         return Detected(LEGACY, packed)
     index, first = body[0]
-    whole = index < complete
     if first.lstrip().startswith("{"):
+        whole = index < complete
         return Detected(JSONL, packed, connection=_json_connection(first) if whole else None)
     if first.startswith("#"):
         return _w3c(packed, [line for _, line in body], complete - index)
-    delimiter = _first_delimiter(first)
-    kind = LEGACY if delimiter == " " else DELIMITED
-    connection = _plain_connection(first, delimiter, VENDED_FIELD_NAMES) if whole else None
-    return Detected(kind, packed, delimiter, connection=connection)
+    return _plain(packed, body, complete)
 
 
 def detect_file(path: Path) -> Detected:
@@ -101,10 +99,25 @@ def detect_file(path: Path) -> Detected:
     return found
 
 
-def _first_delimiter(line: str) -> str:
-    """The delimiter after the first field: a time, which holds none of them."""
-    found = [(line.find(d), d) for d in DELIMITERS if d in line]
-    return min(found)[1] if found else " "
+def _plain(packed: bool, body: list[tuple[int, str]], complete: int) -> Detected:
+    """Legacy or delimited plain: told by the first whole line that reads as a connection
+    with some delimiter. A line that reads with none (garbage) says nothing: a legacy file
+    whose first line is damaged (say, a tab and a quote) stays legacy, its bad line reported
+    as malformed, rather than every later line being split at tabs."""
+    for index, line in body[:_PROBE_LINES]:
+        if index >= complete:
+            break
+        for delimiter in _delimiters(line):
+            if _plain_connection(line, delimiter, VENDED_FIELD_NAMES):
+                kind = LEGACY if delimiter == " " else DELIMITED
+                return Detected(kind, packed, delimiter, connection=True)
+    return Detected(LEGACY, packed, connection=False if body[0][0] < complete else None)
+
+
+def _delimiters(line: str) -> list[str]:
+    """The delimiters in ``line``, the likeliest first: the one after the first field (a
+    time, which holds none of them)."""
+    return [d for _, d in sorted((line.find(d), d) for d in DELIMITERS if d in line)]
 
 
 def _json_connection(line: str) -> bool | None:
@@ -128,7 +141,7 @@ def _w3c(packed: bool, lines: list[str], complete: int) -> Detected:
         data = line if number < complete else None
         break
     if data is not None:
-        delimiter = _first_delimiter(data)
+        delimiter = (_delimiters(data) or [" "])[0]
     else:
         header = lines[-1] if lines else ""
         delimiter = "\t" if "\t" in header else "," if "," in header else " "
