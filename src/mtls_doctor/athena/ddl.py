@@ -86,19 +86,16 @@ def _identifier(name: str, what: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    """Where the table lives and what it reads."""
+class TablePlace:
+    """Where a table is and which S3 folder it reads: what every table spec shares."""
 
-    location: str  # s3://bucket[/prefix]/AWSLogs/ACCOUNT/elasticloadbalancing/REGION/
-    database: str = DEFAULT_DATABASE
-    table: str = DEFAULT_TABLE
-    projection_start: date = date(2023, 1, 1)
+    location: str
+    database: str
+    table: str
 
-    def __post_init__(self) -> None:
+    def check_names(self) -> None:
         _identifier(self.database, "database")
         _identifier(self.table, "table")
-        check_location(self.location)
 
     @property
     def qualified(self) -> str:
@@ -107,6 +104,20 @@ class TableSpec:
     @property
     def base(self) -> str:
         return self.location if self.location.endswith("/") else self.location + "/"
+
+
+@dataclass(frozen=True)
+class TableSpec(TablePlace):
+    """Where the table lives and what it reads."""
+
+    location: str  # s3://bucket[/prefix]/AWSLogs/ACCOUNT/elasticloadbalancing/REGION/
+    database: str = DEFAULT_DATABASE
+    table: str = DEFAULT_TABLE
+    projection_start: date = date(2023, 1, 1)
+
+    def __post_init__(self) -> None:
+        self.check_names()
+        check_location(self.location)
 
     def to_dict(self) -> dict[str, object]:
         return {

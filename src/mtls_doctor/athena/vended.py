@@ -51,8 +51,8 @@ from mtls_doctor.athena.ddl import (
     DEFAULT_DATABASE,
     DEFAULT_TABLE,
     EXTRA_COLUMN,
+    TablePlace,
     TableSpec,
-    _identifier,
     column_name,
 )
 from mtls_doctor.athena.ddl import create_table_sql as legacy_table_sql
@@ -149,7 +149,7 @@ def day_format(day_path: str) -> str:
 
 
 @dataclass(frozen=True)
-class VendedTableSpec:
+class VendedTableSpec(TablePlace):
     """A table over one account's and region's vended deliveries in S3."""
 
     location: str  # the folder above the day folders
@@ -169,18 +169,9 @@ class VendedTableSpec:
             raise UsageError("--column-type is for Parquet tables (JSON columns are strings)")
         if not self.table:
             object.__setattr__(self, "table", DEFAULT_TABLES[self.kind])
-        _identifier(self.database, "database")
-        _identifier(self.table, "table")
+        self.check_names()
         check_location(self.location)
         object.__setattr__(self, "day_path", check_day_path(self.day_path))
-
-    @property
-    def qualified(self) -> str:
-        return f'"{self.database}"."{self.table}"'
-
-    @property
-    def base(self) -> str:
-        return self.location if self.location.endswith("/") else self.location + "/"
 
     def columns(self) -> tuple[tuple[str, str], ...]:
         """``(name, Hive type)`` of every column of the table (partitions excluded)."""
