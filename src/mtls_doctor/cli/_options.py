@@ -25,6 +25,12 @@ from mtls_doctor.timeutil import check_window, iso_z, parse_time
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+NOT_LOGS_HINT = (
+    "Check that these are ALB connection logs (conn_log_*.log.gz, or vended JSON lines, "
+    "Parquet, W3C or delimited plain)."
+)
+
+
 def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     def apply(func: F) -> F:
         for decorator in reversed(decorators):
@@ -156,7 +162,7 @@ def nothing_selected(
     where = " ".join(paths) if paths else f"the store {db}"
     if span is not None and span[0] == 0:
         hint = (
-            "Check that these are ALB connection logs (conn_log_*.log.gz)."
+            NOT_LOGS_HINT
             if paths
             else f"Load logs into it first: mtls-doctor ingest LOGS --db {db}"
         )
@@ -194,7 +200,7 @@ def read_logs(
             named = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
             raise InputError(
                 f"no connection-log line could be read from {named}",
-                hint="Check that these are ALB connection logs (conn_log_*.log.gz).",
+                hint=NOT_LOGS_HINT,
             )
         selected = scope.filters
         yield (
