@@ -24,10 +24,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from mtls_doctor.errors import InputError
 from mtls_doctor.logs.layout import after_awslogs, folder_may_hold, window_days
+
+if TYPE_CHECKING:
+    from mtls_doctor.logs.vended.detect import Detected
 
 GZIP_MAGIC = b"\x1f\x8b"
 # A CloudWatch Logs group as an input: cloudwatch:LOG_GROUP or a log-group ARN (no "://").
@@ -159,14 +162,11 @@ def is_gzip(path: Path) -> bool:
 
 
 def _source(path: Path, display: str | None = None) -> LogSource:
-    return as_read(
-        LogSource(
-            display=display or str(path),
-            path=path,
-            gzip=is_gzip(path),
-            size=path.stat().st_size,
-        )
-    )
+    from mtls_doctor.logs.vended.detect import detect_file
+
+    found = detect_file(path)  # one look at the head tells gzip and the format
+    source = LogSource(display or str(path), path, found.gzip, path.stat().st_size)
+    return _as_detected(source, found)
 
 
 def content_kind(path: Path) -> str:
@@ -200,7 +200,10 @@ def as_read(source: LogSource) -> LogSource:
         return replace(source, feed=vended.SniffingFeed(source.feed))
     from mtls_doctor.logs.vended.detect import detect_file
 
-    found = detect_file(source.path)
+    return _as_detected(source, detect_file(source.path))
+
+
+def _as_detected(source: LogSource, found: Detected) -> LogSource:
     if not found.vended:
         return source
     from mtls_doctor.logs.vended import feed as vended

@@ -35,6 +35,7 @@ DELIMITED = "delimited"  # plain with "\t" or "," between the fields
 FORMATS = (LEGACY, JSONL, PARQUET, W3C, DELIMITED)
 
 SNIFF_BYTES = 64 * 1024  # of the (inflated) head: a few hundred records
+QUICK_BYTES = 4 * 1024  # enough for the first legacy lines (under 1 KiB each)
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 DELIMITERS = (" ", "\t", ",")
@@ -59,11 +60,11 @@ class Detected:
         return self.format != LEGACY
 
 
-def inflate_head(head: bytes) -> bytes:
-    """Up to :data:`SNIFF_BYTES` of what a gzip head inflates to (as far as it goes)."""
+def inflate_head(head: bytes, limit: int = SNIFF_BYTES) -> bytes:
+    """Up to ``limit`` bytes of what a gzip head inflates to (as far as it goes)."""
     inflater = zlib.decompressobj(31)
     try:
-        return inflater.decompress(head, SNIFF_BYTES)
+        return inflater.decompress(head, limit)
     except zlib.error:
         return b""
 
@@ -72,8 +73,17 @@ def sniff(head: bytes) -> Detected:
     """The format of a log whose first bytes (raw, gzip or not) are ``head``."""
     if head.startswith(PARQUET_MAGIC):
         return Detected(PARQUET)
+    # Most logs are legacy, told by their first good line: a short head says so for a
+    # fraction of the inflating. Any other answer is taken from the whole head.
+    quick = _sniff(head, QUICK_BYTES)
+    if quick.format == LEGACY and quick.connection:
+        return quick
+    return _sniff(head, SNIFF_BYTES)
+
+
+def _sniff(head: bytes, limit: int) -> Detected:
     packed = head.startswith(GZIP_MAGIC)
-    text = (inflate_head(head) if packed else head[:SNIFF_BYTES]).decode("utf-8", "replace")
+    text = (inflate_head(head, limit) if packed else head[:limit]).decode("utf-8", "replace")
     text = text.removeprefix("\ufeff")
     lines = text.splitlines()
     complete = len(lines) - (0 if text.endswith(("\n", "\r")) else 1)
