@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from mtls_doctor.cli import cli
 from mtls_doctor.errors import StoreError, StoreLockedError
+from mtls_doctor.logs import append, fresh, native
 from mtls_doctor.logs.api import open_selection
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
 from mtls_doctor.logs.query import Filters
@@ -43,6 +44,33 @@ def test_ingest_is_idempotent(logdir: Path, tmp_path: Path) -> None:
     with open_selection([], db=db) as sel:  # source_file recorded
         sources = {r["source_file"] for r in sel.iter_rows(Filters())}
     assert any(s.endswith("conn_log_new.log") for s in sources) and len(sources) == 4
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_the_compiled_reader_commits_large_groups(
+    logdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pure: bool
+) -> None:
+    # Files over the pure reader's group bound (made tiny here) still go in as one group
+    # with the compiled reader, whose rows are never staged: DuckDB writes full row groups
+    # in parallel only in large INSERTs (fresh.STREAM_GROUP_BYTES).
+    if pure:
+        monkeypatch.setenv("MTLS_DOCTOR_PURE", "1")
+    elif not native.available():
+        pytest.skip("the compiled scanner is not built")
+    monkeypatch.setattr(fresh, "GROUP_BYTES", 1)
+    monkeypatch.setattr(append, "GROUP_BYTES", 1)
+    seen: list[int] = []
+    real = append.append_group
+
+    def counted(store: Store, group: list[fresh.Fresh], *args: object) -> list[object]:
+        seen.append(len(group))
+        return real(store, group, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(append, "append_group", counted)
+    small_corpus(logdir, lines=300, files=3)
+    result = ingest_inputs([str(logdir)], tmp_path / "s.duckdb")
+    assert result.added_rows == 300
+    assert seen == ([1, 1, 1] if pure else [3])
 
 
 def test_store_and_files_give_the_same_counts(logdir: Path, tmp_path: Path) -> None:

@@ -160,6 +160,7 @@ def _read_file(
     out: queue.Queue[Any],
     stop: threading.Event,
     routing: tuple[int | None, bool, int | None, int | None] | None,
+    chunk_bytes: int | None = None,
 ) -> None:
     """Scan one file into ``out``: ``(batch, kind)`` pairs, then its :class:`FileState`."""
     assert _linescan is not None
@@ -171,7 +172,7 @@ def _read_file(
 
     try:
         batcher = _Batcher(source, state)
-        for chunk in chunks(source, state, stop):
+        for chunk in chunks(source, state, stop, chunk_bytes):
             view = memoryview(chunk)
             while view and not stop.is_set():
                 try:
@@ -220,7 +221,9 @@ class NativeReader:
     unless a :class:`Routing` is given. Then the certified rows of a chunk come as up to
     three batches: ``FAILED``, ``EXPIRING`` (status ``Success``, NotAfter before the
     routing's horizon) and ``OTHER``; with ``fold``, the lines are also counted, and
-    ``OTHER`` ones not returned (see :class:`Routing`).
+    ``OTHER`` ones not returned (see :class:`Routing`). ``chunk_bytes`` is the text scanned
+    per call (``chunks.CHUNK_BYTES`` unless given): each thread holds a few such chunks and
+    their batches.
     """
 
     def __init__(
@@ -229,11 +232,13 @@ class NativeReader:
         faults: list[FileFault] | None = None,
         workers: int | None = None,
         routing: Routing | None = None,
+        chunk_bytes: int | None = None,
     ) -> None:
         self.sources = list(sources)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.faults: list[FileFault] = faults if faults is not None else []
         self.routing = None if routing is None else routing.for_scan()
+        self.chunk_bytes = chunk_bytes
         self._folded: list[pa.RecordBatch] = []
         self.numbered: dict[str, dict[str, int]] = {}  # of fed files: see FileState
         self._workers: _Workers | None = None
@@ -293,7 +298,7 @@ class NativeReader:
                 if index is None:
                     return
                 out, stop = workers.out[index], workers.stop
-                _read_file(self.sources[index], out, stop, self.routing)
+                _read_file(self.sources[index], out, stop, self.routing, self.chunk_bytes)
         finally:
             done.set()
 
