@@ -48,14 +48,15 @@ from mtls_doctor.logs.routing import DECLINED
 from mtls_doctor.logs.sources import LogSource
 from mtls_doctor.logs.store import ROWS, STORED, IngestedFile, Store
 
-# DuckDB's own memory (see append_sources). With rows inserted in any order, 112 MB holds
-# the two row groups being filled without spilling; peak RSS on 2M lines was 357-368 MiB
-# (96-112 MB) against 389-394 MiB at 128 MB; 96 MB spilled 45 MB to temporary files.
-MEMORY_LIMIT = "112MB"
-# Text scanned per call by the compiled reader: half the query's, which takes 45 MiB off
-# ingest's peak RSS (each reading thread holds a few chunks and their batches) at the same
-# CPU time; DuckDB's memory comes on top of it here.
-CHUNK_BYTES = 4 * 1024 * 1024
+# DuckDB's own memory (see append_sources), and the text the compiled reader scans per call
+# (a quarter of the query's: each reading thread holds a few chunks and their batches). The
+# two share the RSS budget. Each DuckDB thread fills a row group of about 40 MB of
+# uncompressed segments and compresses it: at 112 MB the two threads' row groups spilled to
+# temporary files (compressed, then read back), 0.85 CPU-s of an ingest of 2M lines. 144 MB
+# with 2 MiB chunks spills nothing; peak RSS 361-369 MiB (112 MB with 8 MiB chunks:
+# 424 MiB, as one group).
+MEMORY_LIMIT = "144MB"
+CHUNK_BYTES = 2 * 1024 * 1024
 MAX_LOCATED = 10_000  # malformed lines numbered per group (each needs a rescan of its file)
 SPOOL_BYTES = 32 * 1024 * 1024  # declined lines kept in memory before they go to a file
 _COLS = ", ".join(STORED[1:])
