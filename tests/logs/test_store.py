@@ -23,7 +23,7 @@ from mtls_doctor.logs.ingest import ingest_inputs, run_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.store import MIGRATIONS, SCHEMA_VERSION, Store
 from tests.conftest import write_log
-from tests.logs.corpus import line, small_corpus
+from tests.logs.corpus import AWS_FAILED, AWS_SUCCESS, line, small_corpus
 
 
 def _rows(db: Path) -> int:
@@ -71,6 +71,38 @@ def test_the_compiled_reader_commits_large_groups(
     result = ingest_inputs([str(logdir)], tmp_path / "s.duckdb")
     assert result.added_rows == 300
     assert seen == ([1, 1, 1] if pure else [3])
+
+
+def test_compiled_and_pure_ingest_store_the_same(
+    logdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The compiled path stores certified lines typed by certified_sql, and the lines the
+    # scanner declines (12 fields, an IPv4 inside IPv6, trailing spaces, malformed) parsed
+    # apart: the store must hold what the pure path's one parser makes of the same lines.
+    if not native.available():
+        pytest.skip("the compiled scanner is not built")
+    lines = [
+        line(),
+        AWS_SUCCESS,
+        AWS_FAILED + "   ",
+        line(ip="::ffff:203.0.113.9", serial="00ab12"),
+        line(status="Failed:SomethingNew", tail=" x25519 app/lb/1 10.0.0.1 extra"),
+        line(port="99999"),
+        "not a log line",
+        line(ts="2024-04-05T18:00:02.5Z", subject='"-"', serial="-", tail=""),
+    ]
+    write_log(logdir / "conn_log_a.log", lines * 3)
+    compiled = tmp_path / "compiled.duckdb"
+    ingest_inputs([str(logdir)], compiled)
+    monkeypatch.setenv("MTLS_DOCTOR_PURE", "1")
+    pure = tmp_path / "pure.duckdb"
+    ingest_inputs([str(logdir)], pure)
+    every = "SELECT * EXCLUDE (file_id) FROM connections ORDER BY ALL"
+    errors = "SELECT line_no, reason, line FROM parse_errors ORDER BY ALL"
+    counts = "SELECT rows, malformed, extra_field_lines, unknown_code_lines FROM files"
+    for sql in (every, errors, counts):
+        assert run_sql(compiled, sql) == run_sql(pure, sql)
+    assert len(run_sql(compiled, every)[1]) == 18
 
 
 def test_store_and_files_give_the_same_counts(logdir: Path, tmp_path: Path) -> None:

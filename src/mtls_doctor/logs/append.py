@@ -6,10 +6,11 @@ file, their malformed lines, and one ``files`` entry per file. A file's rows and
 ``files`` entry therefore always commit together, and a killed ingest leaves whole files only
 (whole groups, in fact); a re-run completes the store.
 
-With the compiled scanner, its Arrow batches go straight into ``connections`` (one INSERT
-per group, nothing staged); the few lines it declines are kept aside as they pass and parsed
-again for the malformed ones. The pure reader (DuckDB's ``read_csv``, which repairs damaged
-files by reading them again) stages a group's parsed rows in a temporary table first.
+With the compiled scanner, the Arrow batches of the lines it certified go straight into
+``connections`` (one INSERT per group, nothing staged); the few lines it declines are kept
+aside as they pass, then parsed: the good ones stored, the malformed ones recorded. The
+pure reader (DuckDB's ``read_csv``, which repairs damaged files by reading them again)
+stages a group's parsed rows in a temporary table first.
 
 What costs per file is done once per run or once per group: hashing and the lookup of
 stored hashes (``fresh.py``), the ``files`` entries (one statement per group), the
@@ -140,49 +141,62 @@ def _insert_read(
     malformed: str,
     workdir: Path,
 ) -> dict[str, dict[str, int]]:
-    """The compiled reader's rows straight into ``connections``, in one statement; the line
-    numbers of the declined lines of fed files (read once: see ``locate_lines``).
+    """The compiled reader's rows straight into ``connections``; the line numbers of the
+    declined lines of fed files (read once: see ``locate_lines``).
 
-    The scanner certifies most lines, and a certified line is never malformed; the lines it
-    declines are kept aside (spooled) as they pass, and parsed again afterwards to record
-    the malformed ones. So the rows are read once, and never staged.
+    The scanner certifies most lines, and a certified line is never malformed: those go in
+    by one statement as they are read, typed only (``certified_sql``). The lines it declines
+    are kept aside (spooled) as they pass, then parsed: the good ones stored, the malformed
+    ones recorded. So the rows are read once, and never staged.
     """
     import pyarrow as pa
 
     reader = native.NativeReader(fileset.sources, faults=fileset.faults, chunk_bytes=CHUNK_BYTES)
     spool = _Spool(workdir / f"declined-{os.getpid()}.arrow")
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def certified() -> Iterator[pa.RecordBatch]:
         for batch, kind in reader.pairs():
             if kind == DECLINED:
                 spool.add(batch)
-            yield batch
+            else:
+                yield batch
 
-    stream = pa.RecordBatchReader.from_batches(native.schema(), batches())
-    name, relation = register_stream(con, stream, reasons=False)
+    stream = pa.RecordBatchReader.from_batches(native.schema(), certified())
+    name, relation = register_stream(con, stream, certified=True)
     try:
-        with _unordered(con):
-            con.execute(
-                f"{_INTO} SELECT m.file_id, {_COLS} FROM {relation} "
-                f"JOIN {_ID_MAP} m USING (filename) WHERE error IS NULL",
-                params,
-            )
+        _insert_rows(con, relation, params)
     except duckdb.Error as error:
         raise stream_failure(error, name) or error from error
     finally:
         forget_stream(con, name)
         reader.stop()
+    # The declined lines: the good ones are stored, the malformed ones explained.
     declined = spool.table(native.schema())
-    name, relation = register_stream(con, declined)
     try:
-        con.execute(
-            f"CREATE TEMP TABLE {malformed} AS SELECT {_MALFORMED} FROM {relation} "
-            "WHERE error IS NOT NULL"
-        )
+        name, relation = register_stream(con, declined, reasons=False)
+        try:
+            _insert_rows(con, f"(SELECT * FROM {relation} WHERE error IS NULL)", params)
+        finally:
+            forget_stream(con, name)
+        name, relation = register_stream(con, declined)
+        try:
+            con.execute(
+                f"CREATE TEMP TABLE {malformed} AS SELECT {_MALFORMED} FROM {relation} "
+                "WHERE error IS NOT NULL"
+            )
+        finally:
+            forget_stream(con, name)
     finally:
-        forget_stream(con, name)
         spool.close()
     return reader.numbered
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any]) -> None:
+    with _unordered(con):
+        con.execute(
+            f"{_INTO} SELECT m.file_id, {_COLS} FROM {relation} JOIN {_ID_MAP} m USING (filename)",
+            params,
+        )
 
 
 @contextlib.contextmanager
@@ -254,12 +268,7 @@ def _stage(con: duckdb.DuckDBPyConnection, fileset: FileSet, stage: str) -> None
 
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, params: dict[str, Any], tables: _Tables) -> None:
-    with _unordered(con):
-        con.execute(
-            f"{_INTO} SELECT m.file_id, {_COLS} FROM {tables.stage} "
-            f"JOIN {_ID_MAP} m USING (filename) WHERE error IS NULL",
-            params,
-        )
+    _insert_rows(con, f"(SELECT * FROM {tables.stage} WHERE error IS NULL)", params)
     con.execute(
         f"CREATE TEMP TABLE {tables.malformed} AS SELECT {_MALFORMED} FROM {tables.stage} "
         "WHERE error IS NOT NULL"
