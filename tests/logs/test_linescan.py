@@ -169,10 +169,23 @@ def check_lines(con: duckdb.DuckDBPyConnection, lines: list[bytes], scan: Scan) 
         assert raw_rows[i] == [row], f"raw fields type differently: {lines[i]!r}"
         stored = tuple(row[_OUT.index(column)] for column in _STORED)
         assert typed[i] == [stored], f"certified_sql types differently: {lines[i]!r}"
+    _check_trace_ids(scanned)
     for i in skipped:
         assert i not in text_rows, f"skipped a line the SQL reads: {lines[i]!r}"
     for i in refused:
         assert not _ordinary(lines[i], text_rows.get(i, [])), f"declined {lines[i]!r}"
+
+
+def _check_trace_ids(scanned: Any) -> None:
+    """A certified row's trace id is also a UUID exactly when it is as the ALB writes it
+    (store.RENDERED gives back the text from the UUID)."""
+    rows, (offsets, data), (tids, present) = scanned[0], scanned[1][11], scanned[8]
+    ends = _ints(offsets)
+    for r in range(rows):
+        text = bytes(data[ends[r] : ends[r + 1]]).decode()
+        wanted = bytes.fromhex(text[4:]) if re.fullmatch("TID_[0-9a-f]{32}", text) else None
+        got = bytes(tids[16 * r : 16 * r + 16]) if present[r // 8] >> (r % 8) & 1 else None
+        assert got == wanted, f"trace id {text!r} as {got!r}"
 
 
 # --- A grammar of lines: valid fields, and in some lines a near miss or two ---------------

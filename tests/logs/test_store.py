@@ -90,6 +90,14 @@ def test_compiled_and_pure_ingest_store_the_same(
         line(port="99999"),
         "not a log line",
         line(ts="2024-04-05T18:00:02.5Z", subject='"-"', serial="-", tail=""),
+        # Trace ids stored as UUIDs (the first line's) and as text (store.RENDERED).
+        line().replace("TID_0123456789abcdef", "TID_0123456789ABCDEF"),
+        line().replace("TID_0123456789abcdef", "TID_0123456789abcde"),
+        line().replace("TID_0123456789abcdef0123456789abcdef", "-"),
+        line().replace(
+            "TID_0123456789abcdef0123456789abcdef", "TID_00000000000000000000000000000000"
+        ),
+        line().replace("TID_0123456789abcdef0123456789abcdef", "conn-7"),
     ]
     write_log(logdir / "conn_log_a.log", lines * 3)
     compiled = tmp_path / "compiled.duckdb"
@@ -102,7 +110,9 @@ def test_compiled_and_pure_ingest_store_the_same(
     counts = "SELECT rows, malformed, extra_field_lines, unknown_code_lines FROM files"
     for sql in (every, errors, counts):
         assert run_sql(compiled, sql) == run_sql(pure, sql)
-    assert len(run_sql(compiled, every)[1]) == 18
+    assert len(run_sql(compiled, every)[1]) == 33
+    uuids = "SELECT count(trace_uuid), count(conn_trace_id) FROM connection_rows"
+    assert run_sql(compiled, uuids)[1] == [(9, 21)] and run_sql(pure, uuids)[1] == [(0, 30)]
 
 
 def test_store_and_files_give_the_same_counts(logdir: Path, tmp_path: Path) -> None:
@@ -305,7 +315,7 @@ def test_a_version_2_store_reads_as_it_is_and_upgrades_with_the_same_rows(
     assert Store.open_read_only(old).schema_version() == 2
     # Read-write (ingest): upgraded, the derived columns then computed when read.
     assert ingest_inputs([str(logdir)], old).unchanged_files == 4
-    assert Store.open_read_only(old).schema_version() == SCHEMA_VERSION == 3
+    assert Store.open_read_only(old).schema_version() == SCHEMA_VERSION == 4
     assert (run_sql(old, every), run_sql(old, derived)) == expected
     kind = "SELECT table_type FROM information_schema.tables WHERE table_name = 'connections'"
     assert run_sql(old, kind)[1] == run_sql(new, kind)[1] == [("VIEW",)]

@@ -47,7 +47,7 @@ from mtls_doctor.logs.reader import (
 from mtls_doctor.logs.readpolicy import enforce
 from mtls_doctor.logs.routing import DECLINED
 from mtls_doctor.logs.sources import LogSource
-from mtls_doctor.logs.store import ROWS, STORED, IngestedFile, Store
+from mtls_doctor.logs.store import ROWS, STORED, TRACE_UUID, IngestedFile, Store
 
 # DuckDB's own memory (see append_sources), and the text the compiled reader scans per call
 # (a quarter of the query's: each reading thread holds a few chunks and their batches). The
@@ -60,7 +60,18 @@ MEMORY_LIMIT = "144MB"
 CHUNK_BYTES = 2 * 1024 * 1024
 MAX_LOCATED = 10_000  # malformed lines numbered per group (each needs a rescan of its file)
 SPOOL_BYTES = 32 * 1024 * 1024  # declined lines kept in memory before they go to a file
-_COLS = ", ".join(STORED[1:])
+# What is stored of a parsed row, and of a certified one, whose trace id the scanner turned
+# into a UUID when it could (store.RENDERED).
+_COLS = ", ".join([*STORED[1:-1], f"NULL::UUID AS {TRACE_UUID}"])
+_CERTIFIED_COLS = ", ".join(
+    [
+        *(
+            f"CASE WHEN tid IS NULL THEN {c} END AS {c}" if c == "conn_trace_id" else c
+            for c in STORED[1:-1]
+        ),
+        f"tid AS {TRACE_UUID}",
+    ]
+)
 _INTO = f"INSERT INTO {ROWS} ({', '.join(STORED)})"  # connections is a view of it
 
 
@@ -164,7 +175,7 @@ def _insert_read(
     stream = pa.RecordBatchReader.from_batches(native.schema(), certified())
     name, relation = register_stream(con, stream, certified=True)
     try:
-        _insert_rows(con, relation, params)
+        _insert_rows(con, relation, params, _CERTIFIED_COLS)
     except duckdb.Error as error:
         raise stream_failure(error, name) or error from error
     finally:
@@ -191,10 +202,13 @@ def _insert_read(
     return reader.numbered
 
 
-def _insert_rows(con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any]) -> None:
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any], columns: str = _COLS
+) -> None:
     with _unordered(con):
         con.execute(
-            f"{_INTO} SELECT m.file_id, {_COLS} FROM {relation} JOIN {_ID_MAP} m USING (filename)",
+            f"{_INTO} SELECT m.file_id, {columns} FROM {relation} "
+            f"JOIN {_ID_MAP} m USING (filename)",
             params,
         )
 

@@ -73,13 +73,15 @@ def _tune_allocator() -> None:
 
 
 def schema() -> pa.Schema:
-    """The columns of the batches: the line (when not certified), c1..c15, nf, ts, nb, na."""
+    """The columns of the batches: the line (when not certified), c1..c15, nf, ts, nb, na,
+    and tid: the trace id (c12) as a UUID when it is ``TID_`` and 32 lower-case hex digits
+    (what ingest stores: see store.py)."""
     import pyarrow as pa
 
     text = [(name, pa.string()) for name in ("line", "rest", *RAW_COLUMNS)]
     filename = ("filename", pa.dictionary(pa.int32(), pa.string()))
     times = [(name, pa.timestamp("us")) for name in ("ts", "nb", "na")]
-    return pa.schema([filename, *text, ("nf", pa.int32()), *times])
+    return pa.schema([filename, *text, ("nf", pa.int32()), *times, ("tid", pa.uuid())])
 
 
 class _Batcher:
@@ -100,7 +102,7 @@ class _Batcher:
 
     def certified(self, rows: int, scanned: Any) -> pa.RecordBatch:
         pa = self.pa
-        _, columns, counts, _, _, (at, not_before, not_after, validity), _, _, _ = scanned
+        _, columns, counts, _, _, (at, not_before, not_after, validity), _, _, tids, _ = scanned
         arrays = [self._filenames(rows), pa.nulls(rows, pa.string()), pa.nulls(rows, pa.string())]
         for offsets, data in columns:
             arrays.append(
@@ -112,6 +114,10 @@ class _Batcher:
         present = pa.py_buffer(validity)
         for values in (not_before, not_after):
             arrays.append(pa.Array.from_buffers(micros, rows, [present, pa.py_buffer(values)]))
+        ids = pa.Array.from_buffers(
+            pa.binary(16), rows, [pa.py_buffer(tids[1]), pa.py_buffer(tids[0])]
+        )
+        arrays.append(pa.ExtensionArray.from_storage(pa.uuid(), ids))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def declined(self, first_line: int, items: list[tuple[int, bytes]]) -> pa.RecordBatch | None:
@@ -140,6 +146,7 @@ class _Batcher:
         arrays += [pa.nulls(rows, pa.string()) for _ in RAW_COLUMNS]
         arrays.append(pa.nulls(rows, pa.int32()))
         arrays += [pa.nulls(rows, pa.timestamp("us")) for _ in range(3)]
+        arrays.append(pa.ExtensionArray.from_storage(pa.uuid(), pa.nulls(rows, pa.binary(16))))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
@@ -180,7 +187,7 @@ def _read_file(
                 except (ValueError, MemoryError) as error:  # the scanner's limits
                     state.faults.append(FileFault(source.display, f"cannot read: {error}", 0))
                     return
-                rows, _, _, lines, declined, _, consumed, folded, per_route = scanned
+                rows, _, _, lines, declined, _, consumed, folded, _, per_route = scanned
                 if (counts := folded_batch(folded)) is not None:
                     state.folded.append(counts)
                 if rows:  # ordered by route: each route is one slice (no copy)

@@ -68,13 +68,15 @@ def register_stream(
 ) -> tuple[str, str]:
     """Register an Arrow stream of the compiled reader's batches with ``con``: its name, and
     SQL for its parsed rows (columns of ``parse_sql`` plus ``filename``). With ``certified``,
-    the stream holds certified lines only, and the SQL types them (``certified_sql``)."""
+    the stream holds certified lines only, and the SQL types them (``certified_sql``, plus
+    ``filename`` and ``tid``)."""
     name = f"mtls_doctor_lines_{next(_STREAMS)}"
     con.register(name, stream)
     raw = ", ".join(SCANNER_COLUMNS)
+    if certified:  # with the trace id as a UUID (store.RENDERED)
+        source = f"(SELECT filename::VARCHAR AS filename, tid, {raw} FROM {name})"
+        return name, f"({certified_sql(source, 'filename, tid,')})"
     source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw} FROM {name})"
-    if certified:
-        return name, f"({certified_sql(source, 'filename,')})"
     return name, f"({parse_sql(source, 'filename,', reasons)})"
 
 
