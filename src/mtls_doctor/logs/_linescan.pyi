@@ -23,6 +23,7 @@ def scan(
     tuple[bytearray, bytearray, bytearray, bytearray],
     int,
     tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
+    tuple[bytearray, bytearray],
     tuple[int, int, int],
 ]: ...
 def keep_freed_memory() -> None: ...
