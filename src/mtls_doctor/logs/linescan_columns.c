@@ -1,0 +1,320 @@
+/*
+ * scan_columns(): the line scanner's pass 1 for records that come as columns (a Parquet row
+ * group's Arrow arrays, logs/vended/columnar.py), without writing them as lines first.
+ *
+ * A row is certified exactly as the legacy line lines.py writes of it would be: each field
+ * is its value, or "-" when the value is null, "" or "-"; every field but the subject must
+ * be a token and the subject valid UTF-8 without a control character or double quote (so
+ * that the line, written, splits back into these very fields), the line must fit in
+ * max_line, and the fields then pass the checks of linescan_certify.c (the same function,
+ * called once per dictionary value rather than per row where the column is dictionary
+ * coded). The bytes the rows' values lie in (each column's values for these rows, or its
+ * dictionary) are first copied, a column after another, into one buffer, which a certified
+ * row's fields then point into: it is taken as a certified line is (routed, counted, kept:
+ * linescan_take), and pass 2 and the result are scan()'s. Any other row is
+ * declined, by its index: the caller writes it as its legacy line, for the line scanner and
+ * the SQL parser, which decide what it is. A row with neither tls_verify_status nor client_ip
+ * (not a connection record) is an empty line: counted, neither a row nor declined.
+ */
+#include "linescan.h"
+
+#define CLIENT_IP 1
+#define STATUS 10
+
+/* A dictionary value's certification, made on its first use: most fields repeat a few
+ * values, which are then checked once per batch rather than once per row. */
+typedef struct {
+    int8_t state; /* 0: not yet; 1: certified; 2: declined */
+    Times t;
+} Verdict;
+
+/* One field's column: string values (offsets into data), through dictionary indices when
+ * indices is set. A NULL column is one whose values are all empty. */
+typedef struct {
+    Py_buffer validity, offsets, data, indices, kept;
+    int has_validity, has_indices, present, has_kept;
+    Py_ssize_t offset, dict_offset, dict_length;
+    Verdict *verdicts; /* per dictionary value */
+    int32_t lo, hi;     /* the values' bytes: data[lo, hi), copied to bytes + lo */
+    const unsigned char *bytes;
+} Column;
+
+static void release_columns(Column *cols)
+{
+    for (int c = 0; c < NCOLS; c++) {
+        if (!cols[c].has_kept)
+            PyMem_RawFree(cols[c].verdicts);
+        Py_buffer *views[] = {&cols[c].validity, &cols[c].offsets, &cols[c].data, &cols[c].indices,
+                              &cols[c].kept};
+        for (int k = 0; k < 5; k++)
+            if (views[k]->obj)
+                PyBuffer_Release(views[k]);
+    }
+}
+
+static int get_view(PyObject *obj, Py_buffer *view, int *has)
+{
+    *has = obj != Py_None;
+    return !*has || PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) == 0;
+}
+
+static int too_short(const Py_buffer *view, Py_ssize_t bytes)
+{
+    if (view->len >= bytes)
+        return 0;
+    PyErr_SetString(PyExc_ValueError, "a column's buffer is shorter than its rows");
+    return 1;
+}
+
+/* (validity, offsets, data, indices, offset, dict_offset, dict_length, verdicts) or None,
+ * checked against `rows`: values are read only within the buffers. verdicts is None or, for
+ * a dictionary, a writable buffer of dict_length * VERDICT_BYTES bytes that keeps the
+ * verdicts on its values from one call to the next (zeroed: none yet): the caller gives the
+ * same one only for the same dictionary values. */
+static int parse_column(PyObject *item, Py_ssize_t rows, Column *col)
+{
+    memset(col, 0, sizeof(*col));
+    if (item == Py_None)
+        return 1;
+    PyObject *validity, *offsets, *data, *indices, *kept;
+    int has;
+    if (!PyArg_ParseTuple(item, "OOOOnnnO", &validity, &offsets, &data, &indices, &col->offset,
+                          &col->dict_offset, &col->dict_length, &kept))
+        return 0;
+    col->has_kept = kept != Py_None;
+    if (col->has_kept && PyObject_GetBuffer(kept, &col->kept, PyBUF_WRITABLE) < 0)
+        return 0;
+    col->present = 1;
+    if (!get_view(validity, &col->validity, &col->has_validity) ||
+        !get_view(offsets, &col->offsets, &has) || !get_view(data, &col->data, &has) ||
+        !get_view(indices, &col->indices, &col->has_indices))
+        return 0;
+    if (col->offset < 0 || col->dict_offset < 0 || col->dict_length < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative offset");
+        return 0;
+    }
+    Py_ssize_t end = col->offset + rows;
+    if (col->has_validity && too_short(&col->validity, (end + 7) / 8))
+        return 0;
+    if (!col->has_indices)
+        return !too_short(&col->offsets, (end + 1) * 4);
+    if (too_short(&col->indices, end * 4) ||
+        too_short(&col->offsets, (col->dict_offset + col->dict_length + 1) * 4))
+        return 0;
+    if (col->has_kept) {
+        if (too_short(&col->kept, col->dict_length * (Py_ssize_t)sizeof(Verdict)))
+            return 0;
+        col->verdicts = col->kept.buf;
+        return 1;
+    }
+    col->verdicts = PyMem_RawCalloc((size_t)col->dict_length + 1, sizeof(Verdict));
+    if (!col->verdicts)
+        PyErr_NoMemory();
+    return col->verdicts != NULL;
+}
+
+/* Row r's value of col, "-" when empty; *present is 0 when null or "", *code its
+ * dictionary index (-1 for none). 0 when the value lies outside its buffers. */
+static int value(const Column *col, Py_ssize_t r, Span *out, int *present, int32_t *code,
+                 const Span *dash)
+{
+    *out = *dash;
+    *present = 0;
+    *code = -1;
+    if (!col->present)
+        return 1;
+    Py_ssize_t i = col->offset + r;
+    if (col->has_validity && !(((const uint8_t *)col->validity.buf)[i / 8] >> (i % 8) & 1))
+        return 1;
+    if (col->has_indices) {
+        int32_t k = ((const int32_t *)col->indices.buf)[i];
+        if (k < 0 || k >= col->dict_length)
+            return 0;
+        *code = k;
+        i = col->dict_offset + k;
+    }
+    const int32_t *offsets = col->offsets.buf;
+    int32_t start = offsets[i], stop = offsets[i + 1];
+    if (start < col->lo || stop < start || stop > col->hi)
+        return 0;
+    if (stop > start) {
+        *present = 1;
+        *out = (Span){col->bytes + start, stop - start};
+    }
+    return 1;
+}
+
+/* Where col's values for rows [first, rows) lie in its data: [lo, hi). 0 when that is not
+ * within the data. */
+static int value_range(Column *col, Py_ssize_t first, Py_ssize_t rows)
+{
+    const int32_t *offsets = col->offsets.buf;
+    Py_ssize_t from = col->has_indices ? col->dict_offset : col->offset + first;
+    Py_ssize_t to = col->has_indices ? col->dict_offset + col->dict_length : col->offset + rows;
+    col->lo = offsets[from];
+    col->hi = offsets[to];
+    if (col->lo < 0 || col->hi < col->lo || col->hi > col->data.len) {
+        PyErr_SetString(PyExc_ValueError, "a column's offsets lie outside its data");
+        return 0;
+    }
+    return 1;
+}
+
+/* The buffer the rows' fields are read from: each column's values, then "-", then SLACK
+ * bytes, so that pass 2 may copy 32 bytes from any field's start. */
+static unsigned char *gather(Column *cols, Py_ssize_t first, Py_ssize_t rows, Py_ssize_t *size)
+{
+    Py_ssize_t total = 1 + SLACK;
+    for (int c = 0; c < NCOLS; c++) {
+        if (!cols[c].present)
+            continue;
+        if (!value_range(&cols[c], first, rows))
+            return NULL;
+        total += cols[c].hi - cols[c].lo;
+    }
+    if (total > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a batch's values are over 2 GiB");
+        return NULL;
+    }
+    unsigned char *buf = PyMem_RawMalloc((size_t)total);
+    if (!buf) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_ssize_t used = 0;
+    for (int c = 0; c < NCOLS; c++) {
+        Column *col = &cols[c];
+        if (!col->present)
+            continue;
+        if (col->hi > col->lo)
+            memcpy(buf + used, (const unsigned char *)col->data.buf + col->lo,
+                   (size_t)(col->hi - col->lo));
+        col->bytes = buf + used - col->lo;
+        used += col->hi - col->lo;
+    }
+    buf[used] = '-';
+    memset(buf + used + 1, 0, SLACK);
+    *size = total;
+    return buf;
+}
+
+/* Field c of a row (dictionary index code, or -1) certified: once per dictionary value. */
+static int certify_value(const Column *col, int c, int32_t code, Span s, Times *t)
+{
+    if (code < 0)
+        return linescan_certify_field(c, s, t);
+    Verdict *v = &col->verdicts[code];
+    if (v->state == 0)
+        v->state = linescan_certify_field(c, s, &v->t) ? 1 : 2;
+    if (c == 0)
+        t->at = v->t.at;
+    else if (c == 8) {
+        t->not_before = v->t.not_before;
+        t->not_after = v->t.not_after;
+        t->has_validity = v->t.has_validity;
+    }
+    return v->state == 1;
+}
+
+/* 1: the fields of a connection record, certified; 0: declined; -1: not a connection
+ * record; -2: a value out of its buffer. */
+static int certify_row(const Column *cols, Py_ssize_t r, Py_ssize_t max_line, Span *f, Times *t,
+                       const Span *dash)
+{
+    Py_ssize_t length = NCOLS - 1 + 2; /* the spaces and the subject's quotes */
+    int32_t codes[NCOLS];
+    int keyed = 0, present;
+    for (int c = 0; c < NCOLS; c++) {
+        if (!value(&cols[c], r, &f[c], &present, &codes[c], dash))
+            return -2;
+        keyed |= present && (c == STATUS || c == CLIENT_IP);
+        length += f[c].n;
+    }
+    if (!keyed)
+        return -1;
+    if (length > max_line)
+        return 0;
+    for (int c = 0; c < NCOLS; c++)
+        if (!certify_value(&cols[c], c, codes[c], f[c], t))
+            return 0;
+    return 1;
+}
+
+/* Pass 1 over rows [first, rows), whose fields lie in buf (gather). 0 when out of memory,
+ * -1 when a value lies outside its buffer. */
+static int find_rows(const Column *cols, Py_ssize_t first, Py_ssize_t rows, Py_ssize_t max_line,
+                     Scan *s, const unsigned char *buf, const Span *dash)
+{
+    Rows found = {s->cuts, s->meta, s->sizes, 0, s->fold, {NULL, 0, 0}};
+    int status = 1;
+    for (Py_ssize_t r = first; r < rows; r++) {
+        Span f[NCOLS];
+        Times t;
+        int verdict = certify_row(cols, r, max_line, f, &t, dash);
+        if (verdict == -2) {
+            status = -1;
+            break;
+        }
+        if (verdict == 0)
+            s->pending[s->npending++] = (Pending){r, 0, 0};
+        if (verdict == 1 && !linescan_take(&found, buf, f, NCOLS, &t)) {
+            status = 0;
+            break;
+        }
+    }
+    s->rows = found.n;
+    s->seen = s->consumed = rows - first;
+    PyMem_RawFree(found.latest.slots);
+    return status;
+}
+
+PyObject *linescan_scan_columns(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *list, *routing = Py_None, *result = NULL;
+    Py_ssize_t first, rows, max_line, size = 0;
+    if (!PyArg_ParseTuple(args, "O!nnn|O", &PyList_Type, &list, &first, &rows, &max_line,
+                          &routing))
+        return NULL;
+    if (PyList_GET_SIZE(list) != NCOLS || first < 0 || rows < first || rows > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "15 columns, and 0 <= first <= rows, expected");
+        return NULL;
+    }
+    Column cols[NCOLS];
+    memset(cols, 0, sizeof(cols));
+    Scan s;
+    memset(&s, 0, sizeof(s));
+    unsigned char *buf = NULL;
+    int parsed = 1;
+    for (int c = 0; c < NCOLS && parsed; c++)
+        parsed = parse_column(PyList_GET_ITEM(list, c), rows, &cols[c]);
+    if (!parsed || !linescan_scan_alloc(&s, rows - first, routing))
+        goto done;
+    buf = gather(cols, first, rows, &size);
+    if (!buf)
+        goto done;
+    Span dash = {buf + size - SLACK - 1, 1};
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = find_rows(cols, first, rows, max_line, &s, buf, &dash);
+    Py_END_ALLOW_THREADS
+    if (status == 0 || s.fold->out_of_memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (status < 0) {
+        PyErr_SetString(PyExc_ValueError, "a value lies outside its column's buffer");
+        goto done;
+    }
+    result = linescan_result(&s, buf, size);
+done:
+    linescan_scan_free(&s);
+    PyMem_RawFree(buf);
+    release_columns(cols);
+    return result;
+}
+
+Py_ssize_t linescan_verdict_bytes(void)
+{
+    return (Py_ssize_t)sizeof(Verdict);
+}
