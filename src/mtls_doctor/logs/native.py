@@ -7,6 +7,10 @@ with ISA-L and hands chunks of lines to the scanner, which certifies each line a
 into its 15 fields without holding the GIL. DuckDB then reads the batches as an Arrow stream
 and only types the columns a query uses.
 
+A Parquet file on disk is not turned into lines first: the scanner certifies its rows from
+their Arrow columns, with the same field checks, and only the rows it declines are written as
+lines (``vended/columnar.py``, ``linescan_columns.c``).
+
 Lines the scanner does not certify are handed to the SQL parser as text, exactly as DuckDB's
 ``read_csv`` would have seen them (:func:`mtls_doctor.logs.reader.duckdb_parts`), so malformed
 lines are found and explained by one parser whichever reader ran. Faults are those of the
