@@ -123,6 +123,20 @@ PyObject *linescan_result(Scan *s, const unsigned char *buf, Py_ssize_t size);
 #define SLACK 32 /* bytes past each column's end, for the fixed-size copies of pass 2 */
 
 PyObject *linescan_scan_columns(PyObject *self, PyObject *args);
+
+/* A column of numbers as text (linescan_numbers.c): row r's text is text[offsets[r],
+ * offsets[r + 1]), for rows [first, rows); undone[r] (when not NULL) marks a number written
+ * otherwise by lines.py (not finite, or too large), whose row is then declined. */
+typedef struct {
+    int32_t *offsets;
+    unsigned char *text;
+    uint8_t *undone;
+    Py_ssize_t size;
+} Numbers;
+
+int linescan_numbers_text(Numbers *out, int kind, const void *values, Py_ssize_t offset,
+                          Py_ssize_t first, Py_ssize_t rows);
+void linescan_numbers_free(Numbers *numbers);
 Py_ssize_t linescan_verdict_bytes(void); /* per dictionary value kept by scan_columns */
 
 #endif

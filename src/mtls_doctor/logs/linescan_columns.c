@@ -29,13 +29,18 @@ typedef struct {
 } Verdict;
 
 /* One field's column: string values (offsets into data), through dictionary indices when
- * indices is set. A NULL column is one whose values are all empty. */
+ * indices is set; or numbers (int32, int64 or float64 values), written here as text
+ * (linescan_numbers.c). A NULL column is one whose values are all empty. */
 typedef struct {
     Py_buffer validity, offsets, data, indices, kept;
     int has_validity, has_indices, present, has_kept;
     Py_ssize_t offset, dict_offset, dict_length;
     Verdict *verdicts; /* per dictionary value */
-    int32_t lo, hi;     /* the values' bytes: data[lo, hi), copied to bytes + lo */
+    Numbers numbers;    /* of a column of numbers: their text */
+    const int32_t *offs; /* the values' offsets: the Arrow ones, or numbers.offsets */
+    const unsigned char *src;
+    Py_ssize_t src_len, offs_base; /* offs_base: what row r's offsets index adds to r */
+    int32_t lo, hi;     /* the values' bytes: src[lo, hi), copied to bytes + lo */
     const unsigned char *bytes;
 } Column;
 
@@ -44,6 +49,7 @@ static void release_columns(Column *cols)
     for (int c = 0; c < NCOLS; c++) {
         if (!cols[c].has_kept)
             PyMem_RawFree(cols[c].verdicts);
+        linescan_numbers_free(&cols[c].numbers);
         Py_buffer *views[] = {&cols[c].validity, &cols[c].offsets, &cols[c].data, &cols[c].indices,
                               &cols[c].kept};
         for (int k = 0; k < 5; k++)
@@ -66,16 +72,50 @@ static int too_short(const Py_buffer *view, Py_ssize_t bytes)
     return 1;
 }
 
+/* (kind, validity, values, offset): numbers, kind 4 (int32), 8 (int64) or -8 (float64),
+ * written as text for rows [first, rows). */
+static int parse_numbers(PyObject *item, Py_ssize_t first, Py_ssize_t rows, Column *col)
+{
+    PyObject *validity, *values;
+    int kind, has;
+    if (!PyArg_ParseTuple(item, "iOOn", &kind, &validity, &values, &col->offset))
+        return 0;
+    col->present = 1;
+    if (!get_view(validity, &col->validity, &col->has_validity) ||
+        !get_view(values, &col->data, &has))
+        return 0;
+    Py_ssize_t width = kind < 0 ? -kind : kind, end = col->offset + rows;
+    if ((kind != 4 && kind != 8 && kind != -8) || col->offset < 0 ||
+        rows - first > INT32_MAX / 32) {
+        PyErr_SetString(PyExc_ValueError, "numbers of kind 4, 8 or -8, fewer rows, expected");
+        return 0;
+    }
+    if ((col->has_validity && too_short(&col->validity, (end + 7) / 8)) ||
+        too_short(&col->data, end * width))
+        return 0;
+    if (!linescan_numbers_text(&col->numbers, kind, col->data.buf, col->offset, first, rows)) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    col->offs = col->numbers.offsets;
+    col->src = col->numbers.text;
+    col->src_len = col->numbers.size;
+    col->offs_base = 0;
+    return 1;
+}
+
 /* (validity, offsets, data, indices, offset, dict_offset, dict_length, verdicts) or None,
  * checked against `rows`: values are read only within the buffers. verdicts is None or, for
  * a dictionary, a writable buffer of dict_length * VERDICT_BYTES bytes that keeps the
  * verdicts on its values from one call to the next (zeroed: none yet): the caller gives the
  * same one only for the same dictionary values. */
-static int parse_column(PyObject *item, Py_ssize_t rows, Column *col)
+static int parse_column(PyObject *item, Py_ssize_t first, Py_ssize_t rows, Column *col)
 {
     memset(col, 0, sizeof(*col));
     if (item == Py_None)
         return 1;
+    if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 4)
+        return parse_numbers(item, first, rows, col);
     PyObject *validity, *offsets, *data, *indices, *kept;
     int has;
     if (!PyArg_ParseTuple(item, "OOOOnnnO", &validity, &offsets, &data, &indices, &col->offset,
@@ -96,6 +136,10 @@ static int parse_column(PyObject *item, Py_ssize_t rows, Column *col)
     Py_ssize_t end = col->offset + rows;
     if (col->has_validity && too_short(&col->validity, (end + 7) / 8))
         return 0;
+    col->offs = col->offsets.buf;
+    col->src = col->data.buf;
+    col->src_len = col->data.len;
+    col->offs_base = col->offset;
     if (!col->has_indices)
         return !too_short(&col->offsets, (end + 1) * 4);
     if (too_short(&col->indices, end * 4) ||
@@ -114,7 +158,8 @@ static int parse_column(PyObject *item, Py_ssize_t rows, Column *col)
 }
 
 /* Row r's value of col, "-" when empty; *present is 0 when null or "", *code its
- * dictionary index (-1 for none). 0 when the value lies outside its buffers. */
+ * dictionary index (-1 for none). 0 when the value lies outside its buffers, 2 for a number
+ * not written here. */
 static int value(const Column *col, Py_ssize_t r, Span *out, int *present, int32_t *code,
                  const Span *dash)
 {
@@ -126,14 +171,17 @@ static int value(const Column *col, Py_ssize_t r, Span *out, int *present, int32
     Py_ssize_t i = col->offset + r;
     if (col->has_validity && !(((const uint8_t *)col->validity.buf)[i / 8] >> (i % 8) & 1))
         return 1;
+    i = col->offs_base + r;
     if (col->has_indices) {
-        int32_t k = ((const int32_t *)col->indices.buf)[i];
+        int32_t k = ((const int32_t *)col->indices.buf)[col->offset + r];
         if (k < 0 || k >= col->dict_length)
             return 0;
         *code = k;
         i = col->dict_offset + k;
+    } else if (col->numbers.undone && col->numbers.undone[r]) {
+        return 2; /* a number lines.py writes otherwise: the row is declined */
     }
-    const int32_t *offsets = col->offsets.buf;
+    const int32_t *offsets = col->offs;
     int32_t start = offsets[i], stop = offsets[i + 1];
     if (start < col->lo || stop < start || stop > col->hi)
         return 0;
@@ -148,12 +196,12 @@ static int value(const Column *col, Py_ssize_t r, Span *out, int *present, int32
  * within the data. */
 static int value_range(Column *col, Py_ssize_t first, Py_ssize_t rows)
 {
-    const int32_t *offsets = col->offsets.buf;
-    Py_ssize_t from = col->has_indices ? col->dict_offset : col->offset + first;
-    Py_ssize_t to = col->has_indices ? col->dict_offset + col->dict_length : col->offset + rows;
+    const int32_t *offsets = col->offs;
+    Py_ssize_t from = col->has_indices ? col->dict_offset : col->offs_base + first;
+    Py_ssize_t to = col->has_indices ? col->dict_offset + col->dict_length : col->offs_base + rows;
     col->lo = offsets[from];
     col->hi = offsets[to];
-    if (col->lo < 0 || col->hi < col->lo || col->hi > col->data.len) {
+    if (col->lo < 0 || col->hi < col->lo || col->hi > col->src_len) {
         PyErr_SetString(PyExc_ValueError, "a column's offsets lie outside its data");
         return 0;
     }
@@ -187,8 +235,7 @@ static unsigned char *gather(Column *cols, Py_ssize_t first, Py_ssize_t rows, Py
         if (!col->present)
             continue;
         if (col->hi > col->lo)
-            memcpy(buf + used, (const unsigned char *)col->data.buf + col->lo,
-                   (size_t)(col->hi - col->lo));
+            memcpy(buf + used, col->src + col->lo, (size_t)(col->hi - col->lo));
         col->bytes = buf + used - col->lo;
         used += col->hi - col->lo;
     }
@@ -223,13 +270,17 @@ static int certify_row(const Column *cols, Py_ssize_t r, Py_ssize_t max_line, Sp
 {
     Py_ssize_t length = NCOLS - 1 + 2; /* the spaces and the subject's quotes */
     int32_t codes[NCOLS];
-    int keyed = 0, present;
+    int keyed = 0, present, undone = 0;
     for (int c = 0; c < NCOLS; c++) {
-        if (!value(&cols[c], r, &f[c], &present, &codes[c], dash))
+        int got = value(&cols[c], r, &f[c], &present, &codes[c], dash);
+        if (!got)
             return -2;
+        undone |= got == 2;
         keyed |= present && (c == STATUS || c == CLIENT_IP);
         length += f[c].n;
     }
+    if (undone) /* what the row is (a record or not) is the line path's to say */
+        return 0;
     if (!keyed)
         return -1;
     if (length > max_line)
@@ -287,7 +338,7 @@ PyObject *linescan_scan_columns(PyObject *self, PyObject *args)
     unsigned char *buf = NULL;
     int parsed = 1;
     for (int c = 0; c < NCOLS && parsed; c++)
-        parsed = parse_column(PyList_GET_ITEM(list, c), rows, &cols[c]);
+        parsed = parse_column(PyList_GET_ITEM(list, c), first, rows, &cols[c]);
     if (!parsed || !linescan_scan_alloc(&s, rows - first, routing))
         goto done;
     buf = gather(cols, first, rows, &size);

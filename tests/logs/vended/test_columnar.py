@@ -223,3 +223,43 @@ def test_any_rows_read_alike_from_columns_and_from_lines(
     table = pa.table({n: pa.array([r[n] for r in rows], pa.string()) for n in VENDED_FIELD_NAMES})
     pq.write_table(table, path, row_group_size=9, use_dictionary=coded)
     _both(path, monkeypatch, routing)
+
+
+_NUMBERS = {
+    "client_port": st.one_of(st.none(), st.integers(0, 65535), st.integers(-(2**31), 2**31 - 1)),
+    "listener_port": st.one_of(st.integers(0, 65535), st.integers(-(2**63), 2**63 - 1)),
+    "tls_handshake_latency": st.one_of(
+        st.none(),
+        st.floats(),
+        st.floats(0, 1e4),
+        st.floats(1e8, 1e13),
+        st.integers(0, 10**7).map(lambda n: n / 1000),  # milliseconds, as ALB writes them
+        st.sampled_from([-0.0, 0.0, 1.5, 0.012, 12.0, 999999999.9999995, 5e-7, 1e-6]),
+    ),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=_FIXTURES)
+@given(
+    st.lists(st.tuples(st.sampled_from(_VALID), st.fixed_dictionaries(_NUMBERS)), max_size=20),
+    st.sampled_from(ROUTINGS),
+)
+def test_numbers_read_alike_from_columns_and_from_lines(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: list[tuple[dict[str, Any], dict[str, Any]]],
+    routing: Routing | None,
+) -> None:
+    """Ports (int32, int64) and latencies (double) are written as text by the scanner."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kinds = {"client_port": pa.int32(), "listener_port": pa.int64()}
+    kinds["tls_handshake_latency"] = pa.float64()
+    merged = [{**base, **numbers} for base, numbers in rows]
+    table = pa.table(
+        {n: pa.array([r[n] for r in merged], kinds.get(n, pa.string())) for n in VENDED_FIELD_NAMES}
+    )
+    path = tmp_path_factory.mktemp("numbers") / "numbers.parquet"
+    pq.write_table(table, path, row_group_size=8)
+    _both(path, monkeypatch, routing)

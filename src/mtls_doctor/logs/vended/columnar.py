@@ -39,9 +39,12 @@ BATCH_ROWS = 16_384
 # Decoded as plain strings: one value per record, where a dictionary costs more than it saves.
 UNIQUE = frozenset({"time", "timestamp", "conn_trace_id"})
 
-# One field's column for scan_columns: (validity, offsets, data, indices, offset,
-# dictionary offset, dictionary length, verdicts), or None when the field has no column.
-Column = tuple[Any, Any, Any, Any, int, int, int, bytearray | None] | None
+# One field's column for scan_columns: strings (validity, offsets, data, indices, offset,
+# dictionary offset, dictionary length, verdicts); numbers (kind, validity, values,
+# offset); or None when the field has no column.
+Column = (
+    tuple[Any, Any, Any, Any, int, int, int, bytearray | None] | tuple[int, Any, Any, int] | None
+)
 # Per field, its last dictionary and the scanner's verdicts on its values: a row group's
 # batches each bring the same dictionary, whose values are then certified once per group.
 Kept = dict[int, tuple["pa.Array", bytearray]]
@@ -63,14 +66,22 @@ def batches(path: Path) -> Iterator[pa.RecordBatch]:
 
 def field_columns(batch: pa.RecordBatch, kept: Kept) -> list[Column]:
     """The 15 fields of ``batch`` as ``scan_columns`` takes them (Arrow buffers, which keep
-    their memory alive), with the verdicts ``kept`` from the batches before. A value that is
-    not a string is written as text as ``lines.py`` writes it."""
+    their memory alive), with the verdicts ``kept`` from the batches before. Integers and
+    doubles are written as text by the scanner, other values that are not strings as
+    ``lines.py`` writes them."""
     names = list(batch.schema.names)
     columns: list[Column] = []
     try:
         for field, name in enumerate(VENDED_FIELD_NAMES):
             array = _field_array(batch, name, names)
-            columns.append(None if array is None else _buffers(array, field, kept))
+            if array is None:
+                columns.append(None)
+            elif (kind := _number_kind(array, name)) is not None:
+                validity, values = array.buffers()
+                columns.append((kind, validity if array.null_count else None, values, array.offset))
+            else:
+                text = array if _is_text(array) else _as_text(array, name)
+                columns.append(_buffers(text, field, kept))
     except VendedTypeError as error:
         raise FeedFault(f"column {error}") from error
     return columns
@@ -87,7 +98,7 @@ def odd_lines(batch: pa.RecordBatch, rows: list[int]) -> bytes:
 
 
 def _field_array(batch: pa.RecordBatch, name: str, names: list[str]) -> pa.Array | None:
-    """``name``'s column: strings, or strings through a dictionary; None when absent."""
+    """``name``'s column, None when absent or all null."""
     import pyarrow as pa
 
     synonyms = [s for s, target in VENDED_SYNONYMS.items() if target == name and s in names]
@@ -97,15 +108,27 @@ def _field_array(batch: pa.RecordBatch, name: str, names: list[str]) -> pa.Array
     if not present:
         return None
     column = batch.column(present[0])
-    kind = column.type
+    return None if pa.types.is_null(column.type) else column
+
+
+# scan_columns' kinds of numbers: their text is written by the scanner as lines.py writes it.
+_NUMBER_KINDS = {"int32": 4, "int64": 8, "double": -8}
+
+
+def _number_kind(array: pa.Array, name: str) -> int | None:
+    # A number in time is an instant (lines.py), written by pyarrow.
+    return None if name == VENDED_FIELD_NAMES[0] else _NUMBER_KINDS.get(str(array.type))
+
+
+def _is_text(array: pa.Array) -> bool:
+    """Strings, or strings through a dictionary scan_columns reads as it is."""
+    import pyarrow as pa
+
+    kind = array.type
     if pa.types.is_dictionary(kind):
         plain = pa.types.is_string(kind.value_type) and kind.index_type == pa.int32()
-        if plain and column.dictionary.null_count == 0:
-            return column
-        column = column.cast(kind.value_type)
-    if pa.types.is_null(column.type):
-        return None
-    return column if pa.types.is_string(column.type) else _as_text(column, name)
+        return plain and array.dictionary.null_count == 0
+    return pa.types.is_string(kind)
 
 
 def _buffers(array: pa.Array, field: int, kept: Kept) -> Column:
