@@ -69,7 +69,7 @@ def _use_system_allocator() -> None:
 
 
 def _open(
-    handle: BinaryIO, dictionaries: list[str] | None = None, metadata: Any = None
+    handle: BinaryIO | pa.NativeFile, dictionaries: list[str] | None = None, metadata: Any = None
 ) -> pq.ParquetFile:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -112,7 +112,7 @@ def legacy_pieces(handle: BinaryIO) -> Iterator[bytes]:
 
 
 def record_batches(
-    handle: BinaryIO, rows: int, plain: frozenset[str] | None = None
+    handle: BinaryIO | pa.NativeFile, rows: int, plain: frozenset[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
     """The field columns of the Parquet file ``handle`` (seekable), ``rows`` rows at a time,
     row group by row group, with the faults of :func:`legacy_pieces`. With ``plain``, string
