@@ -377,6 +377,19 @@ static PyObject *keep_freed_memory(PyObject *self, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+static PyObject *verdicts_size(PyObject *self, PyObject *values)
+{
+    (void)self;
+    Py_ssize_t n = PyLong_AsSsize_t(values);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0 || n > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "0 <= values <= 2**31 - 1 expected");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(linescan_verdicts_size(n));
+}
+
 static PyMethodDef methods[] = {
     {"keep_freed_memory", keep_freed_memory, METH_NOARGS,
      "Let the C allocator keep freed memory for reuse (glibc only; a no-op elsewhere)."},
@@ -384,6 +397,9 @@ static PyMethodDef methods[] = {
      "scan_columns(columns, first, rows, max_line, routing=None) -> what scan() returns, for "
      "rows [first, rows) of 15 string columns (see linescan_columns.c); lines are rows, "
      "declined lines (row, b'')"},
+    {"verdicts_size", verdicts_size, METH_O,
+     "verdicts_size(values) -> the bytes scan_columns keeps its verdicts on a dictionary of "
+     "that many values in"},
     {"scan", scan, METH_VARARGS,
      "scan(data, max_line, max_lines=2**20, routing=None) -> (rows, "
      "[(offsets, data)] * 15, field_counts, lines, [(line_index, line)], (timestamp, "
@@ -399,10 +415,5 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__linescan(void)
 {
     linescan_init_tables();
-    PyObject *m = PyModule_Create(&module);
-    if (m && PyModule_AddIntConstant(m, "VERDICT_BYTES", (long)linescan_verdict_bytes()) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    return PyModule_Create(&module);
 }

@@ -51,5 +51,4 @@ def scan_columns(
     tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
     tuple[int, int, int],
 ]: ...
-
-VERDICT_BYTES: int  # kept per dictionary value by scan_columns
+def verdicts_size(values: int, /) -> int: ...  # kept by scan_columns per dictionary

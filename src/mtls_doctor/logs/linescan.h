@@ -137,6 +137,7 @@ typedef struct {
 int linescan_numbers_text(Numbers *out, int kind, const void *values, Py_ssize_t offset,
                           Py_ssize_t first, Py_ssize_t rows);
 void linescan_numbers_free(Numbers *numbers);
-Py_ssize_t linescan_verdict_bytes(void); /* per dictionary value kept by scan_columns */
+/* The bytes scan_columns keeps its verdicts on a dictionary of `values` values in. */
+Py_ssize_t linescan_verdicts_size(Py_ssize_t values);
 
 #endif

@@ -173,7 +173,8 @@ def test_scan_columns_refuses_columns_it_cannot_read_safely() -> None:
     with pytest.raises(ValueError):
         _linescan.scan_columns([coded] * 15, 0, 2, 100)
     with pytest.raises(ValueError):  # verdicts too short for the dictionary
-        _linescan.scan_columns([(*coded[:7], bytearray(1))] * 15, 0, 1, 100)
+        short = bytearray(_linescan.verdicts_size(2) - 1)
+        _linescan.scan_columns([(*coded[:7], short)] * 15, 0, 1, 100)
     scanned = _linescan.scan_columns([None] * 15, 0, 2, 100)  # no key field: no record
     assert (scanned[0], scanned[3], scanned[4]) == (0, 2, [])
 

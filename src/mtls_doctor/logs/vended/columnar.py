@@ -148,7 +148,7 @@ def _buffers(array: pa.Array, field: int, kept: Kept) -> Column:
     offsets, data = values.buffers()[1:3]
     before = kept.get(field)
     if before is None or not before[0].equals(values):
-        before = values, bytearray(len(values) * _linescan.VERDICT_BYTES)
+        before = values, bytearray(_linescan.verdicts_size(len(values)))
         kept[field] = before
     code = indices.buffers()[1]
     return validity, offsets, data, code, indices.offset, values.offset, len(values), before[1]
