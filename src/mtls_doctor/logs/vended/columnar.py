@@ -132,8 +132,8 @@ def _is_text(array: pa.Array) -> bool:
     kind = array.type
     if pa.types.is_dictionary(kind):
         plain = pa.types.is_string(kind.value_type) and kind.index_type == pa.int32()
-        return plain and array.dictionary.null_count == 0
-    return pa.types.is_string(kind)
+        return bool(plain and array.dictionary.null_count == 0)
+    return bool(pa.types.is_string(kind))
 
 
 def _buffers(array: pa.Array, field: int, kept: Kept) -> Column:
