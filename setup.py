@@ -10,6 +10,8 @@ setup(
                 "src/mtls_doctor/logs/_linescan.c",
                 "src/mtls_doctor/logs/linescan_certify.c",
                 "src/mtls_doctor/logs/linescan_route.c",
+                "src/mtls_doctor/logs/linescan_columns.c",
+                "src/mtls_doctor/logs/linescan_numbers.c",
             ],
             depends=["src/mtls_doctor/logs/linescan.h"],
             extra_compile_args=["-O2"],

@@ -21,19 +21,6 @@
 #include <malloc.h>
 #endif
 
-typedef struct {
-    Py_ssize_t index, start, len;
-} Pending;
-
-/* The rows of one scan, as pass 1 finds them. */
-typedef struct {
-    Cut *cuts;
-    Row *meta;
-    Py_ssize_t *sizes, n;
-    Fold *fold;
-    Latest latest;
-} Rows;
-
 /* Row r is the line of fields f: a new row (r == n), or in place of an earlier one. */
 static void put_row(Rows *rows, Py_ssize_t r, const unsigned char *buf, const Span *f, Row row)
 {
@@ -72,8 +59,7 @@ static int trace_id(Span s, uint8_t *out)
 
 /* A certified line: counted when folding, then a row, or in place of an earlier row, or
  * nothing more (see linescan_route.c). 0 when out of memory. */
-static int take_line(Rows *rows, const unsigned char *buf, const Span *f, int nf,
-                     const Times *t)
+int linescan_take(Rows *rows, const unsigned char *buf, const Span *f, int nf, const Times *t)
 {
     Fold *fold = rows->fold;
     int route = linescan_route(fold, f[10], t);
@@ -123,7 +109,7 @@ static void find_fields(const unsigned char *buf, Py_ssize_t size, Py_ssize_t ma
         int nf = 0;
         Times t;
         if (n > 0 && untrimmed <= max_line && linescan_certify(p, n, f, &nf, &t)) {
-            if (!take_line(found, buf, f, nf, &t)) {
+            if (!linescan_take(found, buf, f, nf, &t)) {
                 found->fold->out_of_memory = 1;
                 break;
             }
@@ -149,8 +135,6 @@ static void order_rows(const Row *meta, Py_ssize_t rows, int32_t *order, Py_ssiz
     for (Py_ssize_t r = 0; r < rows; r++)
         order[next[meta[r].route]++] = (int32_t)r;
 }
-
-#define SLACK 32 /* bytes past each column's end, for the fixed-size copies below */
 
 /* Copy a short field with one or two fixed-size moves, which compile to single loads and
  * stores; memcpy() calls per field were the largest cost of this pass. Writing past the
@@ -254,60 +238,64 @@ static int parse_routing(PyObject *routing, Fold *fold)
            micros_or(until, INT64_MAX, &fold->until);
 }
 
-static PyObject *scan(PyObject *self, PyObject *args)
+int linescan_scan_alloc(Scan *s, Py_ssize_t lines, PyObject *routing)
 {
-    (void)self;
-    Py_buffer view;
-    Py_ssize_t max_line, max_lines = 1024 * 1024;
-    PyObject *routing = Py_None;
-    if (!PyArg_ParseTuple(args, "y*n|nO", &view, &max_line, &max_lines, &routing))
-        return NULL;
-    const unsigned char *buf = view.buf;
-    Py_ssize_t size = view.len, lines = 0, rows = 0, npending = 0, seen = 0, consumed = 0;
-    Py_ssize_t sizes[NCOLS] = {0}, per_route[NROUTES] = {0};
+    memset(s, 0, sizeof(*s));
+    s->fold = PyMem_RawCalloc(1, sizeof(Fold));
+    if (!s->fold) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    if (!parse_routing(routing, s->fold))
+        return 0;
+    /* Room for `lines` (pages never touched cost nothing) rather than counting the lines
+     * first, which was a second pass over every byte. */
+    size_t n = lines > 0 ? (size_t)lines : 1;
+    s->cuts = PyMem_RawMalloc(sizeof(Cut) * NCOLS * n);
+    s->meta = PyMem_RawMalloc(sizeof(Row) * n);
+    s->order = PyMem_RawMalloc(sizeof(int32_t) * n);
+    s->pending = PyMem_RawMalloc(sizeof(Pending) * n);
+    if (!s->cuts || !s->meta || !s->order || !s->pending) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    return 1;
+}
+
+void linescan_scan_free(Scan *s)
+{
+    if (s->fold)
+        linescan_fold_free(s->fold);
+    PyMem_RawFree(s->cuts);
+    PyMem_RawFree(s->meta);
+    PyMem_RawFree(s->order);
+    PyMem_RawFree(s->pending);
+}
+
+/* One column's pair (offsets, data), sized for `rows` and `size` bytes (+ SLACK). */
+static PyObject *column_pair(Py_ssize_t rows, Py_ssize_t size, char **data, int32_t **offsets)
+{
+    PyObject *d = new_bytes(size + SLACK);
+    PyObject *o = new_bytes((rows + 1) * 4);
+    PyObject *pair = (d && o) ? PyTuple_Pack(2, o, d) : NULL;
+    Py_XDECREF(d);
+    Py_XDECREF(o);
+    if (pair) {
+        *data = PyByteArray_AS_STRING(d);
+        *offsets = (int32_t *)PyByteArray_AS_STRING(o);
+    }
+    return pair;
+}
+
+PyObject *linescan_result(Scan *s, const unsigned char *buf, Py_ssize_t size)
+{
+    Py_ssize_t rows = s->rows, per_route[NROUTES] = {0};
     PyObject *result = NULL, *columns = NULL, *counts = NULL, *declined = NULL;
     PyObject *at = NULL, *not_before = NULL, *not_after = NULL, *validity = NULL;
     PyObject *tid = NULL, *tid_validity = NULL, *folded = NULL;
-    Cut *cuts = NULL;
-    Row *meta = NULL;
-    int32_t *order = NULL;
-    Pending *pending = NULL;
-    Fold *fold = PyMem_RawCalloc(1, sizeof(Fold));
-    if (!fold) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!parse_routing(routing, fold))
-        goto done;
-    if (size > INT32_MAX - SLACK || max_lines < 1 || max_lines > 16 * 1024 * 1024) {
-        PyErr_SetString(PyExc_ValueError, "chunk over 2 GiB, or max_lines out of range");
-        goto done;
-    }
-    /* At most max_lines lines per call: what is allocated per line (and the Python objects
-     * made of declined lines) stays bounded however short the lines are. Room is made for
-     * that many (pages never touched cost nothing) rather than counting the lines first,
-     * which was a second pass over every byte. */
-    lines = size + 1 < max_lines ? size + 1 : max_lines;
-    cuts = PyMem_RawMalloc(sizeof(Cut) * NCOLS * (size_t)lines);
-    meta = PyMem_RawMalloc(sizeof(Row) * (size_t)lines);
-    order = PyMem_RawMalloc(sizeof(int32_t) * (size_t)lines);
-    pending = PyMem_RawMalloc(sizeof(Pending) * (size_t)lines);
-    if (!cuts || !meta || !order || !pending) {
-        PyErr_NoMemory();
-        goto done;
-    }
     Py_BEGIN_ALLOW_THREADS
-    Rows found = {cuts, meta, sizes, 0, fold, {NULL, 0, 0}};
-    find_fields(buf, size, max_line, &found, pending, lines, &npending, &seen, &consumed);
-    rows = found.n;
-    PyMem_RawFree(found.latest.slots);
-    order_rows(meta, rows, order, per_route);
+    order_rows(s->meta, rows, s->order, per_route);
     Py_END_ALLOW_THREADS
-    if (fold->out_of_memory) {
-        PyErr_NoMemory();
-        goto done;
-    }
-
     /* Columns of exactly the right size: memory handed to Arrow is all used. */
     counts = new_bytes(rows * 4);
     at = new_bytes(rows * 8);
@@ -325,16 +313,10 @@ static PyObject *scan(PyObject *self, PyObject *args)
     char *data[NCOLS];
     int32_t *offsets[NCOLS];
     for (int c = 0; c < NCOLS; c++) {
-        PyObject *d = new_bytes(sizes[c] + SLACK);
-        PyObject *o = new_bytes((rows + 1) * 4);
-        PyObject *pair = (d && o) ? PyTuple_Pack(2, o, d) : NULL;
-        Py_XDECREF(d);
-        Py_XDECREF(o);
+        PyObject *pair = column_pair(rows, s->sizes[c], &data[c], &offsets[c]);
         if (!pair)
             goto done;
         PyList_SET_ITEM(columns, c, pair);
-        data[c] = PyByteArray_AS_STRING(d);
-        offsets[c] = (int32_t *)PyByteArray_AS_STRING(o);
     }
     RowColumns rc = {(int64_t *)PyByteArray_AS_STRING(at),
                      (int64_t *)PyByteArray_AS_STRING(not_before),
@@ -344,22 +326,22 @@ static PyObject *scan(PyObject *self, PyObject *args)
                      (uint8_t *)PyByteArray_AS_STRING(tid),
                      (uint8_t *)PyByteArray_AS_STRING(tid_validity)};
     Py_BEGIN_ALLOW_THREADS
-    fill_columns(buf, size, cuts, meta, order, rows, data, offsets, rc);
+    fill_columns(buf, size, s->cuts, s->meta, s->order, rows, data, offsets, rc);
     Py_END_ALLOW_THREADS
 
     for (int c = 0; c < NCOLS; c++) {
         PyObject *d = PyTuple_GET_ITEM(PyList_GET_ITEM(columns, c), 1);
-        if (PyByteArray_Resize(d, sizes[c]) < 0) /* a minor downsize: no copy */
+        if (PyByteArray_Resize(d, s->sizes[c]) < 0) /* a minor downsize: no copy */
             goto done;
     }
-    declined = declined_list(buf, pending, npending);
-    folded = linescan_folded(fold);
+    declined = declined_list(buf, s->pending, s->npending);
+    folded = linescan_folded(s->fold);
     if (!declined || !folded)
         goto done;
-    result = Py_BuildValue("(nOOnO(OOOO)nO(OO)(nnn))", rows, columns, counts, seen, declined,
-                           at, not_before, not_after, validity, consumed, folded, tid,
-                           tid_validity, per_route[ROUTE_FAILED], per_route[ROUTE_EXPIRING],
-                           per_route[ROUTE_OTHER]);
+    result = Py_BuildValue("(nOOnO(OOOO)nO(OO)(nnn))", rows, columns, counts, s->seen,
+                           declined, at, not_before, not_after, validity, s->consumed, folded,
+                           tid, tid_validity, per_route[ROUTE_FAILED],
+                           per_route[ROUTE_EXPIRING], per_route[ROUTE_OTHER]);
 done:
     Py_XDECREF(columns);
     Py_XDECREF(counts);
@@ -371,11 +353,44 @@ done:
     Py_XDECREF(tid);
     Py_XDECREF(tid_validity);
     Py_XDECREF(folded);
-    linescan_fold_free(fold);
-    PyMem_RawFree(cuts);
-    PyMem_RawFree(meta);
-    PyMem_RawFree(order);
-    PyMem_RawFree(pending);
+    return result;
+}
+
+static PyObject *scan(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t max_line, max_lines = 1024 * 1024;
+    PyObject *routing = Py_None, *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*n|nO", &view, &max_line, &max_lines, &routing))
+        return NULL;
+    const unsigned char *buf = view.buf;
+    Py_ssize_t size = view.len;
+    Scan s;
+    if (size > INT32_MAX - SLACK || max_lines < 1 || max_lines > 16 * 1024 * 1024) {
+        PyErr_SetString(PyExc_ValueError, "chunk over 2 GiB, or max_lines out of range");
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    /* At most max_lines lines per call: what is allocated per line (and the Python objects
+     * made of declined lines) stays bounded however short the lines are. */
+    Py_ssize_t lines = size + 1 < max_lines ? size + 1 : max_lines;
+    if (!linescan_scan_alloc(&s, lines, routing))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    Rows found = {s.cuts, s.meta, s.sizes, 0, s.fold, {NULL, 0, 0}};
+    find_fields(buf, size, max_line, &found, s.pending, lines, &s.npending, &s.seen,
+                &s.consumed);
+    s.rows = found.n;
+    PyMem_RawFree(found.latest.slots);
+    Py_END_ALLOW_THREADS
+    if (s.fold->out_of_memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = linescan_result(&s, buf, size);
+done:
+    linescan_scan_free(&s);
     PyBuffer_Release(&view);
     return result;
 }
@@ -395,9 +410,29 @@ static PyObject *keep_freed_memory(PyObject *self, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+static PyObject *verdicts_size(PyObject *self, PyObject *values)
+{
+    (void)self;
+    Py_ssize_t n = PyLong_AsSsize_t(values);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0 || n > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "0 <= values <= 2**31 - 1 expected");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(linescan_verdicts_size(n));
+}
+
 static PyMethodDef methods[] = {
     {"keep_freed_memory", keep_freed_memory, METH_NOARGS,
      "Let the C allocator keep freed memory for reuse (glibc only; a no-op elsewhere)."},
+    {"scan_columns", linescan_scan_columns, METH_VARARGS,
+     "scan_columns(columns, first, rows, max_line, routing=None) -> what scan() returns, for "
+     "rows [first, rows) of 15 string columns (see linescan_columns.c); lines are rows, "
+     "declined lines (row, b'')"},
+    {"verdicts_size", verdicts_size, METH_O,
+     "verdicts_size(values) -> the bytes scan_columns keeps its verdicts on a dictionary of "
+     "that many values in"},
     {"scan", scan, METH_VARARGS,
      "scan(data, max_line, max_lines=2**20, routing=None) -> (rows, "
      "[(offsets, data)] * 15, field_counts, lines, [(line_index, line)], (timestamp, "

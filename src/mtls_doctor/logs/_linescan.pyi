@@ -1,3 +1,5 @@
+from typing import Any
+
 # The compiled line scanner (_linescan.c); see native.py for how its output is used.
 # scan() -> (rows, 15 x (int32 offsets, bytes), int32 field counts, lines seen,
 #            [(line index, raw line)] not certified,
@@ -27,3 +29,28 @@ def scan(
     tuple[int, int, int],
 ]: ...
 def keep_freed_memory() -> None: ...
+
+# scan_columns(): scan()'s result for rows [first, rows) given as 15 columns (each None, or
+# (validity, offsets, data, dictionary indices, offset, dictionary offset, dictionary
+# length, kept verdicts): Arrow buffers, see linescan_columns.c); its lines are rows and its
+# declined lines (row index, b"").
+def scan_columns(
+    columns: list[Any],
+    first: int,
+    rows: int,
+    max_line: int,
+    routing: tuple[int | None, bool, int | None, int | None] | None = ...,
+    /,
+) -> tuple[
+    int,
+    list[tuple[bytearray, bytearray]],
+    bytearray,
+    int,
+    list[tuple[int, bytes]],
+    tuple[bytearray, bytearray, bytearray, bytearray],
+    int,
+    tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
+    tuple[bytearray, bytearray],
+    tuple[int, int, int],
+]: ...
+def verdicts_size(values: int, /) -> int: ...  # kept by scan_columns per dictionary

@@ -81,4 +81,65 @@ void linescan_fold_free(Fold *fold);
  * exactly the syntax the SQL parser accepts, with f[0..14], *nfields and *t filled in. */
 int linescan_certify(const unsigned char *p, Py_ssize_t n, Span *f, int *nfields, Times *t);
 
+/* The part of linescan_certify for one field that comes split already (linescan_columns.c):
+ * field c (0-based) outside the subject is a token (printable ASCII, no space, no double
+ * quote), the subject valid UTF-8 without a control character or a double quote, and the
+ * field has the syntax the SQL parser accepts; t's instants of the field are filled in. */
+int linescan_certify_field(int c, Span s, Times *t);
+
+/* A declined line (or row): its index in the scan, and where its bytes lie. */
+typedef struct {
+    Py_ssize_t index, start, len;
+} Pending;
+
+/* The rows of one scan, as pass 1 finds them; cuts are offsets into the pass's buffer. */
+typedef struct {
+    Cut *cuts;
+    Row *meta;
+    Py_ssize_t *sizes, n;
+    Fold *fold;
+    Latest latest;
+} Rows;
+
+/* A certified line (fields f, in buf) taken into rows: routed, counted, kept (_linescan.c).
+ * 0 when out of memory. */
+int linescan_take(Rows *rows, const unsigned char *buf, const Span *f, int nf, const Times *t);
+
+/* What pass 1 of a scan found, for pass 2 and the result (_linescan.c). */
+typedef struct {
+    Fold *fold;
+    Cut *cuts;
+    Row *meta;
+    int32_t *order;
+    Pending *pending;
+    Py_ssize_t sizes[NCOLS];
+    Py_ssize_t rows, npending, seen, consumed;
+} Scan;
+
+int linescan_scan_alloc(Scan *s, Py_ssize_t lines, PyObject *routing);
+void linescan_scan_free(Scan *s);
+/* Pass 2 (order, columns) and the tuple scan() returns; buf holds the fields (with SLACK
+ * bytes readable past size) and the declined lines. */
+PyObject *linescan_result(Scan *s, const unsigned char *buf, Py_ssize_t size);
+
+#define SLACK 32 /* bytes past each column's end, for the fixed-size copies of pass 2 */
+
+PyObject *linescan_scan_columns(PyObject *self, PyObject *args);
+
+/* A column of numbers as text (linescan_numbers.c): row r's text is text[offsets[r],
+ * offsets[r + 1]), for rows [first, rows); undone[r] (when not NULL) marks a number written
+ * otherwise by lines.py (not finite, or too large), whose row is then declined. */
+typedef struct {
+    int32_t *offsets;
+    unsigned char *text;
+    uint8_t *undone;
+    Py_ssize_t size;
+} Numbers;
+
+int linescan_numbers_text(Numbers *out, int kind, const void *values, Py_ssize_t offset,
+                          Py_ssize_t first, Py_ssize_t rows);
+void linescan_numbers_free(Numbers *numbers);
+/* The bytes scan_columns keeps its verdicts on a dictionary of `values` values in. */
+Py_ssize_t linescan_verdicts_size(Py_ssize_t values);
+
 #endif

@@ -7,6 +7,10 @@ with ISA-L and hands chunks of lines to the scanner, which certifies each line a
 into its 15 fields without holding the GIL. DuckDB then reads the batches as an Arrow stream
 and only types the columns a query uses.
 
+A Parquet file on disk is not turned into lines first: the scanner certifies its rows from
+their Arrow columns, with the same field checks, and only the rows it declines are written as
+lines (``vended/columnar.py``, ``linescan_columns.c``).
+
 Lines the scanner does not certify are handed to the SQL parser as text, exactly as DuckDB's
 ``read_csv`` would have seen them (:func:`mtls_doctor.logs.reader.duckdb_parts`), so malformed
 lines are found and explained by one parser whichever reader ran. Faults are those of the
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mtls_doctor.logs.chunks import FileState, chunks
-from mtls_doctor.logs.faults import NOT_UTF8, FileFault
+from mtls_doctor.logs.faults import NOT_UTF8, FeedFault, FileFault
 from mtls_doctor.logs.lines import duckdb_parts, long_lines_fault, too_long
 from mtls_doctor.logs.parse import MAX_LINE_BYTES, RAW_COLUMNS
 from mtls_doctor.logs.routing import (
@@ -170,43 +174,115 @@ def _read_file(
     chunk_bytes: int | None = None,
 ) -> None:
     """Scan one file into ``out``: ``(batch, kind)`` pairs, then its :class:`FileState`."""
-    assert _linescan is not None
     # A fed file cannot be read again to number its malformed lines: they are numbered now.
     state = FileState(numbered={} if source.feed is not None else None)
-
-    def hand_over(batch: pa.RecordBatch, kind: str) -> None:
-        _hand_over(out, (batch, kind), stop)
-
     try:
-        batcher = _Batcher(source, state)
-        for chunk in chunks(source, state, stop, chunk_bytes):
-            view = memoryview(chunk)
-            while view and not stop.is_set():
-                try:
-                    scanned = _linescan.scan(view, MAX_LINE_BYTES, MAX_LINES, routing)
-                except (ValueError, MemoryError) as error:  # the scanner's limits
-                    state.faults.append(FileFault(source.display, f"cannot read: {error}", 0))
+        scanner = _Scanner(source, state, out, stop, routing)
+        parquet = _parquet_path(source)
+        if parquet is not None:
+            scanner.parquet(parquet)
+        else:
+            for chunk in chunks(source, state, stop, chunk_bytes):
+                if not scanner.lines(memoryview(chunk)):
                     return
-                rows, _, _, lines, declined, _, consumed, folded, _, per_route = scanned
-                if (counts := folded_batch(folded)) is not None:
-                    state.folded.append(counts)
-                if rows:  # ordered by route: each route is one slice (no copy)
-                    batch, start = batcher.certified(rows, scanned), 0
-                    for kind, count in zip(_ROUTES, per_route, strict=True):
-                        if count:
-                            hand_over(batch.slice(start, count), kind)
-                        start += count
-                batch = batcher.declined(state.lines, declined)
-                if batch is not None:
-                    hand_over(batch, DECLINED)
-                state.lines += lines
-                view = view[consumed:]
+    except FeedFault as fault:  # a Parquet file read as columns: the rows before it stand
+        state.faults.append(FileFault(source.display, fault.message, 0))
     except OSError as error:
         state.faults.append(FileFault(source.display, f"cannot read: {error.strerror}", 0))
     except BaseException as error:  # handed to the reading thread, which raises it
         _hand_over(out, error, stop)
     finally:
         _hand_over(out, state, stop)
+
+
+def _parquet_path(source: LogSource) -> Any:
+    if source.feed is None:  # a legacy file: the vended readers are not imported
+        return None
+    from mtls_doctor.logs.vended import columnar
+
+    return columnar.parquet_path(source.feed)
+
+
+class _Scanner:
+    """Hands the scanner's output for one file to ``out``, and counts its lines."""
+
+    def __init__(
+        self,
+        source: LogSource,
+        state: FileState,
+        out: queue.Queue[Any],
+        stop: threading.Event,
+        routing: tuple[int | None, bool, int | None, int | None] | None,
+    ) -> None:
+        self.source, self.state, self.out, self.stop = source, state, out, stop
+        self.routing = routing
+        self.batcher = _Batcher(source, state)
+
+    def lines(self, view: memoryview, rows: list[int] | None = None) -> bool:
+        """Scan the lines of ``view``; with ``rows``, line *i* of it is line ``rows[i]`` of
+        the file's lines not yet counted (the others were read as columns). False when the
+        scanner's limits stopped the file (a fault is then noted)."""
+        assert _linescan is not None
+        base = 0
+        while view and not self.stop.is_set():
+            try:
+                scanned = _linescan.scan(view, MAX_LINE_BYTES, MAX_LINES, self.routing)
+            except (ValueError, MemoryError) as error:  # the scanner's limits
+                self._limit(error)
+                return False
+            self._certified(scanned)
+            declined, lines = scanned[4], scanned[3]
+            if rows is not None:
+                declined = [(rows[base + index], line) for index, line in declined]
+            batch = self.batcher.declined(self.state.lines, declined)
+            if batch is not None:
+                _hand_over(self.out, (batch, DECLINED), self.stop)
+            if rows is None:
+                self.state.lines += lines
+            base += lines
+            view = view[scanned[6] :]
+        return True
+
+    def parquet(self, path: Any) -> None:
+        """Scan the rows of the Parquet file ``path`` from its columns; the rows the scanner
+        declines are written as their legacy lines and scanned as lines."""
+        assert _linescan is not None
+        from mtls_doctor.logs.vended import columnar
+
+        kept: columnar.Kept = {}
+        for batch in columnar.batches(path):
+            if self.stop.is_set():
+                return
+            columns = columnar.field_columns(batch, kept)
+            first, odd, rows = 0, [], batch.num_rows
+            while first < rows:
+                try:
+                    scanned = _linescan.scan_columns(
+                        columns, first, rows, MAX_LINE_BYTES, self.routing
+                    )
+                except (ValueError, MemoryError) as error:
+                    self._limit(error)
+                    return
+                self._certified(scanned)
+                odd += [index for index, _ in scanned[4]]
+                first += scanned[3]
+            if odd and not self.lines(memoryview(columnar.odd_lines(batch, odd)), odd):
+                return
+            self.state.lines += rows
+
+    def _limit(self, error: BaseException) -> None:
+        self.state.faults.append(FileFault(self.source.display, f"cannot read: {error}", 0))
+
+    def _certified(self, scanned: Any) -> None:
+        rows, per_route, folded = scanned[0], scanned[9], scanned[7]
+        if (counts := folded_batch(folded)) is not None:
+            self.state.folded.append(counts)
+        if rows:  # ordered by route: each route is one slice (no copy)
+            batch, start = self.batcher.certified(rows, scanned), 0
+            for kind, count in zip(_ROUTES, per_route, strict=True):
+                if count:
+                    _hand_over(self.out, (batch.slice(start, count), kind), self.stop)
+                start += count
 
 
 @dataclass

@@ -12,7 +12,8 @@ number); a fault that ends the file early (a truncated gzip) raises
 
 Parquet is read by ``parquet.py`` (hook: ``legacy_pieces(handle)``, a seekable binary file,
 giving pieces of legacy-line bytes); a streamed Parquet object is spooled to a temporary
-file first, since its footer comes last.
+file first, since its footer comes last. The compiled reader reads a Parquet file on disk
+from its columns instead (``columnar.py``), and only the rows it declines as these lines.
 """
 
 from __future__ import annotations

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mtls_doctor.knowledge.fields import VENDED_FIELD_NAMES, VENDED_SYNONYMS
 from mtls_doctor.logs.faults import FeedFault
 from mtls_doctor.logs.vended.lines import VendedTypeError, legacy_bytes
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
 # Rows converted at once. Measured on the 2M-row benchmark corpus, two reading threads: the
@@ -67,13 +68,17 @@ def _use_system_allocator() -> None:
     pa.set_memory_pool(pa.system_memory_pool())
 
 
-def _open(handle: BinaryIO) -> pq.ParquetFile:
+def _open(
+    handle: BinaryIO | pa.NativeFile, dictionaries: list[str] | None = None, metadata: Any = None
+) -> pq.ParquetFile:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     _use_system_allocator()
     try:
-        return pq.ParquetFile(handle, pre_buffer=False)
+        return pq.ParquetFile(
+            handle, pre_buffer=False, read_dictionary=dictionaries, metadata=metadata
+        )
     except (pa.ArrowException, OSError, ValueError) as error:
         raise FeedFault(f"not a readable Parquet file ({_first_line(error)})") from error
 
@@ -99,16 +104,34 @@ def legacy_pieces(handle: BinaryIO) -> Iterator[bytes]:
     :class:`~mtls_doctor.logs.faults.FeedFault` for a file that cannot be read, a missing
     required column, a damaged row group or a column of a type that cannot be a field (the
     lines already given stand)."""
+    for batch in record_batches(handle, BATCH_ROWS):
+        try:
+            yield legacy_bytes(batch)
+        except VendedTypeError as error:
+            raise FeedFault(f"column {error}") from error
+
+
+def record_batches(
+    handle: BinaryIO | pa.NativeFile, rows: int, plain: frozenset[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The field columns of the Parquet file ``handle`` (seekable), ``rows`` rows at a time,
+    row group by row group, with the faults of :func:`legacy_pieces`. With ``plain``, string
+    columns not named in it are decoded as dictionaries (as Parquet stores them), which costs
+    a fraction of writing out every value."""
     import pyarrow as pa
 
     file = _open(handle)
     columns = _columns(file)
+    if plain is not None:
+        schema = file.schema_arrow
+        coded = [n for n in columns if n not in plain and pa.types.is_string(schema.field(n).type)]
+        file = _open(handle, coded, file.metadata)
     groups, done = file.metadata.num_row_groups, 0
     # Row group by row group (a batch never spans two): the rows before a damaged group are
     # all given, and the fault names the group.
     for group in range(groups):
         batches = file.iter_batches(
-            batch_size=BATCH_ROWS, row_groups=[group], columns=columns, use_threads=False
+            batch_size=rows, row_groups=[group], columns=columns, use_threads=False
         )
         while True:
             try:
@@ -118,8 +141,5 @@ def legacy_pieces(handle: BinaryIO) -> Iterator[bytes]:
             except (pa.ArrowException, OSError, ValueError) as error:
                 where = f"row group {group} of {groups}, from line {done + 1} on"
                 raise FeedFault(f"cannot read {where} ({_first_line(error)})") from error
-            try:
-                yield legacy_bytes(batch)
-            except VendedTypeError as error:
-                raise FeedFault(f"column {error}") from error
+            yield batch
             done += batch.num_rows
