@@ -116,6 +116,8 @@ typedef struct {
     Py_ssize_t rows, npending, seen, consumed;
 } Scan;
 
+/* Room for `lines` lines, and the routing argument read (linescan_route.c): 0 with an
+ * exception set. linescan_scan_free frees what was allocated, also after a failure. */
 int linescan_scan_alloc(Scan *s, Py_ssize_t lines, PyObject *routing);
 void linescan_scan_free(Scan *s);
 /* Pass 2 (order, columns) and the tuple scan() returns; buf holds the fields (with SLACK

@@ -17,6 +17,9 @@
  * of the expiring lines of one scan with the same client, subject, validity and serial only
  * the latest is returned. Grouped by derived values, as the SQL does, the latest of each
  * group of raw values still gives each group's latest.
+ *
+ * Also here: a scan's per-line memory and its routing argument (linescan_scan_alloc), which
+ * scan() and scan_columns() share.
  */
 #include "linescan.h"
 
@@ -210,4 +213,67 @@ PyObject *linescan_folded(const Fold *fold)
     for (int c = 0; c < 5; c++)
         Py_XDECREF(cols[c]);
     return result;
+}
+
+/* An instant in microseconds, or `otherwise` for None. */
+static int micros_or(PyObject *value, int64_t otherwise, int64_t *out)
+{
+    *out = value == Py_None ? otherwise : PyLong_AsLongLong(value);
+    return !(*out == -1 && PyErr_Occurred());
+}
+
+/* routing is None (every row "other", in the order read) or (horizon, fold, since, until):
+ * instants in microseconds or None. */
+static int parse_routing(PyObject *routing, Fold *fold)
+{
+    fold->horizon = INT64_MIN;
+    fold->since = INT64_MIN;
+    fold->until = INT64_MAX;
+    if (routing == Py_None)
+        return 1;
+    PyObject *horizon, *since, *until;
+    if (!PyTuple_Check(routing)) {
+        PyErr_SetString(PyExc_TypeError, "routing must be None or (horizon, fold, since, until)");
+        return 0;
+    }
+    if (!PyArg_ParseTuple(routing, "OpOO", &horizon, &fold->on, &since, &until))
+        return 0;
+    fold->routing = 1;
+    return micros_or(horizon, INT64_MIN, &fold->horizon) &&
+           micros_or(since, INT64_MIN, &fold->since) &&
+           micros_or(until, INT64_MAX, &fold->until);
+}
+
+int linescan_scan_alloc(Scan *s, Py_ssize_t lines, PyObject *routing)
+{
+    memset(s, 0, sizeof(*s));
+    s->fold = PyMem_RawCalloc(1, sizeof(Fold));
+    if (!s->fold) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    if (!parse_routing(routing, s->fold))
+        return 0;
+    /* Room for `lines` (pages never touched cost nothing) rather than counting the lines
+     * first, which was a second pass over every byte. */
+    size_t n = lines > 0 ? (size_t)lines : 1;
+    s->cuts = PyMem_RawMalloc(sizeof(Cut) * NCOLS * n);
+    s->meta = PyMem_RawMalloc(sizeof(Row) * n);
+    s->order = PyMem_RawMalloc(sizeof(int32_t) * n);
+    s->pending = PyMem_RawMalloc(sizeof(Pending) * n);
+    if (!s->cuts || !s->meta || !s->order || !s->pending) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    return 1;
+}
+
+void linescan_scan_free(Scan *s)
+{
+    if (s->fold)
+        linescan_fold_free(s->fold);
+    PyMem_RawFree(s->cuts);
+    PyMem_RawFree(s->meta);
+    PyMem_RawFree(s->order);
+    PyMem_RawFree(s->pending);
 }
