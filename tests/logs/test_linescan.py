@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from mtls_doctor.errors import MtlsDoctorError
 from mtls_doctor.knowledge.codes import DOCUMENTED_CODES
+from mtls_doctor.knowledge.fields import FIELD_NAMES
 from mtls_doctor.logs import faults
 from mtls_doctor.logs.api import ReadStats, open_selection
 from mtls_doctor.logs.lines import duckdb_parts
@@ -36,6 +37,7 @@ from mtls_doctor.logs.parse import (
     LINE_RE,
     NULL_RAW_COLUMNS,
     PARSED_COLUMNS,
+    certified_sql,
     parse_sql,
 )
 from mtls_doctor.logs.query import Filters
@@ -76,9 +78,17 @@ _CHECK_SQL = (
 )
 
 
+# What ingest stores of a certified line: its fields typed by certified_sql alone.
+_STORED = (*FIELD_NAMES, "not_before", "not_after", "field_count")
+_CERTIFIED_SQL = (
+    f"SELECT idx, {', '.join(_STORED)} FROM ({certified_sql(f'({_RAW_SOURCE})', 'idx,')})"
+)
+
+
 def _rows(con: duckdb.DuckDBPyConnection, lines: list[str], idx: list[int], scanned: Any) -> Any:
     """The SQL's rows per line: of its text as ``read_csv`` would hand it over (split at a
-    CR, U+0001 in ``rest``), and of the fields the scanner certified (the fast path)."""
+    CR, U+0001 in ``rest``), of the fields the scanner certified (the fast path), and of
+    those fields typed by ``certified_sql`` (ingest's path)."""
     parts = [(i, *p) for i, text in enumerate(lines) for p in duckdb_parts(text, first=False)]
     params: dict[str, Any] = {"i": [p[0] for p in parts], "l": [p[1] for p in parts]}
     params |= {"r": [p[2] for p in parts], "j": idx, "nf": _ints(scanned[2])}
@@ -97,7 +107,11 @@ def _rows(con: duckdb.DuckDBPyConnection, lines: list[str], idx: list[int], scan
     raw_rows: dict[int, list[tuple[Any, ...]]] = {}
     for raw, i, *values in con.execute(_CHECK_SQL, params).fetchall():
         (raw_rows if raw else text_rows).setdefault(i, []).append(tuple(values))
-    return text_rows, raw_rows
+    typed: dict[int, list[tuple[Any, ...]]] = {}
+    mine = {k: v for k, v in params.items() if k not in ("i", "l", "r")}
+    for i, *values in con.execute(_CERTIFIED_SQL, mine).fetchall():
+        typed.setdefault(i, []).append(tuple(values))
+    return text_rows, raw_rows, typed
 
 
 def _ints(buffer: Any, kind: str = "i") -> list[int]:
@@ -145,18 +159,33 @@ def check_lines(con: duckdb.DuckDBPyConnection, lines: list[bytes], scan: Scan) 
     # The SQL costs ~50 ms a query: skip it when no answer could fail (a necessary condition
     # of _ordinary is that the line matches LINE_RE, which Python's re can also run).
     if certified or skipped or any(_LINE.fullmatch(texts[i]) for i in refused):
-        text_rows, raw_rows = _rows(con, texts, certified, scanned)
+        text_rows, raw_rows, typed = _rows(con, texts, certified, scanned)
     else:
-        text_rows = raw_rows = {}
+        text_rows = raw_rows = typed = {}
     for i in certified:
         assert texts[i].encode() == lines[i], f"certified bytes that are not UTF-8: {lines[i]!r}"
         (row,) = text_rows.get(i, [None])
         assert row is not None and row[-1] is None, f"certified a bad line: {lines[i]!r} {row}"
         assert raw_rows[i] == [row], f"raw fields type differently: {lines[i]!r}"
+        stored = tuple(row[_OUT.index(column)] for column in _STORED)
+        assert typed[i] == [stored], f"certified_sql types differently: {lines[i]!r}"
+    _check_trace_ids(scanned)
     for i in skipped:
         assert i not in text_rows, f"skipped a line the SQL reads: {lines[i]!r}"
     for i in refused:
         assert not _ordinary(lines[i], text_rows.get(i, [])), f"declined {lines[i]!r}"
+
+
+def _check_trace_ids(scanned: Any) -> None:
+    """A certified row's trace id is also a UUID exactly when it is as the ALB writes it
+    (store.RENDERED gives back the text from the UUID)."""
+    rows, (offsets, data), (tids, present) = scanned[0], scanned[1][11], scanned[8]
+    ends = _ints(offsets)
+    for r in range(rows):
+        text = bytes(data[ends[r] : ends[r + 1]]).decode()
+        wanted = bytes.fromhex(text[4:]) if re.fullmatch("TID_[0-9a-f]{32}", text) else None
+        got = bytes(tids[16 * r : 16 * r + 16]) if present[r // 8] >> (r % 8) & 1 else None
+        assert got == wanted, f"trace id {text!r} as {got!r}"
 
 
 # --- A grammar of lines: valid fields, and in some lines a near miss or two ---------------

@@ -36,9 +36,9 @@ def _wait_for_no_reading_threads(seconds: float = 3.0) -> bool:
 
 def test_scan_reads_at_most_max_lines_per_call() -> None:
     data = b"x\n" * 10 + line().encode() + b"\n"
-    rows, _, _, lines, declined, _, consumed, _, _ = _linescan.scan(data, MAX_LINE_BYTES, 3)
+    rows, _, _, lines, declined, _, consumed, _, _, _ = _linescan.scan(data, MAX_LINE_BYTES, 3)
     assert (rows, lines, len(declined), consumed) == (0, 3, 3, 6)
-    rows, _, _, lines, declined, _, consumed, _, _ = _linescan.scan(data[20:], MAX_LINE_BYTES, 3)
+    rows, _, _, lines, declined, _, consumed, _, _, _ = _linescan.scan(data[20:], MAX_LINE_BYTES, 3)
     assert (rows, lines, declined, consumed) == (1, 1, [], len(data) - 20)
     with pytest.raises(ValueError):
         _linescan.scan(data, MAX_LINE_BYTES, 0)

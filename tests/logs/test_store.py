@@ -17,12 +17,13 @@ from click.testing import CliRunner
 
 from mtls_doctor.cli import cli
 from mtls_doctor.errors import StoreError, StoreLockedError
+from mtls_doctor.logs import append, fresh, native
 from mtls_doctor.logs.api import open_selection
 from mtls_doctor.logs.ingest import ingest_inputs, run_sql
 from mtls_doctor.logs.query import Filters
 from mtls_doctor.logs.store import MIGRATIONS, SCHEMA_VERSION, Store
 from tests.conftest import write_log
-from tests.logs.corpus import line, small_corpus
+from tests.logs.corpus import AWS_FAILED, AWS_SUCCESS, line, small_corpus
 
 
 def _rows(db: Path) -> int:
@@ -43,6 +44,75 @@ def test_ingest_is_idempotent(logdir: Path, tmp_path: Path) -> None:
     with open_selection([], db=db) as sel:  # source_file recorded
         sources = {r["source_file"] for r in sel.iter_rows(Filters())}
     assert any(s.endswith("conn_log_new.log") for s in sources) and len(sources) == 4
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_the_compiled_reader_commits_large_groups(
+    logdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pure: bool
+) -> None:
+    # Files over the pure reader's group bound (made tiny here) still go in as one group
+    # with the compiled reader, whose rows are never staged: DuckDB writes full row groups
+    # in parallel only in large INSERTs (fresh.STREAM_GROUP_BYTES).
+    if pure:
+        monkeypatch.setenv("MTLS_DOCTOR_PURE", "1")
+    elif not native.available():
+        pytest.skip("the compiled scanner is not built")
+    monkeypatch.setattr(fresh, "GROUP_BYTES", 1)
+    monkeypatch.setattr(append, "GROUP_BYTES", 1)
+    seen: list[int] = []
+    real = append.append_group
+
+    def counted(store: Store, group: list[fresh.Fresh], *args: object) -> list[object]:
+        seen.append(len(group))
+        return real(store, group, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(append, "append_group", counted)
+    small_corpus(logdir, lines=300, files=3)
+    result = ingest_inputs([str(logdir)], tmp_path / "s.duckdb")
+    assert result.added_rows == 300
+    assert seen == ([1, 1, 1] if pure else [3])
+
+
+def test_compiled_and_pure_ingest_store_the_same(
+    logdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The compiled path stores certified lines typed by certified_sql, and the lines the
+    # scanner declines (12 fields, an IPv4 inside IPv6, trailing spaces, malformed) parsed
+    # apart: the store must hold what the pure path's one parser makes of the same lines.
+    if not native.available():
+        pytest.skip("the compiled scanner is not built")
+    lines = [
+        line(),
+        AWS_SUCCESS,
+        AWS_FAILED + "   ",
+        line(ip="::ffff:203.0.113.9", serial="00ab12"),
+        line(status="Failed:SomethingNew", tail=" x25519 app/lb/1 10.0.0.1 extra"),
+        line(port="99999"),
+        "not a log line",
+        line(ts="2024-04-05T18:00:02.5Z", subject='"-"', serial="-", tail=""),
+        # Trace ids stored as UUIDs (the first line's) and as text (store.RENDERED).
+        line().replace("TID_0123456789abcdef", "TID_0123456789ABCDEF"),
+        line().replace("TID_0123456789abcdef", "TID_0123456789abcde"),
+        line().replace("TID_0123456789abcdef0123456789abcdef", "-"),
+        line().replace(
+            "TID_0123456789abcdef0123456789abcdef", "TID_00000000000000000000000000000000"
+        ),
+        line().replace("TID_0123456789abcdef0123456789abcdef", "conn-7"),
+    ]
+    write_log(logdir / "conn_log_a.log", lines * 3)
+    compiled = tmp_path / "compiled.duckdb"
+    ingest_inputs([str(logdir)], compiled)
+    monkeypatch.setenv("MTLS_DOCTOR_PURE", "1")
+    pure = tmp_path / "pure.duckdb"
+    ingest_inputs([str(logdir)], pure)
+    every = "SELECT * EXCLUDE (file_id) FROM connections ORDER BY ALL"
+    errors = "SELECT line_no, reason, line FROM parse_errors ORDER BY ALL"
+    counts = "SELECT rows, malformed, extra_field_lines, unknown_code_lines FROM files"
+    for sql in (every, errors, counts):
+        assert run_sql(compiled, sql) == run_sql(pure, sql)
+    assert len(run_sql(compiled, every)[1]) == 33
+    uuids = "SELECT count(trace_uuid), count(conn_trace_id) FROM connection_rows"
+    assert run_sql(compiled, uuids)[1] == [(9, 21)] and run_sql(pure, uuids)[1] == [(0, 30)]
 
 
 def test_store_and_files_give_the_same_counts(logdir: Path, tmp_path: Path) -> None:
@@ -245,7 +315,7 @@ def test_a_version_2_store_reads_as_it_is_and_upgrades_with_the_same_rows(
     assert Store.open_read_only(old).schema_version() == 2
     # Read-write (ingest): upgraded, the derived columns then computed when read.
     assert ingest_inputs([str(logdir)], old).unchanged_files == 4
-    assert Store.open_read_only(old).schema_version() == SCHEMA_VERSION == 3
+    assert Store.open_read_only(old).schema_version() == SCHEMA_VERSION == 4
     assert (run_sql(old, every), run_sql(old, derived)) == expected
     kind = "SELECT table_type FROM information_schema.tables WHERE table_name = 'connections'"
     assert run_sql(old, kind)[1] == run_sql(new, kind)[1] == [("VIEW",)]

@@ -37,6 +37,26 @@ static void put_row(Rows *rows, Py_ssize_t r, const unsigned char *buf, const Sp
     rows->meta[r] = row;
 }
 
+static inline int lower_hex(unsigned char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* "TID_" and 32 lower-case hex digits into 16 bytes (big-endian, as a UUID): 1, else 0.
+ * Any other trace id is stored as text (store.py renders both the same). */
+static int trace_id(Span s, uint8_t *out)
+{
+    if (s.n != 36 || memcmp(s.p, "TID_", 4) != 0)
+        return 0;
+    for (int k = 0; k < 16; k++) {
+        int hi = lower_hex(s.p[4 + 2 * k]), lo = lower_hex(s.p[5 + 2 * k]);
+        if (hi < 0 || lo < 0)
+            return 0;
+        out[k] = (uint8_t)(hi << 4 | lo);
+    }
+    return 1;
+}
+
 /* A certified line: counted when folding, then a row, or in place of an earlier row, or
  * nothing more (see linescan_route.c). 0 when out of memory. */
 int linescan_take(Rows *rows, const unsigned char *buf, const Span *f, int nf, const Times *t)
@@ -44,7 +64,8 @@ int linescan_take(Rows *rows, const unsigned char *buf, const Span *f, int nf, c
     Fold *fold = rows->fold;
     int route = linescan_route(fold, f[10], t);
     Row row = {t->at, t->has_validity ? t->not_before : 0, t->has_validity ? t->not_after : 0,
-               nf, (uint8_t)t->has_validity, (uint8_t)route};
+               nf, (uint8_t)t->has_validity, (uint8_t)route, 0, {0}};
+    row.has_tid = (uint8_t)trace_id(f[11], row.tid);
     if (!fold->on || route == ROUTE_FAILED) {
         put_row(rows, rows->n, buf, f, row);
         return 1;
@@ -134,6 +155,7 @@ typedef struct {
     int64_t *at, *not_before, *not_after;
     uint8_t *validity; /* Arrow validity bitmap of not_before/not_after */
     int32_t *field_counts;
+    uint8_t *tid, *tid_validity; /* 16 bytes a row, and their Arrow validity bitmap */
 } RowColumns;
 
 static void fill_columns(const unsigned char *buf, Py_ssize_t size, const Cut *cuts,
@@ -159,6 +181,9 @@ static void fill_columns(const unsigned char *buf, Py_ssize_t size, const Cut *c
         rc.field_counts[r] = m->nf;
         if (m->has_validity)
             rc.validity[r / 8] |= (uint8_t)(1u << (r % 8));
+        memcpy(rc.tid + r * 16, m->tid, 16);
+        if (m->has_tid)
+            rc.tid_validity[r / 8] |= (uint8_t)(1u << (r % 8));
     }
 }
 
@@ -204,7 +229,7 @@ PyObject *linescan_result(Scan *s, const unsigned char *buf, Py_ssize_t size)
     Py_ssize_t rows = s->rows, per_route[NROUTES] = {0};
     PyObject *result = NULL, *columns = NULL, *counts = NULL, *declined = NULL;
     PyObject *at = NULL, *not_before = NULL, *not_after = NULL, *validity = NULL;
-    PyObject *folded = NULL;
+    PyObject *tid = NULL, *tid_validity = NULL, *folded = NULL;
     Py_BEGIN_ALLOW_THREADS
     order_rows(s->meta, rows, s->order, per_route);
     Py_END_ALLOW_THREADS
@@ -214,10 +239,14 @@ PyObject *linescan_result(Scan *s, const unsigned char *buf, Py_ssize_t size)
     not_before = new_bytes(rows * 8);
     not_after = new_bytes(rows * 8);
     validity = new_bytes((rows + 7) / 8);
+    tid = new_bytes(rows * 16);
+    tid_validity = new_bytes((rows + 7) / 8);
     columns = PyList_New(NCOLS);
-    if (!counts || !at || !not_before || !not_after || !validity || !columns)
+    if (!counts || !at || !not_before || !not_after || !validity || !tid || !tid_validity ||
+        !columns)
         goto done;
     memset(PyByteArray_AS_STRING(validity), 0, (size_t)((rows + 7) / 8));
+    memset(PyByteArray_AS_STRING(tid_validity), 0, (size_t)((rows + 7) / 8));
     char *data[NCOLS];
     int32_t *offsets[NCOLS];
     for (int c = 0; c < NCOLS; c++) {
@@ -230,7 +259,9 @@ PyObject *linescan_result(Scan *s, const unsigned char *buf, Py_ssize_t size)
                      (int64_t *)PyByteArray_AS_STRING(not_before),
                      (int64_t *)PyByteArray_AS_STRING(not_after),
                      (uint8_t *)PyByteArray_AS_STRING(validity),
-                     (int32_t *)PyByteArray_AS_STRING(counts)};
+                     (int32_t *)PyByteArray_AS_STRING(counts),
+                     (uint8_t *)PyByteArray_AS_STRING(tid),
+                     (uint8_t *)PyByteArray_AS_STRING(tid_validity)};
     Py_BEGIN_ALLOW_THREADS
     fill_columns(buf, size, s->cuts, s->meta, s->order, rows, data, offsets, rc);
     Py_END_ALLOW_THREADS
@@ -244,10 +275,10 @@ PyObject *linescan_result(Scan *s, const unsigned char *buf, Py_ssize_t size)
     folded = linescan_folded(s->fold);
     if (!declined || !folded)
         goto done;
-    result = Py_BuildValue("(nOOnO(OOOO)nO(nnn))", rows, columns, counts, s->seen, declined, at,
-                           not_before, not_after, validity, s->consumed, folded,
-                           per_route[ROUTE_FAILED], per_route[ROUTE_EXPIRING],
-                           per_route[ROUTE_OTHER]);
+    result = Py_BuildValue("(nOOnO(OOOO)nO(OO)(nnn))", rows, columns, counts, s->seen,
+                           declined, at, not_before, not_after, validity, s->consumed, folded,
+                           tid, tid_validity, per_route[ROUTE_FAILED],
+                           per_route[ROUTE_EXPIRING], per_route[ROUTE_OTHER]);
 done:
     Py_XDECREF(columns);
     Py_XDECREF(counts);
@@ -256,6 +287,8 @@ done:
     Py_XDECREF(not_before);
     Py_XDECREF(not_after);
     Py_XDECREF(validity);
+    Py_XDECREF(tid);
+    Py_XDECREF(tid_validity);
     Py_XDECREF(folded);
     return result;
 }
@@ -341,7 +374,7 @@ static PyMethodDef methods[] = {
      "scan(data, max_line, max_lines=2**20, routing=None) -> (rows, "
      "[(offsets, data)] * 15, field_counts, lines, [(line_index, line)], (timestamp, "
      "not_before, not_after, validity_bitmap), bytes_consumed, (key, minute, n, first, last) folded counts as int32 "
-     "and int64 columns, (failed, expiring, other))"},
+     "and int64 columns, (trace_ids, validity_bitmap), (failed, expiring, other))"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,6 +25,7 @@ def scan(
     tuple[bytearray, bytearray, bytearray, bytearray],
     int,
     tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
+    tuple[bytearray, bytearray],
     tuple[int, int, int],
 ]: ...
 def keep_freed_memory() -> None: ...
@@ -49,6 +50,7 @@ def scan_columns(
     tuple[bytearray, bytearray, bytearray, bytearray],
     int,
     tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
+    tuple[bytearray, bytearray],
     tuple[int, int, int],
 ]: ...
 def verdicts_size(values: int, /) -> int: ...  # kept by scan_columns per dictionary

@@ -6,10 +6,11 @@ file, their malformed lines, and one ``files`` entry per file. A file's rows and
 ``files`` entry therefore always commit together, and a killed ingest leaves whole files only
 (whole groups, in fact); a re-run completes the store.
 
-With the compiled scanner, its Arrow batches go straight into ``connections`` (one INSERT
-per group, nothing staged); the few lines it declines are kept aside as they pass and parsed
-again for the malformed ones. The pure reader (DuckDB's ``read_csv``, which repairs damaged
-files by reading them again) stages a group's parsed rows in a temporary table first.
+With the compiled scanner, the Arrow batches of the lines it certified go straight into
+``connections`` (one INSERT per group, nothing staged); the few lines it declines are kept
+aside as they pass, then parsed: the good ones stored, the malformed ones recorded. The
+pure reader (DuckDB's ``read_csv``, which repairs damaged files by reading them again)
+stages a group's parsed rows in a temporary table first.
 
 What costs per file is done once per run or once per group: hashing and the lookup of
 stored hashes (``fresh.py``), the ``files`` entries (one statement per group), the
@@ -31,7 +32,7 @@ import duckdb
 from mtls_doctor.errors import LogFormatError
 from mtls_doctor.knowledge.fields import FIELD_NAMES
 from mtls_doctor.logs import native
-from mtls_doctor.logs.fresh import Fresh, empty_gzip, groups, plan
+from mtls_doctor.logs.fresh import GROUP_BYTES, STREAM_GROUP_BYTES, Fresh, empty_gzip, groups, plan
 from mtls_doctor.logs.parse import unknown_code_sql
 from mtls_doctor.logs.reader import (
     EMPTY_GZIP,
@@ -46,15 +47,31 @@ from mtls_doctor.logs.reader import (
 from mtls_doctor.logs.readpolicy import enforce
 from mtls_doctor.logs.routing import DECLINED
 from mtls_doctor.logs.sources import LogSource
-from mtls_doctor.logs.store import ROWS, STORED, IngestedFile, Store
+from mtls_doctor.logs.store import ROWS, STORED, TRACE_UUID, IngestedFile, Store
 
-# DuckDB's own memory (see append_sources). With rows inserted in any order, 112 MB holds
-# the two row groups being filled without spilling; peak RSS on 2M lines was 357-368 MiB
-# (96-112 MB) against 389-394 MiB at 128 MB; 96 MB spilled 45 MB to temporary files.
-MEMORY_LIMIT = "112MB"
+# DuckDB's own memory (see append_sources), and the text the compiled reader scans per call
+# (a quarter of the query's: each reading thread holds a few chunks and their batches). The
+# two share the RSS budget. Each DuckDB thread fills a row group of about 40 MB of
+# uncompressed segments and compresses it: at 112 MB the two threads' row groups spilled to
+# temporary files (compressed, then read back), 0.85 CPU-s of an ingest of 2M lines. 144 MB
+# with 2 MiB chunks spills nothing; peak RSS 361-369 MiB (112 MB with 8 MiB chunks:
+# 424 MiB, as one group).
+MEMORY_LIMIT = "144MB"
+CHUNK_BYTES = 2 * 1024 * 1024
 MAX_LOCATED = 10_000  # malformed lines numbered per group (each needs a rescan of its file)
 SPOOL_BYTES = 32 * 1024 * 1024  # declined lines kept in memory before they go to a file
-_COLS = ", ".join(STORED[1:])
+# What is stored of a parsed row, and of a certified one, whose trace id the scanner turned
+# into a UUID when it could (store.RENDERED).
+_COLS = ", ".join([*STORED[1:-1], f"NULL::UUID AS {TRACE_UUID}"])
+_CERTIFIED_COLS = ", ".join(
+    [
+        *(
+            f"CASE WHEN tid IS NULL THEN {c} END AS {c}" if c == "conn_trace_id" else c
+            for c in STORED[1:-1]
+        ),
+        f"tid AS {TRACE_UUID}",
+    ]
+)
 _INTO = f"INSERT INTO {ROWS} ({', '.join(STORED)})"  # connections is a view of it
 
 
@@ -135,49 +152,65 @@ def _insert_read(
     malformed: str,
     workdir: Path,
 ) -> dict[str, dict[str, int]]:
-    """The compiled reader's rows straight into ``connections``, in one statement; the line
-    numbers of the declined lines of fed files (read once: see ``locate_lines``).
+    """The compiled reader's rows straight into ``connections``; the line numbers of the
+    declined lines of fed files (read once: see ``locate_lines``).
 
-    The scanner certifies most lines, and a certified line is never malformed; the lines it
-    declines are kept aside (spooled) as they pass, and parsed again afterwards to record
-    the malformed ones. So the rows are read once, and never staged.
+    The scanner certifies most lines, and a certified line is never malformed: those go in
+    by one statement as they are read, typed only (``certified_sql``). The lines it declines
+    are kept aside (spooled) as they pass, then parsed: the good ones stored, the malformed
+    ones recorded. So the rows are read once, and never staged.
     """
     import pyarrow as pa
 
-    reader = native.NativeReader(fileset.sources, faults=fileset.faults)
+    reader = native.NativeReader(fileset.sources, faults=fileset.faults, chunk_bytes=CHUNK_BYTES)
     spool = _Spool(workdir / f"declined-{os.getpid()}.arrow")
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def certified() -> Iterator[pa.RecordBatch]:
         for batch, kind in reader.pairs():
             if kind == DECLINED:
                 spool.add(batch)
-            yield batch
+            else:
+                yield batch
 
-    stream = pa.RecordBatchReader.from_batches(native.schema(), batches())
-    name, relation = register_stream(con, stream, reasons=False)
+    stream = pa.RecordBatchReader.from_batches(native.schema(), certified())
+    name, relation = register_stream(con, stream, certified=True)
     try:
-        with _unordered(con):
-            con.execute(
-                f"{_INTO} SELECT m.file_id, {_COLS} FROM {relation} "
-                f"JOIN {_ID_MAP} m USING (filename) WHERE error IS NULL",
-                params,
-            )
+        _insert_rows(con, relation, params, _CERTIFIED_COLS)
     except duckdb.Error as error:
         raise stream_failure(error, name) or error from error
     finally:
         forget_stream(con, name)
         reader.stop()
+    # The declined lines: the good ones are stored, the malformed ones explained.
     declined = spool.table(native.schema())
-    name, relation = register_stream(con, declined)
     try:
-        con.execute(
-            f"CREATE TEMP TABLE {malformed} AS SELECT {_MALFORMED} FROM {relation} "
-            "WHERE error IS NOT NULL"
-        )
+        name, relation = register_stream(con, declined, reasons=False)
+        try:
+            _insert_rows(con, f"(SELECT * FROM {relation} WHERE error IS NULL)", params)
+        finally:
+            forget_stream(con, name)
+        name, relation = register_stream(con, declined)
+        try:
+            con.execute(
+                f"CREATE TEMP TABLE {malformed} AS SELECT {_MALFORMED} FROM {relation} "
+                "WHERE error IS NOT NULL"
+            )
+        finally:
+            forget_stream(con, name)
     finally:
-        forget_stream(con, name)
         spool.close()
     return reader.numbered
+
+
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any], columns: str = _COLS
+) -> None:
+    with _unordered(con):
+        con.execute(
+            f"{_INTO} SELECT m.file_id, {columns} FROM {relation} "
+            f"JOIN {_ID_MAP} m USING (filename)",
+            params,
+        )
 
 
 @contextlib.contextmanager
@@ -249,12 +282,7 @@ def _stage(con: duckdb.DuckDBPyConnection, fileset: FileSet, stage: str) -> None
 
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, params: dict[str, Any], tables: _Tables) -> None:
-    with _unordered(con):
-        con.execute(
-            f"{_INTO} SELECT m.file_id, {_COLS} FROM {tables.stage} "
-            f"JOIN {_ID_MAP} m USING (filename) WHERE error IS NULL",
-            params,
-        )
+    _insert_rows(con, f"(SELECT * FROM {tables.stage} WHERE error IS NULL)", params)
     con.execute(
         f"CREATE TEMP TABLE {tables.malformed} AS SELECT {_MALFORMED} FROM {tables.stage} "
         "WHERE error IS NOT NULL"
@@ -476,7 +504,7 @@ def append_sources(
             on_done(results[-1])
     deleted = True  # until the groups are all in without an exception
     try:
-        for group in groups(fresh):
+        for group in groups(fresh, STREAM_GROUP_BYTES if native.available() else GROUP_BYTES):
             for item in append_group(store, group, workdir, now, strict):
                 results.append(item)
                 if on_done:

@@ -18,13 +18,15 @@ MAX_NUMBERED = 10_000  # declined lines of a fed file whose numbers are kept
 
 
 def schema() -> pa.Schema:
-    """The columns of the batches: the line (when not certified), c1..c15, nf, ts, nb, na."""
+    """The columns of the batches: the line (when not certified), c1..c15, nf, ts, nb, na,
+    and tid: the trace id (c12) as a UUID when it is ``TID_`` and 32 lower-case hex digits
+    (what ingest stores: see store.py)."""
     import pyarrow as pa
 
     text = [(name, pa.string()) for name in ("line", "rest", *RAW_COLUMNS)]
     filename = ("filename", pa.dictionary(pa.int32(), pa.string()))
     times = [(name, pa.timestamp("us")) for name in ("ts", "nb", "na")]
-    return pa.schema([filename, *text, ("nf", pa.int32()), *times])
+    return pa.schema([filename, *text, ("nf", pa.int32()), *times, ("tid", pa.uuid())])
 
 
 class Batcher:
@@ -45,7 +47,7 @@ class Batcher:
 
     def certified(self, rows: int, scanned: Any) -> pa.RecordBatch:
         pa = self.pa
-        _, columns, counts, _, _, (at, not_before, not_after, validity), _, _, _ = scanned
+        _, columns, counts, _, _, (at, not_before, not_after, validity), _, _, tids, _ = scanned
         arrays = [self._filenames(rows), pa.nulls(rows, pa.string()), pa.nulls(rows, pa.string())]
         for offsets, data in columns:
             arrays.append(
@@ -57,6 +59,10 @@ class Batcher:
         present = pa.py_buffer(validity)
         for values in (not_before, not_after):
             arrays.append(pa.Array.from_buffers(micros, rows, [present, pa.py_buffer(values)]))
+        ids = pa.Array.from_buffers(
+            pa.binary(16), rows, [pa.py_buffer(tids[1]), pa.py_buffer(tids[0])]
+        )
+        arrays.append(pa.ExtensionArray.from_storage(pa.uuid(), ids))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def declined(self, first_line: int, items: list[tuple[int, bytes]]) -> pa.RecordBatch | None:
@@ -85,4 +91,5 @@ class Batcher:
         arrays += [pa.nulls(rows, pa.string()) for _ in RAW_COLUMNS]
         arrays.append(pa.nulls(rows, pa.int32()))
         arrays += [pa.nulls(rows, pa.timestamp("us")) for _ in range(3)]
+        arrays.append(pa.ExtensionArray.from_storage(pa.uuid(), pa.nulls(rows, pa.binary(16))))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)

@@ -39,15 +39,17 @@ class FileState:
 
 
 def chunks(
-    source: LogSource, state: FileState, stop: threading.Event
+    source: LogSource, state: FileState, stop: threading.Event, size_bytes: int | None = None
 ) -> Iterator[bytes | memoryview]:
-    """The file's bytes, inflated, in pieces of about CHUNK_BYTES that end at a line end
+    """The file's bytes, inflated, in pieces of about ``size_bytes`` that end at a line end
     (the last one may not). Memory stays bounded whatever the input: a piece ends at the last
     LF, else at the last CR (read_csv ends lines there too), and a line longer than a whole
-    piece keeps only its head, enough to be reported, while the rest is skipped."""
+    piece keeps only its head, enough to be reported, while the rest is skipped.
+    ``size_bytes`` is CHUNK_BYTES unless given."""
+    size_bytes = size_bytes or CHUNK_BYTES
     pieces: list[bytes] = []
     size, skipping = 0, False
-    for piece in _inflated(source, state):
+    for piece in _inflated(source, state, size_bytes):
         if stop.is_set():
             return
         if skipping:  # inside an over-long line: drop bytes up to its end
@@ -57,7 +59,7 @@ def chunks(
             piece, skipping = piece[end:], False
         pieces.append(piece)
         size += len(piece)
-        if size >= CHUNK_BYTES:
+        if size >= size_bytes:
             data = b"".join(pieces)
             cut = data.rfind(b"\n") + 1
             if not cut and len(data) > MAX_LINE_BYTES:  # no LF in a line's worth of bytes
@@ -87,19 +89,19 @@ def _head(line: bytes) -> bytes:
     return head[:-1] if head and head[-1] >= 0xC0 else head
 
 
-def _inflated(source: LogSource, state: FileState) -> Iterator[bytes]:
+def _inflated(source: LogSource, state: FileState, size: int) -> Iterator[bytes]:
     if source.feed is not None:
-        yield from _fed(source, state)
+        yield from _fed(source, state, size)
         return
     with open(source.path, "rb") as handle:
         if not source.gzip:
-            while piece := handle.read(CHUNK_BYTES):
+            while piece := handle.read(size):
                 yield piece
             return
-        yield from _gunzip(handle, source, state)
+        yield from _gunzip(handle, source, state, size)
 
 
-def _fed(source: LogSource, state: FileState) -> Iterator[bytes]:
+def _fed(source: LogSource, state: FileState, size: int) -> Iterator[bytes]:
     """A fed file (a download), read as its bytes arrive: gzip or not is told by its first
     two bytes, as for a file (``sources.is_gzip``)."""
     assert source.feed is not None
@@ -109,10 +111,10 @@ def _fed(source: LogSource, state: FileState) -> Iterator[bytes]:
             if head != GZIP_MAGIC:
                 if head:
                     yield head
-                while piece := handle.read(CHUNK_BYTES):
+                while piece := handle.read(size):
                     yield piece
                 return
-            yield from _gunzip(_Prefixed(head, handle), source, state)
+            yield from _gunzip(_Prefixed(head, handle), source, state, size)
     except FeedFault as fault:  # a converted vended log: the lines before it stand
         state.faults.append(FileFault(source.display, fault.message, 0))
 
@@ -130,10 +132,10 @@ class _Prefixed:
         return bytes(self.handle.read(size))
 
 
-def _gunzip(handle: Any, source: LogSource, state: FileState) -> Iterator[bytes]:
+def _gunzip(handle: Any, source: LogSource, state: FileState, size: int) -> Iterator[bytes]:
     from isal import isal_zlib
 
-    fault = yield from inflate_pieces(handle, isal_zlib, CHUNK_BYTES)
+    fault = yield from inflate_pieces(handle, isal_zlib, size)
     if fault is not None:
         # A fed file is not read twice: ISA-L's wording stands (the file's is zlib's).
         state.faults.append(

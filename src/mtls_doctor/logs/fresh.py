@@ -24,6 +24,16 @@ from mtls_doctor.logs.store import Store
 # MTLS_DOCTOR_INGEST_GROUP_FILES sets the files per transaction (the tests make it small).
 GROUP_FILES = int(os.environ.get("MTLS_DOCTOR_INGEST_GROUP_FILES") or 2000)
 GROUP_BYTES = 16 * 1024 * 1024
+# The compiled reader streams a group's rows into the store (nothing staged), so its groups
+# are bounded only to bound the work a killed run loses. They must be large: each DuckDB
+# thread compresses and writes the row groups (122,880 rows) it fills, in parallel, but what
+# is left when the INSERT ends is merged and written by the committing thread alone. At
+# 16 MiB (two files of 100k lines here) no thread ever filled a row group: the main thread
+# did two thirds of DuckDB's work, and 2M lines took 5.1 s (3.3 s as one group). The lines
+# the scanner declines are kept aside for a group (append._Spool: in memory up to 32 MiB,
+# then a file in the scratch folder), so logs it declines whole (12 or 13 fields) keep up to
+# about 6x this in text there.
+STREAM_GROUP_BYTES = 128 * 1024 * 1024
 
 
 def sha256_file(path: Path) -> str:
@@ -92,12 +102,12 @@ def plan(store: Store, sources: Sequence[LogSource]) -> tuple[list[Fresh], set[i
     return fresh, unchanged
 
 
-def groups(fresh: Sequence[Fresh]) -> Iterator[list[Fresh]]:
-    """Consecutive groups of at most GROUP_FILES files and about GROUP_BYTES."""
+def groups(fresh: Sequence[Fresh], max_bytes: int = GROUP_BYTES) -> Iterator[list[Fresh]]:
+    """Consecutive groups of at most GROUP_FILES files and about ``max_bytes``."""
     group: list[Fresh] = []
     size = 0
     for item in fresh:
-        if group and (len(group) >= GROUP_FILES or size + item.source.size > GROUP_BYTES):
+        if group and (len(group) >= GROUP_FILES or size + item.source.size > max_bytes):
             yield group
             group, size = [], 0
         group.append(item)

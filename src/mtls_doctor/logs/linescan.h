@@ -37,11 +37,13 @@ typedef struct {
     int32_t start, len;
 } Cut;
 
-/* What one certified line left as a row carries besides its fields. */
+/* What one certified line left as a row carries besides its fields: with has_tid, its
+ * conn_trace_id ("TID_" and 32 lower-case hex digits, as the ALB writes it) as 16 bytes. */
 typedef struct {
     int64_t at, not_before, not_after;
     int32_t nf;
-    uint8_t has_validity, route;
+    uint8_t has_validity, route, has_tid;
+    uint8_t tid[16];
 } Row;
 
 /* Lines counted per status ("-" or "Success"), minute and "more than 15 fields", when

@@ -94,6 +94,7 @@ def _read_file(
     out: queue.Queue[Any],
     stop: threading.Event,
     routing: tuple[int | None, bool, int | None, int | None] | None,
+    chunk_bytes: int | None = None,
 ) -> None:
     """Scan one file into ``out``: ``(batch, kind)`` pairs, then its :class:`FileState`."""
     # A fed file cannot be read again to number its malformed lines: they are numbered now.
@@ -104,7 +105,7 @@ def _read_file(
         if parquet is not None:
             scanner.parquet(parquet)
         else:
-            for chunk in chunks(source, state, stop):
+            for chunk in chunks(source, state, stop, chunk_bytes):
                 if not scanner.lines(memoryview(chunk)):
                     return
     except FeedFault as fault:  # a Parquet file read as columns: the rows before it stand
@@ -196,7 +197,7 @@ class _Scanner:
         self.state.faults.append(FileFault(self.source.display, f"cannot read: {error}", 0))
 
     def _certified(self, scanned: Any) -> None:
-        rows, per_route, folded = scanned[0], scanned[8], scanned[7]
+        rows, per_route, folded = scanned[0], scanned[9], scanned[7]
         if (counts := folded_batch(folded)) is not None:
             self.state.folded.append(counts)
         if rows:  # ordered by route: each route is one slice (no copy)
@@ -226,7 +227,9 @@ class NativeReader:
     unless a :class:`Routing` is given. Then the certified rows of a chunk come as up to
     three batches: ``FAILED``, ``EXPIRING`` (status ``Success``, NotAfter before the
     routing's horizon) and ``OTHER``; with ``fold``, the lines are also counted, and
-    ``OTHER`` ones not returned (see :class:`Routing`).
+    ``OTHER`` ones not returned (see :class:`Routing`). ``chunk_bytes`` is the text scanned
+    per call (``chunks.CHUNK_BYTES`` unless given): each thread holds a few such chunks and
+    their batches.
     """
 
     def __init__(
@@ -235,11 +238,13 @@ class NativeReader:
         faults: list[FileFault] | None = None,
         workers: int | None = None,
         routing: Routing | None = None,
+        chunk_bytes: int | None = None,
     ) -> None:
         self.sources = list(sources)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.faults: list[FileFault] = faults if faults is not None else []
         self.routing = None if routing is None else routing.for_scan()
+        self.chunk_bytes = chunk_bytes
         self._folded: list[pa.RecordBatch] = []
         self.numbered: dict[str, dict[str, int]] = {}  # of fed files: see FileState
         self._workers: _Workers | None = None
@@ -299,7 +304,7 @@ class NativeReader:
                 if index is None:
                     return
                 out, stop = workers.out[index], workers.stop
-                _read_file(self.sources[index], out, stop, self.routing)
+                _read_file(self.sources[index], out, stop, self.routing, self.chunk_bytes)
         finally:
             done.set()
 

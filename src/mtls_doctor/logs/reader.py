@@ -48,6 +48,7 @@ from mtls_doctor.logs.parse import (
     MAX_LINE_BYTES,
     NULL_RAW_COLUMNS,
     SCANNER_COLUMNS,
+    certified_sql,
     parse_sql,
     read_csv_sql,
 )
@@ -63,13 +64,18 @@ _GUARD_PIECE = 1 << 20
 
 
 def register_stream(
-    con: duckdb.DuckDBPyConnection, stream: Any, reasons: bool = True
+    con: duckdb.DuckDBPyConnection, stream: Any, reasons: bool = True, certified: bool = False
 ) -> tuple[str, str]:
     """Register an Arrow stream of the compiled reader's batches with ``con``: its name, and
-    SQL for its parsed rows (columns of ``parse_sql`` plus ``filename``)."""
+    SQL for its parsed rows (columns of ``parse_sql`` plus ``filename``). With ``certified``,
+    the stream holds certified lines only, and the SQL types them (``certified_sql``, plus
+    ``filename`` and ``tid``)."""
     name = f"mtls_doctor_lines_{next(_STREAMS)}"
     con.register(name, stream)
     raw = ", ".join(SCANNER_COLUMNS)
+    if certified:  # with the trace id as a UUID (store.RENDERED)
+        source = f"(SELECT filename::VARCHAR AS filename, tid, {raw} FROM {name})"
+        return name, f"({certified_sql(source, 'filename, tid,')})"
     source = f"(SELECT filename::VARCHAR AS filename, line, rest, {raw} FROM {name})"
     return name, f"({parse_sql(source, 'filename,', reasons)})"
 

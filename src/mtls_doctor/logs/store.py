@@ -23,9 +23,10 @@ from mtls_doctor.errors import StoreError, StoreLockedError
 from mtls_doctor.knowledge.fields import FIELDS
 from mtls_doctor.logs.parse import error_code_sql, serial_key_sql, verify_result_sql
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Version 2 only adds files.etag, which nothing reads but ingest; version 3 computes three
-# derived columns when they are read instead of storing them. Older stores read as they are.
+# derived columns when they are read instead of storing them; version 4 stores most trace
+# ids as UUIDs (see RENDERED). Older stores read as they are.
 MIN_READ_VERSION = 1
 _DERIVED_TYPES = {
     "not_before": "TIMESTAMP",
@@ -52,8 +53,21 @@ COMPUTED: dict[str, str] = {
     "error_code": error_code_sql("tls_verify_status"),
 }
 ROWS = "connection_rows"
+_V3_STORED = tuple(column for column in COLUMNS if column[0] not in COMPUTED)
+# Since version 4, a trace id as the ALB writes it ("TID_" and 32 lower-case hex digits,
+# unique per connection, spec §1.4) is stored as a UUID (16 bytes) in this column, and
+# conn_trace_id is then NULL: its text was a tenth of an ingest's CPU time (DuckDB tries to
+# compress every random string). Any other trace id is kept as text. The view renders both
+# the same way, so no reader sees the difference. The compiled scanner makes the UUIDs
+# (native.schema's tid); the rows the SQL parser reads keep their text.
+TRACE_UUID = "trace_uuid"
+RENDERED = {
+    "conn_trace_id": (
+        f"coalesce(conn_trace_id, 'TID_' || replace(CAST({TRACE_UUID} AS VARCHAR), '-', ''))"
+    )
+}
 # The columns an ingest writes into ROWS, in order (file_id first).
-STORED: tuple[str, ...] = ("file_id", *(name for name, _ in COLUMNS if name not in COMPUTED))
+STORED: tuple[str, ...] = ("file_id", *(name for name, _ in _V3_STORED), TRACE_UUID)
 
 
 def _connections_table(name: str, columns: tuple[tuple[str, str], ...]) -> str:
@@ -61,9 +75,12 @@ def _connections_table(name: str, columns: tuple[tuple[str, str], ...]) -> str:
     return f"CREATE TABLE {name} (file_id INTEGER NOT NULL, {listed})"
 
 
-_CONNECTIONS = f"""CREATE VIEW connections AS SELECT file_id, {
-    ", ".join(f"{COMPUTED[name]} AS {name}" if name in COMPUTED else name for name, _ in COLUMNS)
-} FROM {ROWS}"""
+def _connections_view(rendered: dict[str, str]) -> str:
+    shown = {**COMPUTED, **rendered}
+    listed = ", ".join(f"{shown[name]} AS {name}" if name in shown else name for name, _ in COLUMNS)
+    return f"CREATE VIEW connections AS SELECT file_id, {listed} FROM {ROWS}"
+
+
 _VIEW = """CREATE VIEW connections_v AS
     SELECT c.*, f.source AS source_file FROM connections c JOIN files f USING (file_id)"""
 _SCHEMA_V1 = [
@@ -85,11 +102,20 @@ MIGRATIONS: dict[int, list[str]] = {
     # The derived columns computed when read: the rows are copied once into the new table
     # (one transaction, as every migration: a killed upgrade leaves the store as it was).
     3: [
-        _connections_table(ROWS, tuple(c for c in COLUMNS if c[0] not in COMPUTED)),
-        f"INSERT INTO {ROWS} SELECT {', '.join(STORED)} FROM connections",
+        _connections_table(ROWS, _V3_STORED),
+        f"INSERT INTO {ROWS} SELECT file_id, {', '.join(c for c, _ in _V3_STORED)} "
+        "FROM connections",
         "DROP VIEW connections_v",
         "DROP TABLE connections",
-        _CONNECTIONS,
+        _connections_view({}),
+        _VIEW,
+    ],
+    # Trace ids as UUIDs (RENDERED): the rows already stored keep their text.
+    4: [
+        f"ALTER TABLE {ROWS} ADD COLUMN {TRACE_UUID} UUID",
+        "DROP VIEW connections_v",
+        "DROP VIEW connections",
+        _connections_view(RENDERED),
         _VIEW,
     ],
 }
