@@ -64,8 +64,9 @@ def batches(path: Path) -> Iterator[pa.RecordBatch]:
 
     with path.open("rb"):  # a file that cannot be opened fails as any log file does
         pass
-    # Read by Arrow itself, not through a Python file object, whose every read takes the GIL.
-    with pa.OSFile(str(path)) as handle:
+    # Read by Arrow itself, not through a Python file object, whose every read takes the GIL;
+    # its buffers come from the C allocator as the decoded columns' do (parquet.py).
+    with pa.OSFile(str(path), memory_pool=pa.system_memory_pool()) as handle:
         yield from parquet.record_batches(handle, BATCH_ROWS, plain=UNIQUE)
 
 
