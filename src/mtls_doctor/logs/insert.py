@@ -43,6 +43,9 @@ _CERTIFIED_COLS = ", ".join(
 _INTO = f"INSERT INTO {ROWS} ({', '.join(STORED)})"  # connections is a view of it
 ID_MAP = "(SELECT unnest($names) AS filename, unnest($ids) AS file_id)"
 MALFORMED = "filename, line, error, has_extra_fields, unknown_code"
+_MALFORMED_TYPES = (
+    "filename VARCHAR, line VARCHAR, error VARCHAR, has_extra_fields BOOLEAN, unknown_code BOOLEAN"
+)
 
 
 def insert_read(
@@ -81,25 +84,34 @@ def insert_read(
     finally:
         forget_stream(con, name)
         reader.stop()
-    # The declined lines: the good ones are stored, the malformed ones explained.
-    declined = spool.table(native.schema())
     try:
-        name, relation = register_stream(con, declined, reasons=False)
-        try:
-            insert_rows(con, f"(SELECT * FROM {relation} WHERE error IS NULL)", params)
-        finally:
-            forget_stream(con, name)
-        name, relation = register_stream(con, declined)
-        try:
-            con.execute(
-                f"CREATE TEMP TABLE {malformed} AS SELECT {MALFORMED} FROM {relation} "
-                "WHERE error IS NOT NULL"
-            )
-        finally:
-            forget_stream(con, name)
+        _insert_declined(con, spool, params, malformed)
     finally:
         spool.close()
     return reader.numbered
+
+
+def _insert_declined(
+    con: duckdb.DuckDBPyConnection, spool: _Spool, params: dict[str, Any], malformed: str
+) -> None:
+    """The declined lines: the good ones stored, the malformed ones kept in ``malformed``."""
+    if spool.empty:  # the usual case: the parser's SQL is not even planned (tens of ms)
+        con.execute(f"CREATE TEMP TABLE {malformed} ({_MALFORMED_TYPES})")
+        return
+    declined = spool.table(native.schema())
+    name, relation = register_stream(con, declined, reasons=False)
+    try:
+        insert_rows(con, f"(SELECT * FROM {relation} WHERE error IS NULL)", params)
+    finally:
+        forget_stream(con, name)
+    name, relation = register_stream(con, declined)
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE {malformed} AS SELECT {MALFORMED} FROM {relation} "
+            "WHERE error IS NOT NULL"
+        )
+    finally:
+        forget_stream(con, name)
 
 
 def insert_rows(
@@ -156,6 +168,10 @@ class _Spool:
                 self.writer.write_batch(kept)
             self.batches = []
         self.writer.write_batch(batch)
+
+    @property
+    def empty(self) -> bool:
+        return self.writer is None and not self.batches
 
     def table(self, schema: Any) -> Any:
         import pyarrow as pa
