@@ -269,12 +269,12 @@ class SniffingFeed:
 
 
 @contextmanager
-def _spool() -> Iterator[tuple[Any, Path]]:
-    """A temporary file and a name Arrow can open it by. Where /proc names open files
-    (Linux), the file has no name of its own: nothing is left behind, whatever ends the
-    process. Elsewhere it is named, and removed when closed."""
+def _spool(open_files: Path = Path("/proc/self/fd")) -> Iterator[tuple[Any, Path]]:
+    """A temporary file and a name Arrow can open it by. Where ``open_files`` names open
+    files (Linux), the file has no name of its own: nothing is left behind, whatever ends
+    the process. Elsewhere it is named, and removed when closed."""
     with tempfile.TemporaryFile() as handle:
-        name = Path(f"/proc/self/fd/{handle.fileno()}")
+        name = open_files / str(handle.fileno())
         if name.exists():
             yield handle, name
             return
