@@ -6,11 +6,7 @@ file, their malformed lines, and one ``files`` entry per file. A file's rows and
 ``files`` entry therefore always commit together, and a killed ingest leaves whole files only
 (whole groups, in fact); a re-run completes the store.
 
-With the compiled scanner, the Arrow batches of the lines it certified go straight into
-``connections`` (one INSERT per group, nothing staged); the few lines it declines are kept
-aside as they pass, then parsed: the good ones stored, the malformed ones recorded. The
-pure reader (DuckDB's ``read_csv``, which repairs damaged files by reading them again)
-stages a group's parsed rows in a temporary table first.
+How the rows go in, from either reader, is in ``insert.py``.
 
 What costs per file is done once per run or once per group: hashing and the lookup of
 stored hashes (``fresh.py``), the ``files`` entries (one statement per group), the
@@ -21,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,46 +29,27 @@ from mtls_doctor.errors import LogFormatError
 from mtls_doctor.knowledge.fields import FIELD_NAMES
 from mtls_doctor.logs import native
 from mtls_doctor.logs.fresh import GROUP_BYTES, STREAM_GROUP_BYTES, Fresh, empty_gzip, groups, plan
+from mtls_doctor.logs.insert import ID_MAP, insert_read, insert_staged, stage
 from mtls_doctor.logs.parse import unknown_code_sql
 from mtls_doctor.logs.reader import (
     EMPTY_GZIP,
     FileFault,
     FileSet,
     ParseIssue,
-    forget_stream,
     locate_lines,
-    register_stream,
-    stream_failure,
 )
 from mtls_doctor.logs.readpolicy import enforce
-from mtls_doctor.logs.routing import DECLINED
 from mtls_doctor.logs.sources import LogSource
-from mtls_doctor.logs.store import ROWS, STORED, TRACE_UUID, IngestedFile, Store
+from mtls_doctor.logs.store import ROWS, IngestedFile, Store
 
-# DuckDB's own memory (see append_sources), and the text the compiled reader scans per call
-# (a quarter of the query's: each reading thread holds a few chunks and their batches). The
-# two share the RSS budget. Each DuckDB thread fills a row group of about 40 MB of
+# DuckDB's own memory (see append_sources), which shares the RSS budget with the compiled
+# reader's chunks (insert.CHUNK_BYTES). Each DuckDB thread fills a row group of about 40 MB of
 # uncompressed segments and compresses it: at 112 MB the two threads' row groups spilled to
 # temporary files (compressed, then read back), 0.85 CPU-s of an ingest of 2M lines. 144 MB
 # with 2 MiB chunks spills nothing; peak RSS 361-369 MiB (112 MB with 8 MiB chunks:
 # 424 MiB, as one group).
 MEMORY_LIMIT = "144MB"
-CHUNK_BYTES = 2 * 1024 * 1024
 MAX_LOCATED = 10_000  # malformed lines numbered per group (each needs a rescan of its file)
-SPOOL_BYTES = 32 * 1024 * 1024  # declined lines kept in memory before they go to a file
-# What is stored of a parsed row, and of a certified one, whose trace id the scanner turned
-# into a UUID when it could (store.RENDERED).
-_COLS = ", ".join([*STORED[1:-1], f"NULL::UUID AS {TRACE_UUID}"])
-_CERTIFIED_COLS = ", ".join(
-    [
-        *(
-            f"CASE WHEN tid IS NULL THEN {c} END AS {c}" if c == "conn_trace_id" else c
-            for c in STORED[1:-1]
-        ),
-        f"tid AS {TRACE_UUID}",
-    ]
-)
-_INTO = f"INSERT INTO {ROWS} ({', '.join(STORED)})"  # connections is a view of it
 
 
 def append_group(
@@ -95,7 +72,7 @@ def append_group(
         if not native.available():
             # Outside the transaction: a failed read aborts a DuckDB transaction, and the
             # pure reader fails on a damaged file before it reads a repaired copy.
-            _stage(con, fileset, tables.stage)
+            stage(con, fileset, tables.stage)
         with store.transaction():
             ids = [int(i) for i in _new_ids(con, len(group))]
             # A repaired file has a new path (the pure reader's repair).
@@ -104,9 +81,9 @@ def append_group(
             params = {"names": names, "ids": ids}
             numbered: dict[str, dict[str, int]] = {}
             if native.available():
-                numbered = _insert_read(con, fileset, params, tables.malformed, workdir)
+                numbered = insert_read(con, fileset, params, tables.malformed, workdir)
             else:
-                _insert_staged(con, params, tables)
+                insert_staged(con, params, tables.stage, tables.malformed)
             bad = con.execute(
                 f"SELECT filename, line, error FROM {tables.malformed} LIMIT {MAX_LOCATED}"
             ).fetchall()
@@ -136,158 +113,9 @@ class _Tables:
     malformed: str  # filename, line, error, has_extra_fields, unknown_code of malformed lines
 
 
-_ID_MAP = "(SELECT unnest($names) AS filename, unnest($ids) AS file_id)"
-_MALFORMED = "filename, line, error, has_extra_fields, unknown_code"
-
-
 def _new_ids(con: duckdb.DuckDBPyConnection, count: int) -> list[int]:
     rows = con.execute("SELECT list(nextval('file_ids')) FROM range($n)", {"n": count}).fetchall()
     return list(rows[0][0])
-
-
-def _insert_read(
-    con: duckdb.DuckDBPyConnection,
-    fileset: FileSet,
-    params: dict[str, Any],
-    malformed: str,
-    workdir: Path,
-) -> dict[str, dict[str, int]]:
-    """The compiled reader's rows straight into ``connections``; the line numbers of the
-    declined lines of fed files (read once: see ``locate_lines``).
-
-    The scanner certifies most lines, and a certified line is never malformed: those go in
-    by one statement as they are read, typed only (``certified_sql``). The lines it declines
-    are kept aside (spooled) as they pass, then parsed: the good ones stored, the malformed
-    ones recorded. So the rows are read once, and never staged.
-    """
-    import pyarrow as pa
-
-    reader = native.NativeReader(fileset.sources, faults=fileset.faults, chunk_bytes=CHUNK_BYTES)
-    spool = _Spool(workdir / f"declined-{os.getpid()}.arrow")
-
-    def certified() -> Iterator[pa.RecordBatch]:
-        for batch, kind in reader.pairs():
-            if kind == DECLINED:
-                spool.add(batch)
-            else:
-                yield batch
-
-    stream = pa.RecordBatchReader.from_batches(native.schema(), certified())
-    name, relation = register_stream(con, stream, certified=True)
-    try:
-        _insert_rows(con, relation, params, _CERTIFIED_COLS)
-    except duckdb.Error as error:
-        raise stream_failure(error, name) or error from error
-    finally:
-        forget_stream(con, name)
-        reader.stop()
-    # The declined lines: the good ones are stored, the malformed ones explained.
-    declined = spool.table(native.schema())
-    try:
-        name, relation = register_stream(con, declined, reasons=False)
-        try:
-            _insert_rows(con, f"(SELECT * FROM {relation} WHERE error IS NULL)", params)
-        finally:
-            forget_stream(con, name)
-        name, relation = register_stream(con, declined)
-        try:
-            con.execute(
-                f"CREATE TEMP TABLE {malformed} AS SELECT {_MALFORMED} FROM {relation} "
-                "WHERE error IS NOT NULL"
-            )
-        finally:
-            forget_stream(con, name)
-    finally:
-        spool.close()
-    return reader.numbered
-
-
-def _insert_rows(
-    con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any], columns: str = _COLS
-) -> None:
-    with _unordered(con):
-        con.execute(
-            f"{_INTO} SELECT m.file_id, {columns} FROM {relation} "
-            f"JOIN {_ID_MAP} m USING (filename)",
-            params,
-        )
-
-
-@contextlib.contextmanager
-def _unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Let one INSERT into ``connections`` store its rows in any order.
-
-    Kept in order, DuckDB gathers the statement's batches (about 20k rows each, under its
-    row group of 122,880) and, when the statement ends, copies and compresses them all
-    again on one thread: 40% of the CPU time of a profiled ingest, none of it in parallel.
-    In any order, each thread fills and compresses its own row groups as the rows come.
-    What reads the store sorts (diagnose and the dashboard break ties down to the row, as
-    for Athena); only rows with the same timestamp may come out of ``logs query --db`` in
-    another order than their lines had.
-    """
-    con.execute("SET preserve_insertion_order = false")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("RESET preserve_insertion_order")
-
-
-class _Spool:
-    """Declined batches, in memory up to SPOOL_BYTES and in an Arrow file beyond."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.batches: list[Any] = []
-        self.size = 0
-        self.writer: Any = None
-
-    def add(self, batch: Any) -> None:
-        if self.writer is None and self.size + batch.nbytes <= SPOOL_BYTES:
-            self.batches.append(batch)
-            self.size += batch.nbytes
-            return
-        if self.writer is None:
-            import pyarrow as pa
-
-            self.writer = pa.ipc.new_file(str(self.path), batch.schema)
-            for kept in self.batches:
-                self.writer.write_batch(kept)
-            self.batches = []
-        self.writer.write_batch(batch)
-
-    def table(self, schema: Any) -> Any:
-        import pyarrow as pa
-
-        if self.writer is None:
-            return pa.Table.from_batches(self.batches, schema)
-        self.writer.close()
-        return pa.ipc.open_file(pa.memory_map(str(self.path))).read_all()
-
-    def close(self) -> None:
-        self.batches = []
-        self.path.unlink(missing_ok=True)
-
-
-def _stage(con: duckdb.DuckDBPyConnection, fileset: FileSet, stage: str) -> None:
-    fileset.run(
-        con,
-        # The raw line is kept for malformed rows only: it is most of a row's size.
-        lambda rel: (
-            f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * REPLACE "
-            f"(CASE WHEN error IS NOT NULL THEN line END AS line) FROM {rel}"
-        ),
-        lambda con: None,
-    )
-
-
-def _insert_staged(con: duckdb.DuckDBPyConnection, params: dict[str, Any], tables: _Tables) -> None:
-    _insert_rows(con, f"(SELECT * FROM {tables.stage} WHERE error IS NULL)", params)
-    con.execute(
-        f"CREATE TEMP TABLE {tables.malformed} AS SELECT {_MALFORMED} FROM {tables.stage} "
-        "WHERE error IS NOT NULL"
-    )
-    con.execute(f"DROP TABLE {tables.stage}")
 
 
 def _digest(item: Fresh) -> str:
@@ -417,7 +245,7 @@ def _insert_errors(
             numbered.setdefault((staged[issue.file], issue.text), issue.line)
     con.execute(
         f"INSERT INTO parse_errors SELECT m.file_id, n.line_no, s.error, left(s.line, 2000) "
-        f"FROM {malformed} s JOIN {_ID_MAP} m USING (filename) "
+        f"FROM {malformed} s JOIN {ID_MAP} m USING (filename) "
         "LEFT JOIN (SELECT unnest($at_file) AS filename, unnest($at_text) AS line, "
         "unnest($at_line)::BIGINT AS line_no) n ON s.filename = n.filename AND s.line = n.line",
         {

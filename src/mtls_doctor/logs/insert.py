@@ -1,0 +1,194 @@
+"""How a group's rows go into the store, inside the transaction ``append.py`` opens.
+
+With the compiled reader, the certified lines' batches go straight into ``connection_rows``
+(one INSERT, nothing staged), typed only (``certified_sql``): a certified line is never
+malformed. The lines the scanner declines are kept aside (spooled) as they pass, then parsed
+by the SQL parser: the good ones stored, the malformed ones put in a temporary table for
+``append.py`` to number and record. The pure reader (DuckDB's ``read_csv``, which repairs
+damaged files by reading them again) stages a group's parsed rows in a temporary table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from mtls_doctor.logs import native
+from mtls_doctor.logs.reader import FileSet, forget_stream, register_stream, stream_failure
+from mtls_doctor.logs.routing import DECLINED
+from mtls_doctor.logs.store import ROWS, STORED, TRACE_UUID
+
+# The text the compiled reader scans per call: a quarter of the query's. Each reading
+# thread holds a few chunks and their batches, and DuckDB's memory comes on top of them
+# here (append.MEMORY_LIMIT).
+CHUNK_BYTES = 2 * 1024 * 1024
+SPOOL_BYTES = 32 * 1024 * 1024  # declined lines kept in memory before they go to a file
+# What is stored of a parsed row, and of a certified one, whose trace id the scanner turned
+# into a UUID when it could (store.RENDERED).
+_COLS = ", ".join([*STORED[1:-1], f"NULL::UUID AS {TRACE_UUID}"])
+_CERTIFIED_COLS = ", ".join(
+    [
+        *(
+            f"CASE WHEN tid IS NULL THEN {c} END AS {c}" if c == "conn_trace_id" else c
+            for c in STORED[1:-1]
+        ),
+        f"tid AS {TRACE_UUID}",
+    ]
+)
+_INTO = f"INSERT INTO {ROWS} ({', '.join(STORED)})"  # connections is a view of it
+ID_MAP = "(SELECT unnest($names) AS filename, unnest($ids) AS file_id)"
+MALFORMED = "filename, line, error, has_extra_fields, unknown_code"
+
+
+def insert_read(
+    con: duckdb.DuckDBPyConnection,
+    fileset: FileSet,
+    params: dict[str, Any],
+    malformed: str,
+    workdir: Path,
+) -> dict[str, dict[str, int]]:
+    """The compiled reader's rows straight into ``connections``; the line numbers of the
+    declined lines of fed files (read once: see ``locate_lines``).
+
+    The scanner certifies most lines, and a certified line is never malformed: those go in
+    by one statement as they are read, typed only (``certified_sql``). The lines it declines
+    are kept aside (spooled) as they pass, then parsed: the good ones stored, the malformed
+    ones recorded. So the rows are read once, and never staged.
+    """
+    import pyarrow as pa
+
+    reader = native.NativeReader(fileset.sources, faults=fileset.faults, chunk_bytes=CHUNK_BYTES)
+    spool = _Spool(workdir / f"declined-{os.getpid()}.arrow")
+
+    def certified() -> Iterator[pa.RecordBatch]:
+        for batch, kind in reader.pairs():
+            if kind == DECLINED:
+                spool.add(batch)
+            else:
+                yield batch
+
+    stream = pa.RecordBatchReader.from_batches(native.schema(), certified())
+    name, relation = register_stream(con, stream, certified=True)
+    try:
+        insert_rows(con, relation, params, _CERTIFIED_COLS)
+    except duckdb.Error as error:
+        raise stream_failure(error, name) or error from error
+    finally:
+        forget_stream(con, name)
+        reader.stop()
+    # The declined lines: the good ones are stored, the malformed ones explained.
+    declined = spool.table(native.schema())
+    try:
+        name, relation = register_stream(con, declined, reasons=False)
+        try:
+            insert_rows(con, f"(SELECT * FROM {relation} WHERE error IS NULL)", params)
+        finally:
+            forget_stream(con, name)
+        name, relation = register_stream(con, declined)
+        try:
+            con.execute(
+                f"CREATE TEMP TABLE {malformed} AS SELECT {MALFORMED} FROM {relation} "
+                "WHERE error IS NOT NULL"
+            )
+        finally:
+            forget_stream(con, name)
+    finally:
+        spool.close()
+    return reader.numbered
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, relation: str, params: dict[str, Any], columns: str = _COLS
+) -> None:
+    """The rows of ``relation`` into the store, each with the id of its file (``params``:
+    the group's file names and ids)."""
+    with unordered(con):
+        con.execute(
+            f"{_INTO} SELECT m.file_id, {columns} FROM {relation} JOIN {ID_MAP} m USING (filename)",
+            params,
+        )
+
+
+@contextlib.contextmanager
+def unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let one INSERT into ``connections`` store its rows in any order.
+
+    Kept in order, DuckDB gathers the statement's batches (about 20k rows each, under its
+    row group of 122,880) and, when the statement ends, copies and compresses them all
+    again on one thread: 40% of the CPU time of a profiled ingest, none of it in parallel.
+    In any order, each thread fills and compresses its own row groups as the rows come.
+    What reads the store sorts (diagnose and the dashboard break ties down to the row, as
+    for Athena); only rows with the same timestamp may come out of ``logs query --db`` in
+    another order than their lines had.
+    """
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("RESET preserve_insertion_order")
+
+
+class _Spool:
+    """Declined batches, in memory up to SPOOL_BYTES and in an Arrow file beyond."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.batches: list[Any] = []
+        self.size = 0
+        self.writer: Any = None
+
+    def add(self, batch: Any) -> None:
+        if self.writer is None and self.size + batch.nbytes <= SPOOL_BYTES:
+            self.batches.append(batch)
+            self.size += batch.nbytes
+            return
+        if self.writer is None:
+            import pyarrow as pa
+
+            self.writer = pa.ipc.new_file(str(self.path), batch.schema)
+            for kept in self.batches:
+                self.writer.write_batch(kept)
+            self.batches = []
+        self.writer.write_batch(batch)
+
+    def table(self, schema: Any) -> Any:
+        import pyarrow as pa
+
+        if self.writer is None:
+            return pa.Table.from_batches(self.batches, schema)
+        self.writer.close()
+        return pa.ipc.open_file(pa.memory_map(str(self.path))).read_all()
+
+    def close(self) -> None:
+        self.batches = []
+        self.path.unlink(missing_ok=True)
+
+
+def stage(con: duckdb.DuckDBPyConnection, fileset: FileSet, stage: str) -> None:
+    """The pure reader's parsed rows of ``fileset`` into the temporary table ``stage``."""
+    fileset.run(
+        con,
+        # The raw line is kept for malformed rows only: it is most of a row's size.
+        lambda rel: (
+            f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * REPLACE "
+            f"(CASE WHEN error IS NOT NULL THEN line END AS line) FROM {rel}"
+        ),
+        lambda con: None,
+    )
+
+
+def insert_staged(
+    con: duckdb.DuckDBPyConnection, params: dict[str, Any], staged: str, malformed: str
+) -> None:
+    """The pure reader's rows staged in ``staged`` (see :func:`stage`) into the store."""
+    insert_rows(con, f"(SELECT * FROM {staged} WHERE error IS NULL)", params)
+    con.execute(
+        f"CREATE TEMP TABLE {malformed} AS SELECT {MALFORMED} FROM {staged} WHERE error IS NOT NULL"
+    )
+    con.execute(f"DROP TABLE {staged}")
