@@ -7,9 +7,9 @@ with ISA-L and hands chunks of lines to the scanner, which certifies each line a
 into its 15 fields without holding the GIL. DuckDB then reads the batches as an Arrow stream
 and only types the columns a query uses.
 
-A Parquet file on disk is not turned into lines first: the scanner certifies its rows from
-their Arrow columns, with the same field checks, and only the rows it declines are written as
-lines (``vended/columnar.py``, ``linescan_columns.c``).
+A Parquet file (on disk, or a download once spooled) is not turned into lines first: the
+scanner certifies its rows from their Arrow columns, with the same field checks, and only the
+rows it declines are written as lines (``vended/columnar.py``, ``linescan_columns.c``).
 
 Lines the scanner does not certify are handed to the SQL parser as text, exactly as DuckDB's
 ``read_csv`` would have seen them (:func:`mtls_doctor.logs.reader.duckdb_parts`), so malformed
@@ -28,6 +28,7 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable, Generator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -101,13 +102,13 @@ def _read_file(
     state = FileState(numbered={} if source.feed is not None else None)
     try:
         scanner = _Scanner(source, state, out, stop, routing)
-        parquet = _parquet_path(source)
-        if parquet is not None:
-            scanner.parquet(parquet)
-        else:
-            for chunk in chunks(source, state, stop, chunk_bytes):
-                if not scanner.lines(memoryview(chunk)):
-                    return
+        with _parquet_file(source, stop) as parquet:
+            if parquet is not None:
+                scanner.parquet(parquet)
+            else:
+                for chunk in chunks(source, state, stop, chunk_bytes):
+                    if not scanner.lines(memoryview(chunk)):
+                        return
     except FeedFault as fault:  # a Parquet file read as columns: the rows before it stand
         state.faults.append(FileFault(source.display, fault.message, 0))
     except OSError as error:
@@ -118,12 +119,12 @@ def _read_file(
         _hand_over(out, state, stop)
 
 
-def _parquet_path(source: LogSource) -> Any:
+def _parquet_file(source: LogSource, stop: threading.Event) -> AbstractContextManager[Any]:
     if source.feed is None:  # a legacy file: the vended readers are not imported
-        return None
+        return nullcontext()
     from mtls_doctor.logs.vended import columnar
 
-    return columnar.parquet_path(source.feed)
+    return columnar.parquet_file(source.feed, stop)
 
 
 class _Scanner:
@@ -173,6 +174,8 @@ class _Scanner:
         from mtls_doctor.logs.vended import columnar
 
         kept: columnar.Kept = {}
+        if self.stop.is_set():  # a download stopped while spooled is not all there
+            return
         for batch in columnar.batches(path):
             if self.stop.is_set():
                 return

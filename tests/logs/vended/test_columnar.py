@@ -10,6 +10,9 @@ folded counts and the same faults, on typed, null, dictionary-coded and odd valu
 from __future__ import annotations
 
 import collections
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -71,21 +74,26 @@ def _read(path: Path, routing: Routing | None) -> dict[str, Any]:
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, routing: Routing | None) -> None:
     with monkeypatch.context() as patch:
         seen: list[Path] = []
-        real = columnar.parquet_path
-
-        def spy(feed: object) -> Path | None:
-            found = real(feed)
-            if found is not None:
-                seen.append(found)
-            return found
-
-        patch.setattr(columnar, "parquet_path", spy)
+        patch.setattr(columnar, "parquet_file", _spied(columnar.parquet_file, seen))
         by_columns = _read(path, routing)
         assert seen, "the column path was not taken"
     with monkeypatch.context() as patch:
-        patch.setattr(columnar, "parquet_path", lambda feed: None)
+        patch.setattr(columnar, "parquet_file", lambda feed, stop: nullcontext())
         by_lines = _read(path, routing)
     assert by_columns == by_lines
+
+
+def _spied(real: Any, seen: list[Path]) -> Any:
+    """``columnar.parquet_file``, noting each file it hands to the column path."""
+
+    @contextmanager
+    def spy(feed: object, stop: threading.Event) -> Iterator[Path | None]:
+        with real(feed, stop) as found:
+            if found is not None:
+                seen.append(found)
+            yield found
+
+    return spy
 
 
 @pytest.fixture(autouse=True)

@@ -10,13 +10,16 @@ scanner, then the SQL parser, which alone says what is malformed. The rows, thei
 their line numbers (row *N* of the file is line *N*) and the faults are therefore those of
 the line path; ``tests/logs/vended/test_columnar.py`` holds the two paths to the same result.
 
-Only a Parquet file on disk is read so (:func:`parquet_path`); a download, and the pure
-reader, still read the lines of ``feed.py``.
+A Parquet file on disk is read so, and so is a Parquet download once spooled to a temporary
+file (:func:`parquet_file`; its footer comes last, so nothing can be read before it all
+arrived); the pure reader still reads the lines of ``feed.py``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +28,7 @@ from mtls_doctor.logs import _linescan
 from mtls_doctor.logs.faults import FeedFault
 from mtls_doctor.logs.vended import parquet
 from mtls_doctor.logs.vended.detect import PARQUET
-from mtls_doctor.logs.vended.feed import VendedFeed
+from mtls_doctor.logs.vended.feed import SniffingFeed, VendedFeed
 from mtls_doctor.logs.vended.lines import VendedTypeError, _as_text, _field_text, legacy_bytes
 
 if TYPE_CHECKING:
@@ -50,11 +53,18 @@ Column = (
 Kept = dict[int, tuple["pa.Array", bytearray]]
 
 
-def parquet_path(feed: object) -> Path | None:
-    """The file a source's ``feed`` reads when it is a Parquet file on disk, else None."""
-    if isinstance(feed, VendedFeed) and feed.found.format == PARQUET:
-        return feed.path
-    return None
+@contextmanager
+def parquet_file(feed: object, stop: threading.Event) -> Iterator[Path | None]:
+    """The Parquet file a source's ``feed`` reads, for the block: a file on disk as it is,
+    a download once spooled (``SniffingFeed.spooled``); else None, and the feed is read
+    as lines."""
+    if isinstance(feed, VendedFeed):
+        yield feed.path if feed.found.format == PARQUET else None
+    elif isinstance(feed, SniffingFeed):
+        with feed.spooled(stop) as spooled:
+            yield spooled
+    else:
+        yield None
 
 
 def batches(path: Path) -> Iterator[pa.RecordBatch]:

@@ -12,8 +12,9 @@ number); a fault that ends the file early (a truncated gzip) raises
 
 Parquet is read by ``parquet.py`` (hook: ``legacy_pieces(handle)``, a seekable binary file,
 giving pieces of legacy-line bytes); a streamed Parquet object is spooled to a temporary
-file first, since its footer comes last. The compiled reader reads a Parquet file on disk
-from its columns instead (``columnar.py``), and only the rows it declines as these lines.
+file first, since its footer comes last. The compiled reader reads a Parquet file on disk,
+or a download once spooled (:meth:`SniffingFeed.spooled`), from its columns instead
+(``columnar.py``), and only the rows it declines as these lines.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -197,10 +200,13 @@ class VendedFeed:
 
 class SniffingFeed:
     """A download (an S3 object) whose format is told by its first bytes as they arrive:
-    a legacy log is passed through as it is, a vended one converted."""
+    a legacy log is passed through as it is, a vended one converted. The compiled reader
+    takes a Parquet download as a spooled file instead (:meth:`spooled`)."""
 
     def __init__(self, inner: _Fed) -> None:
         self.inner = inner
+        # The stream, its head and format, when sniffed before open() (by spooled()).
+        self._sniffed: tuple[Any, bytes, Detected] | None = None
 
     @property
     def sha256(self) -> str | None:
@@ -214,14 +220,20 @@ class SniffingFeed:
     def error(self) -> Exception | None:
         return self.inner.error
 
+    def _sniff(self) -> tuple[Any, bytes, Detected]:
+        if self._sniffed is None:
+            stream = self.inner.open()
+            try:
+                head = _read_head(stream)
+            except BaseException:  # refused, cut off: the download's slot is given back
+                stream.__exit__(None, None, None)
+                raise
+            self._sniffed = stream, head, sniff(head)
+        return self._sniffed
+
     def open(self) -> Any:
-        stream = self.inner.open()
-        try:
-            head = _read_head(stream)
-        except BaseException:  # refused, cut off: the download's slot is given back
-            stream.__exit__(None, None, None)
-            raise
-        found = sniff(head)
+        stream, head, found = self._sniff()
+        self._sniffed = None
         if not found.vended:
             return _Passed(_Prefixed(head, stream), stream)
         pieces = legacy_pieces(_Prefixed(head, stream), found)
@@ -229,6 +241,45 @@ class SniffingFeed:
 
     def close(self) -> None:
         self.inner.close()
+
+    @contextmanager
+    def spooled(self, stop: threading.Event) -> Iterator[Path | None]:
+        """A Parquet download's name as a file once all of it is spooled there, for
+        ``columnar.py``; None for any other format, which :meth:`open` then reads. Whatever
+        ends the block, the download is let go and the spool leaves nothing behind."""
+        stream, head, found = self._sniff()
+        if found.format != PARQUET:
+            try:
+                yield None
+            finally:
+                if self._sniffed is not None:  # sniffed, never opened: stopped before
+                    self._sniffed = None
+                    stream.__exit__(None, None, None)
+            return
+        self._sniffed = None
+        try:
+            with _spool() as (handle, name):
+                handle.write(head)
+                while not stop.is_set() and (block := stream.read(_READ_BYTES)):
+                    handle.write(block)
+                handle.flush()
+                yield name
+        finally:
+            stream.__exit__(None, None, None)
+
+
+@contextmanager
+def _spool(open_files: Path = Path("/proc/self/fd")) -> Iterator[tuple[Any, Path]]:
+    """A temporary file and a name Arrow can open it by. Where ``open_files`` names open
+    files (Linux), the file has no name of its own: nothing is left behind, whatever ends
+    the process. Elsewhere it is named, and removed when closed."""
+    with tempfile.TemporaryFile() as handle:
+        name = open_files / str(handle.fileno())
+        if name.exists():
+            yield handle, name
+            return
+    with tempfile.NamedTemporaryFile() as named:
+        yield named, Path(named.name)
 
 
 class _Passed:
