@@ -59,12 +59,26 @@ def append_group(
     now: datetime,
     strict: bool = False,
 ) -> list[IngestedFile]:
-    """Read ``group`` and commit it in one transaction; what each file added, in order.
+    """Read ``group`` and commit it in one transaction (or a few: see ``insert_read``);
+    what each file added, in order.
 
     With ``strict``, the files before the first one with a malformed line or a fault are
     committed, and :class:`LogFormatError` is raised for that one.
     """
+    results: list[IngestedFile] = []
+    while group:
+        done, group = _append_part(store, group, workdir, now, strict)
+        results += done
+    return results
+
+
+def _append_part(
+    store: Store, group: list[Fresh], workdir: Path, now: datetime, strict: bool
+) -> tuple[list[IngestedFile], list[Fresh]]:
+    """Commit the first files of ``group`` in one transaction: what each added, and the
+    files left for another (when the lines the scanner declined grew too many)."""
     con = store.con
+    rest: list[Fresh] = []
     fileset = FileSet([item.source for item in group], workdir)
     tables = _Tables(f"stage_{os.getpid()}", f"malformed_{os.getpid()}")
     stop: tuple[int, LogFormatError] | None = None
@@ -81,7 +95,9 @@ def append_group(
             params = {"names": names, "ids": ids}
             numbered: dict[str, dict[str, int]] = {}
             if native.available():
-                numbered = insert_read(con, fileset, params, tables.malformed, workdir)
+                read = insert_read(con, fileset, params, tables.malformed, workdir)
+                numbered, rest = read.numbered, group[read.taken :]
+                group, ids, names = group[: read.taken], ids[: read.taken], names[: read.taken]
             else:
                 insert_staged(con, params, tables.stage, tables.malformed)
             bad = con.execute(
@@ -104,7 +120,7 @@ def append_group(
         con.execute(f"DROP TABLE IF EXISTS {tables.malformed}")
     if stop is not None:
         raise stop[1]
-    return results
+    return results, rest
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,10 @@ from mtls_doctor.logs.store import ROWS, STORED, TRACE_UUID
 # here (append.MEMORY_LIMIT).
 CHUNK_BYTES = 2 * 1024 * 1024
 SPOOL_BYTES = 32 * 1024 * 1024  # declined lines kept in memory before they go to a file
+# A group is cut at the next file once its declined lines pass this: logs the scanner
+# declines whole (12 or 13 fields) would otherwise spool some 6x a group's gzip bytes
+# (fresh.STREAM_GROUP_BYTES) in the scratch folder, often a RAM-backed tmpfs.
+SPOOL_LIMIT = 64 * 1024 * 1024
 # What is stored of a parsed row, and of a certified one, whose trace id the scanner turned
 # into a UUID when it could (store.RENDERED).
 _COLS = ", ".join([*STORED[1:-1], f"NULL::UUID AS {TRACE_UUID}"])
@@ -48,28 +53,49 @@ _MALFORMED_TYPES = (
 )
 
 
+@dataclass(frozen=True)
+class ReadGroup:
+    """What :func:`insert_read` read: the first ``taken`` files (the rest were not begun),
+    and the line numbers of the declined lines of fed files (see ``locate_lines``)."""
+
+    taken: int
+    numbered: dict[str, dict[str, int]]
+    spooled: int  # bytes of declined batches kept aside
+
+
 def insert_read(
     con: duckdb.DuckDBPyConnection,
     fileset: FileSet,
     params: dict[str, Any],
     malformed: str,
     workdir: Path,
-) -> dict[str, dict[str, int]]:
-    """The compiled reader's rows straight into ``connections``; the line numbers of the
-    declined lines of fed files (read once: see ``locate_lines``).
+) -> ReadGroup:
+    """The compiled reader's rows straight into ``connections``.
 
     The scanner certifies most lines, and a certified line is never malformed: those go in
     by one statement as they are read, typed only (``certified_sql``). The lines it declines
     are kept aside (spooled) as they pass, then parsed: the good ones stored, the malformed
-    ones recorded. So the rows are read once, and never staged.
+    ones recorded. So the rows are read once, and never staged. Once the spool passes
+    SPOOL_LIMIT, reading stops before the next file (one not fed: a download cannot be
+    read again), which the caller commits in another transaction.
     """
     import pyarrow as pa
 
     reader = native.NativeReader(fileset.sources, faults=fileset.faults, chunk_bytes=CHUNK_BYTES)
     spool = _Spool(workdir / f"declined-{os.getpid()}.arrow")
+    taken = len(fileset.sources)
+    fed = [index for index, source in enumerate(fileset.sources) if source.feed is not None]
+    last_fed = fed[-1] if fed else -1
 
     def certified() -> Iterator[pa.RecordBatch]:
+        nonlocal taken
+        begun = 0
         for batch, kind in reader.pairs():
+            if reader.finished > begun:  # the first batch of another file
+                if spool.size > SPOOL_LIMIT and last_fed < reader.finished:
+                    taken = reader.finished  # none of this file's rows went in
+                    return
+                begun = reader.finished
             if kind == DECLINED:
                 spool.add(batch)
             else:
@@ -84,11 +110,12 @@ def insert_read(
     finally:
         forget_stream(con, name)
         reader.stop()
+    spooled = spool.size
     try:
         _insert_declined(con, spool, params, malformed)
     finally:
         spool.close()
-    return reader.numbered
+    return ReadGroup(taken, reader.numbered, spooled)
 
 
 def _insert_declined(
@@ -147,7 +174,8 @@ def unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 class _Spool:
-    """Declined batches, in memory up to SPOOL_BYTES and in an Arrow file beyond."""
+    """Declined batches, in memory up to SPOOL_BYTES and in an Arrow file beyond; ``size``
+    counts both."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -156,9 +184,9 @@ class _Spool:
         self.writer: Any = None
 
     def add(self, batch: Any) -> None:
-        if self.writer is None and self.size + batch.nbytes <= SPOOL_BYTES:
+        self.size += batch.nbytes
+        if self.writer is None and self.size <= SPOOL_BYTES:
             self.batches.append(batch)
-            self.size += batch.nbytes
             return
         if self.writer is None:
             import pyarrow as pa

@@ -250,6 +250,8 @@ class NativeReader:
         self.chunk_bytes = chunk_bytes
         self._folded: list[pa.RecordBatch] = []
         self.numbered: dict[str, dict[str, int]] = {}  # of fed files: see FileState
+        # Files read to their end: while a batch is handed out, the index of its file.
+        self.finished = 0
         self._workers: _Workers | None = None
 
     def folded(self) -> pa.Table:
@@ -344,6 +346,7 @@ class NativeReader:
                 done.wait()
 
     def _finish(self, source: LogSource, state: FileState) -> None:
+        self.finished += 1
         self._folded += state.folded
         if state.numbered is not None:
             self.numbered[source.display] = state.numbered
