@@ -65,6 +65,7 @@ def test_declined_lines_end_a_transaction_at_a_file_boundary(
     # A bound under two files' declined lines: each transaction stops at the first file
     # begun after its spool passed it, so holds at most the bound and one file more.
     monkeypatch.setattr(insert, "SPOOL_LIMIT", largest)
+    monkeypatch.setattr(insert, "SPOOL_BYTES", 1)  # the spool's file, holding several files
     bounded = _ingest(logdir, tmp_path / "bounded.duckdb", monkeypatch)
     assert sum(taken for taken, _ in bounded) == 6 and len(bounded) >= 3
     assert all(spooled <= 2 * largest for _, spooled in bounded)
@@ -75,3 +76,18 @@ def test_declined_lines_end_a_transaction_at_a_file_boundary(
     assert run_sql(tmp_path / "bounded.duckdb", orphans)[1] == [(0,)]
     again = ingest_inputs([str(logdir)], tmp_path / "bounded.duckdb")
     assert again.added_rows == 0 and again.unchanged_files == 6
+
+
+def test_declined_lines_of_many_files_spooled_to_a_file(
+    logdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each file's declined batches carry their own dictionaries (of the file's name): the
+    # spool's file must take them one after another (the Arrow file format refuses that).
+    if not native.available():
+        pytest.skip("the compiled scanner is not built")
+    _legacy_files(logdir)
+    _ingest(logdir, tmp_path / "memory.duckdb", monkeypatch)
+    monkeypatch.setattr(insert, "SPOOL_BYTES", 1)
+    assert [taken for taken, _ in _ingest(logdir, tmp_path / "file.duckdb", monkeypatch)] == [6]
+    for view in _VIEWS:
+        assert run_sql(tmp_path / "file.duckdb", view) == run_sql(tmp_path / "memory.duckdb", view)

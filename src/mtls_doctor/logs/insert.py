@@ -191,7 +191,9 @@ class _Spool:
         if self.writer is None:
             import pyarrow as pa
 
-            self.writer = pa.ipc.new_file(str(self.path), batch.schema)
+            # The stream format: each file's batches come with their own dictionaries (of
+            # file names, say), which the file format refuses to replace.
+            self.writer = pa.ipc.new_stream(str(self.path), batch.schema)
             for kept in self.batches:
                 self.writer.write_batch(kept)
             self.batches = []
@@ -207,7 +209,7 @@ class _Spool:
         if self.writer is None:
             return pa.Table.from_batches(self.batches, schema)
         self.writer.close()
-        return pa.ipc.open_file(pa.memory_map(str(self.path))).read_all()
+        return pa.ipc.open_stream(pa.memory_map(str(self.path))).read_all()
 
     def close(self) -> None:
         self.batches = []
