@@ -54,6 +54,8 @@ Scan = Callable[[bytes, int], Any]  # _linescan.scan, or a stand-in that lies
 def scan_ids(data: bytes, max_line: int) -> Any:
     """_linescan.scan asked for the trace ids too (as ingest asks)."""
     return _linescan.scan(data, max_line, 1 << 20, None, True)
+
+
 _LINE = re.compile(LINE_RE)
 _OUT = (*PARSED_COLUMNS, "has_extra_fields", "unknown_code", "error")
 _RAW = ", ".join(f"unnest($c{k}::VARCHAR[]) AS c{k}" for k in range(1, 16))
