@@ -49,6 +49,13 @@ pytest.importorskip("pyarrow")
 from mtls_doctor.logs import chunks, native  # noqa: E402  (after the skip: needs the extension)
 
 Scan = Callable[[bytes, int], Any]  # _linescan.scan, or a stand-in that lies
+
+
+def scan_ids(data: bytes, max_line: int) -> Any:
+    """_linescan.scan asked for the trace ids too (as ingest asks)."""
+    return _linescan.scan(data, max_line, 1 << 20, None, True)
+
+
 _LINE = re.compile(LINE_RE)
 _OUT = (*PARSED_COLUMNS, "has_extra_fields", "unknown_code", "error")
 _RAW = ", ".join(f"unnest($c{k}::VARCHAR[]) AS c{k}" for k in range(1, 16))
@@ -310,13 +317,13 @@ def _mutate(draw: st.DrawFn, raw: bytes) -> bytes:
 def test_scanner_certifies_only_what_sql_accepts(
     con: duckdb.DuckDBPyConnection, lines: list[bytes]
 ) -> None:
-    check_lines(con, lines, _linescan.scan)
+    check_lines(con, lines, scan_ids)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"")), max_size=4))
 def test_scanner_on_any_bytes(con: duckdb.DuckDBPyConnection, lines: list[bytes]) -> None:
-    check_lines(con, [*lines, line().encode()], _linescan.scan)  # one line it must certify
+    check_lines(con, [*lines, line().encode()], scan_ids)  # one line it must certify
 
 
 _HAND = [
@@ -349,7 +356,7 @@ _HAND = [
 
 
 def test_hand_written_lines(con: duckdb.DuckDBPyConnection) -> None:
-    check_lines(con, [x.encode() for x in _HAND], _linescan.scan)
+    check_lines(con, [x.encode() for x in _HAND], scan_ids)
     declined = _linescan.scan("\n".join(_HAND).encode(), 1 << 20)[4]
     # 12 fields, embedded IPv4, no Feb 29, year 0, empty first field, 8 groups + "::", tab
     assert {i for i, _ in declined} == {0, 5, 10, 11, 15, 20, 23}
@@ -379,10 +386,19 @@ def test_check_fires_on_a_wrong_certificate(
     con: duckdb.DuckDBPyConnection, shown: str, scanned: str
 ) -> None:
     def lie(data: bytes, max_line: int) -> Any:
-        return _linescan.scan(scanned.encode() + b"\n", max_line)
+        return scan_ids(scanned.encode() + b"\n", max_line)
 
     with pytest.raises(AssertionError, match=r"certified|type differently"):
         check_lines(con, [shown.encode()], lie)
+
+
+def test_trace_ids_are_made_only_when_asked() -> None:
+    tid = "TID_" + "0123456789abcdef" * 2  # the corpus line's
+    data = (line() + "\n").encode()
+    assert tid in data.decode()
+    assert _linescan.scan(data, 1 << 20)[8] == (None, None)
+    tids, present = scan_ids(data, 1 << 20)[8]
+    assert (bytes(tids), bytes(present)) == (bytes.fromhex(tid[4:]), b"\x01")
 
 
 def test_max_line_limits_the_line_as_read_csv_measures_it() -> None:
@@ -398,7 +414,7 @@ def test_validity_bitmap_over_many_rows(con: duckdb.DuckDBPyConnection) -> None:
     # Dates present or not ("-"), across several bytes of the Arrow validity bitmap.
     dashed = line().replace("NotBefore=2024-01-01T00:00:00Z;NotAfter=2025-01-01T00:00:00Z", "-")
     lines = [(line(port=str(i)) if i % 3 else dashed).encode() for i in range(1, 30)]
-    check_lines(con, lines, _linescan.scan)
+    check_lines(con, lines, scan_ids)
     assert _linescan.scan(b"\n".join(lines), 1 << 20)[0] == len(lines)
 
 

@@ -45,12 +45,12 @@ static inline int lower_hex(unsigned char c)
 
 /* "TID_" and 32 lower-case hex digits into 16 bytes (big-endian, as a UUID): 1, else 0.
  * Any other trace id is stored as text (store.py renders both the same). */
-static int trace_id(Span s, uint8_t *out)
+static int trace_id(const unsigned char *p, int32_t n, uint8_t *out)
 {
-    if (s.n != 36 || memcmp(s.p, "TID_", 4) != 0)
+    if (n != 36 || memcmp(p, "TID_", 4) != 0)
         return 0;
     for (int k = 0; k < 16; k++) {
-        int hi = lower_hex(s.p[4 + 2 * k]), lo = lower_hex(s.p[5 + 2 * k]);
+        int hi = lower_hex(p[4 + 2 * k]), lo = lower_hex(p[5 + 2 * k]);
         if (hi < 0 || lo < 0)
             return 0;
         out[k] = (uint8_t)(hi << 4 | lo);
@@ -65,8 +65,7 @@ int linescan_take(Rows *rows, const unsigned char *buf, const Span *f, int nf, c
     Fold *fold = rows->fold;
     int route = linescan_route(fold, f[10], t);
     Row row = {t->at, t->has_validity ? t->not_before : 0, t->has_validity ? t->not_after : 0,
-               nf, (uint8_t)t->has_validity, (uint8_t)route, 0, {0}};
-    row.has_tid = (uint8_t)trace_id(f[11], row.tid);
+               nf, (uint8_t)t->has_validity, (uint8_t)route};
     if (!fold->on || route == ROUTE_FAILED) {
         put_row(rows, rows->n, buf, f, row);
         return 1;
@@ -156,7 +155,7 @@ typedef struct {
     int64_t *at, *not_before, *not_after;
     uint8_t *validity; /* Arrow validity bitmap of not_before/not_after */
     int32_t *field_counts;
-    uint8_t *tid, *tid_validity; /* 16 bytes a row, and their Arrow validity bitmap */
+    uint8_t *tid, *tid_validity; /* 16 bytes a row, and their Arrow validity bitmap; or NULL */
 } RowColumns;
 
 static void fill_columns(const unsigned char *buf, Py_ssize_t size, const Cut *cuts,
@@ -182,8 +181,7 @@ static void fill_columns(const unsigned char *buf, Py_ssize_t size, const Cut *c
         rc.field_counts[r] = m->nf;
         if (m->has_validity)
             rc.validity[r / 8] |= (uint8_t)(1u << (r % 8));
-        memcpy(rc.tid + r * 16, m->tid, 16);
-        if (m->has_tid)
+        if (rc.tid && trace_id(buf + cut[11].start, cut[11].len, rc.tid + r * 16))
             rc.tid_validity[r / 8] |= (uint8_t)(1u << (r % 8));
     }
 }
@@ -240,14 +238,22 @@ PyObject *linescan_result(Scan *s, const unsigned char *buf, Py_ssize_t size)
     not_before = new_bytes(rows * 8);
     not_after = new_bytes(rows * 8);
     validity = new_bytes((rows + 7) / 8);
-    tid = new_bytes(rows * 16);
-    tid_validity = new_bytes((rows + 7) / 8);
+    if (s->trace_ids) {
+        tid = new_bytes(rows * 16);
+        tid_validity = new_bytes((rows + 7) / 8);
+    } else { /* (None, None): the reader makes a column of nulls */
+        tid = Py_NewRef(Py_None);
+        tid_validity = Py_NewRef(Py_None);
+    }
     columns = PyList_New(NCOLS);
     if (!counts || !at || !not_before || !not_after || !validity || !tid || !tid_validity ||
         !columns)
         goto done;
     memset(PyByteArray_AS_STRING(validity), 0, (size_t)((rows + 7) / 8));
-    memset(PyByteArray_AS_STRING(tid_validity), 0, (size_t)((rows + 7) / 8));
+    if (s->trace_ids) {
+        memset(PyByteArray_AS_STRING(tid), 0, (size_t)(rows * 16));
+        memset(PyByteArray_AS_STRING(tid_validity), 0, (size_t)((rows + 7) / 8));
+    }
     char *data[NCOLS];
     int32_t *offsets[NCOLS];
     for (int c = 0; c < NCOLS; c++) {
@@ -261,8 +267,8 @@ PyObject *linescan_result(Scan *s, const unsigned char *buf, Py_ssize_t size)
                      (int64_t *)PyByteArray_AS_STRING(not_after),
                      (uint8_t *)PyByteArray_AS_STRING(validity),
                      (int32_t *)PyByteArray_AS_STRING(counts),
-                     (uint8_t *)PyByteArray_AS_STRING(tid),
-                     (uint8_t *)PyByteArray_AS_STRING(tid_validity)};
+                     s->trace_ids ? (uint8_t *)PyByteArray_AS_STRING(tid) : NULL,
+                     s->trace_ids ? (uint8_t *)PyByteArray_AS_STRING(tid_validity) : NULL};
     Py_BEGIN_ALLOW_THREADS
     fill_columns(buf, size, s->cuts, s->meta, s->order, rows, data, offsets, rc);
     Py_END_ALLOW_THREADS
@@ -300,7 +306,8 @@ static PyObject *scan(PyObject *self, PyObject *args)
     Py_buffer view;
     Py_ssize_t max_line, max_lines = 1024 * 1024;
     PyObject *routing = Py_None, *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*n|nO", &view, &max_line, &max_lines, &routing))
+    int trace_ids = 0;
+    if (!PyArg_ParseTuple(args, "y*n|nOp", &view, &max_line, &max_lines, &routing, &trace_ids))
         return NULL;
     const unsigned char *buf = view.buf;
     Py_ssize_t size = view.len;
@@ -315,6 +322,7 @@ static PyObject *scan(PyObject *self, PyObject *args)
     Py_ssize_t lines = size + 1 < max_lines ? size + 1 : max_lines;
     if (!linescan_scan_alloc(&s, lines, routing))
         goto done;
+    s.trace_ids = trace_ids;
     Py_BEGIN_ALLOW_THREADS
     Rows found = {s.cuts, s.meta, s.sizes, 0, s.fold, {NULL, 0, 0}};
     find_fields(buf, size, max_line, &found, s.pending, lines, &s.npending, &s.seen,
@@ -369,17 +377,19 @@ static PyMethodDef methods[] = {
     {"keep_freed_memory", keep_freed_memory, METH_NOARGS,
      "Let the C allocator keep freed memory for reuse (glibc only; a no-op elsewhere)."},
     {"scan_columns", linescan_scan_columns, METH_VARARGS,
-     "scan_columns(columns, first, rows, max_line, routing=None) -> what scan() returns, for "
+     "scan_columns(columns, first, rows, max_line, routing=None, trace_ids=False) -> what "
+     "scan() returns, for "
      "rows [first, rows) of 15 string columns (see linescan_columns.c); lines are rows, "
      "declined lines (row, b'')"},
     {"verdicts_size", verdicts_size, METH_O,
      "verdicts_size(values) -> the bytes scan_columns keeps its verdicts on a dictionary of "
      "that many values in"},
     {"scan", scan, METH_VARARGS,
-     "scan(data, max_line, max_lines=2**20, routing=None) -> (rows, "
+     "scan(data, max_line, max_lines=2**20, routing=None, trace_ids=False) -> (rows, "
      "[(offsets, data)] * 15, field_counts, lines, [(line_index, line)], (timestamp, "
      "not_before, not_after, validity_bitmap), bytes_consumed, (key, minute, n, first, last) folded counts as int32 "
-     "and int64 columns, (trace_ids, validity_bitmap), (failed, expiring, other))"},
+     "and int64 columns, (trace_ids, validity_bitmap) or (None, None) without trace_ids, "
+     "(failed, expiring, other))"},
     {NULL, NULL, 0, NULL},
 };
 

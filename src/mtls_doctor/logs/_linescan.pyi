@@ -9,12 +9,14 @@ from typing import Any
 #            more than 15 fields, bit 2: outside the time window), int64 minute us, count,
 #            first us, last us, (rows failed, expiring, other): with a routing (horizon,
 #            fold, since, until: us or None), the rows come in that order, else all "other";
-#            see linescan_route.c)
+#            see linescan_route.c); with trace_ids, (16 bytes a row: each conn_trace_id
+#            "TID_" + 32 lower-case hex digits as a UUID, validity bitmap), else (None, None)
 def scan(
     data: bytes | memoryview,
     max_line: int,
     max_lines: int = ...,
     routing: tuple[int | None, bool, int | None, int | None] | None = ...,
+    trace_ids: bool = ...,
     /,
 ) -> tuple[
     int,
@@ -25,7 +27,7 @@ def scan(
     tuple[bytearray, bytearray, bytearray, bytearray],
     int,
     tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
-    tuple[bytearray, bytearray],
+    tuple[bytearray, bytearray] | tuple[None, None],
     tuple[int, int, int],
 ]: ...
 def keep_freed_memory() -> None: ...
@@ -40,6 +42,7 @@ def scan_columns(
     rows: int,
     max_line: int,
     routing: tuple[int | None, bool, int | None, int | None] | None = ...,
+    trace_ids: bool = ...,
     /,
 ) -> tuple[
     int,
@@ -50,7 +53,7 @@ def scan_columns(
     tuple[bytearray, bytearray, bytearray, bytearray],
     int,
     tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
-    tuple[bytearray, bytearray],
+    tuple[bytearray, bytearray] | tuple[None, None],
     tuple[int, int, int],
 ]: ...
 def verdicts_size(values: int, /) -> int: ...  # kept by scan_columns per dictionary

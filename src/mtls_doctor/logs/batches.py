@@ -20,7 +20,7 @@ MAX_NUMBERED = 10_000  # declined lines of a fed file whose numbers are kept
 def schema() -> pa.Schema:
     """The columns of the batches: the line (when not certified), c1..c15, nf, ts, nb, na,
     and tid: the trace id (c12) as a UUID when it is ``TID_`` and 32 lower-case hex digits
-    (what ingest stores: see store.py)."""
+    and the reader was asked for trace ids (what ingest stores: see store.py), else null."""
     import pyarrow as pa
 
     text = [(name, pa.string()) for name in ("line", "rest", *RAW_COLUMNS)]
@@ -59,9 +59,12 @@ class Batcher:
         present = pa.py_buffer(validity)
         for values in (not_before, not_after):
             arrays.append(pa.Array.from_buffers(micros, rows, [present, pa.py_buffer(values)]))
-        ids = pa.Array.from_buffers(
-            pa.binary(16), rows, [pa.py_buffer(tids[1]), pa.py_buffer(tids[0])]
-        )
+        if tids[0] is None:  # not asked for (see NativeReader's trace_ids)
+            ids = pa.nulls(rows, pa.binary(16))
+        else:
+            ids = pa.Array.from_buffers(
+                pa.binary(16), rows, [pa.py_buffer(tids[1]), pa.py_buffer(tids[0])]
+            )
         arrays.append(pa.ExtensionArray.from_storage(pa.uuid(), ids))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 

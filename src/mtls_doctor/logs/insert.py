@@ -81,7 +81,9 @@ def insert_read(
     """
     import pyarrow as pa
 
-    reader = native.NativeReader(fileset.sources, faults=fileset.faults, chunk_bytes=CHUNK_BYTES)
+    reader = native.NativeReader(
+        fileset.sources, faults=fileset.faults, chunk_bytes=CHUNK_BYTES, trace_ids=True
+    )
     spool = _Spool(workdir / f"declined-{os.getpid()}.arrow")
     taken = len(fileset.sources)
     fed = [index for index, source in enumerate(fileset.sources) if source.feed is not None]

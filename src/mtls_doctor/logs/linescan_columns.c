@@ -346,8 +346,9 @@ PyObject *linescan_scan_columns(PyObject *self, PyObject *args)
     (void)self;
     PyObject *list, *routing = Py_None, *result = NULL;
     Py_ssize_t first, rows, max_line, size = 0;
-    if (!PyArg_ParseTuple(args, "O!nnn|O", &PyList_Type, &list, &first, &rows, &max_line,
-                          &routing))
+    int trace_ids = 0;
+    if (!PyArg_ParseTuple(args, "O!nnn|Op", &PyList_Type, &list, &first, &rows, &max_line,
+                          &routing, &trace_ids))
         return NULL;
     if (PyList_GET_SIZE(list) != NCOLS || first < 0 || rows < first || rows > INT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "15 columns, and 0 <= first <= rows, expected");
@@ -363,6 +364,7 @@ PyObject *linescan_scan_columns(PyObject *self, PyObject *args)
         parsed = parse_column(PyList_GET_ITEM(list, c), first, rows, &cols[c]);
     if (!parsed || !linescan_scan_alloc(&s, rows - first, routing))
         goto done;
+    s.trace_ids = trace_ids;
     buf = gather(cols, first, rows, &size);
     if (!buf)
         goto done;

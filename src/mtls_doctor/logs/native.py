@@ -96,12 +96,13 @@ def _read_file(
     stop: threading.Event,
     routing: tuple[int | None, bool, int | None, int | None] | None,
     chunk_bytes: int | None = None,
+    trace_ids: bool = False,
 ) -> None:
     """Scan one file into ``out``: ``(batch, kind)`` pairs, then its :class:`FileState`."""
     # A fed file cannot be read again to number its malformed lines: they are numbered now.
     state = FileState(numbered={} if source.feed is not None else None)
     try:
-        scanner = _Scanner(source, state, out, stop, routing)
+        scanner = _Scanner(source, state, out, stop, routing, trace_ids)
         with _parquet_file(source, stop) as parquet:
             if parquet is not None:
                 scanner.parquet(parquet)
@@ -137,9 +138,10 @@ class _Scanner:
         out: queue.Queue[Any],
         stop: threading.Event,
         routing: tuple[int | None, bool, int | None, int | None] | None,
+        trace_ids: bool,
     ) -> None:
         self.source, self.state, self.out, self.stop = source, state, out, stop
-        self.routing = routing
+        self.routing, self.trace_ids = routing, trace_ids
         self.batcher = Batcher(source, state)
 
     def lines(self, view: memoryview, rows: list[int] | None = None) -> bool:
@@ -150,7 +152,9 @@ class _Scanner:
         base = 0
         while view and not self.stop.is_set():
             try:
-                scanned = _linescan.scan(view, MAX_LINE_BYTES, MAX_LINES, self.routing)
+                scanned = _linescan.scan(
+                    view, MAX_LINE_BYTES, MAX_LINES, self.routing, self.trace_ids
+                )
             except (ValueError, MemoryError) as error:  # the scanner's limits
                 self._limit(error)
                 return False
@@ -184,7 +188,7 @@ class _Scanner:
             while first < rows:
                 try:
                     scanned = _linescan.scan_columns(
-                        columns, first, rows, MAX_LINE_BYTES, self.routing
+                        columns, first, rows, MAX_LINE_BYTES, self.routing, self.trace_ids
                     )
                 except (ValueError, MemoryError) as error:
                     self._limit(error)
@@ -232,7 +236,8 @@ class NativeReader:
     routing's horizon) and ``OTHER``; with ``fold``, the lines are also counted, and
     ``OTHER`` ones not returned (see :class:`Routing`). ``chunk_bytes`` is the text scanned
     per call (``chunks.CHUNK_BYTES`` unless given): each thread holds a few such chunks and
-    their batches.
+    their batches. With ``trace_ids``, the ``tid`` column holds the trace ids as UUIDs (what
+    ingest stores); otherwise it is null, which spares every other read that work.
     """
 
     def __init__(
@@ -242,12 +247,13 @@ class NativeReader:
         workers: int | None = None,
         routing: Routing | None = None,
         chunk_bytes: int | None = None,
+        trace_ids: bool = False,
     ) -> None:
         self.sources = list(sources)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.faults: list[FileFault] = faults if faults is not None else []
         self.routing = None if routing is None else routing.for_scan()
-        self.chunk_bytes = chunk_bytes
+        self.chunk_bytes, self.trace_ids = chunk_bytes, trace_ids
         self._folded: list[pa.RecordBatch] = []
         self.numbered: dict[str, dict[str, int]] = {}  # of fed files: see FileState
         # Files read to their end: while a batch is handed out, the index of its file.
@@ -309,7 +315,9 @@ class NativeReader:
                 if index is None:
                     return
                 out, stop = workers.out[index], workers.stop
-                _read_file(self.sources[index], out, stop, self.routing, self.chunk_bytes)
+                _read_file(
+                    self.sources[index], out, stop, self.routing, self.chunk_bytes, self.trace_ids
+                )
         finally:
             done.set()
 
