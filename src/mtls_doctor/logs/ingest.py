@@ -87,6 +87,10 @@ def ingest_inputs(
     """Ingest every log file of ``inputs`` into the store at ``db``, many whole files per
     transaction (see ``append.py``). ``openers`` reads other schemes (``s3://``): their
     objects whose current version the store holds are not fetched again."""
+    if native.available():
+        # Before any thread of the run exists: glibc fixes its number of arenas once a
+        # ninth one is wanted (see _linescan.c).
+        native.tune_allocator()
     workdir = make_workdir()
     try:
         store = Store.open(db)

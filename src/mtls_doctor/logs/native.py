@@ -73,7 +73,7 @@ def available() -> bool:
 
 
 @functools.cache
-def _tune_allocator() -> None:
+def tune_allocator() -> None:
     assert _linescan is not None
     _linescan.keep_freed_memory()  # once per process: see _linescan.c
 
@@ -274,7 +274,7 @@ class NativeReader:
 
     def pairs(self) -> Generator[tuple[pa.RecordBatch, str], None, None]:
         """Each batch with the kind of its rows; the threads start now."""
-        _tune_allocator()
+        tune_allocator()
         workers = self._start()
         self._workers = workers
         batches = self._batches(workers)
