@@ -70,7 +70,9 @@ def test_declined_lines_end_a_transaction_at_a_file_boundary(
     assert sum(taken for taken, _ in bounded) == 6 and len(bounded) >= 3
     assert all(spooled <= 2 * largest for _, spooled in bounded)
     for view in _VIEWS:
-        assert run_sql(tmp_path / "bounded.duckdb", view) == run_sql(tmp_path / "whole.duckdb", view)
+        assert run_sql(tmp_path / "bounded.duckdb", view) == run_sql(
+            tmp_path / "whole.duckdb", view
+        )
     # Each file's rows went in with its own `files` entry: none without one.
     orphans = "SELECT count(*) FROM connections WHERE file_id NOT IN (SELECT file_id FROM files)"
     assert run_sql(tmp_path / "bounded.duckdb", orphans)[1] == [(0,)]
