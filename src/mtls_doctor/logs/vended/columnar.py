@@ -29,7 +29,7 @@ from mtls_doctor.logs.faults import FeedFault
 from mtls_doctor.logs.vended import parquet
 from mtls_doctor.logs.vended.detect import PARQUET
 from mtls_doctor.logs.vended.feed import SniffingFeed, VendedFeed
-from mtls_doctor.logs.vended.lines import VendedTypeError, _as_text, _field_text, legacy_bytes
+from mtls_doctor.logs.vended.lines import VendedTypeError, as_text, field_text, legacy_bytes
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,7 +96,7 @@ def field_columns(batch: pa.RecordBatch, kept: Kept) -> list[Column]:
                 validity, values = array.buffers()
                 columns.append((kind, validity if array.null_count else None, values, array.offset))
             else:
-                text = array if _is_text(array) else _as_text(array, name)
+                text = array if _is_text(array) else as_text(array, name)
                 columns.append(_buffers(text, field, kept))
     except VendedTypeError as error:
         raise FeedFault(f"column {error}") from error
@@ -119,7 +119,7 @@ def _field_array(batch: pa.RecordBatch, name: str, names: list[str]) -> pa.Array
 
     synonyms = [s for s, target in VENDED_SYNONYMS.items() if target == name and s in names]
     if synonyms and name in names:  # both spellings: lines.py says which value stands
-        return _field_text(batch, name, names, batch.num_rows)
+        return field_text(batch, name, names, batch.num_rows)
     present = [n for n in (name, *synonyms) if n in names]
     if not present:
         return None

@@ -72,7 +72,7 @@ def legacy_lines(table: pa.Table | pa.RecordBatch) -> pa.StringArray:
 
     rows = table.num_rows
     names = list(table.schema.names)
-    texts = [_field_text(table, name, names, rows) for name in VENDED_FIELD_NAMES]
+    texts = [field_text(table, name, names, rows) for name in VENDED_FIELD_NAMES]
     position = SUBJECT_POSITION - 1
     texts[position] = _quoted(texts[position])
     # Nulls filled per column, then joined: several times faster than the join's own
@@ -145,7 +145,7 @@ def _one_line_each(line: pa.StringArray) -> pa.StringArray:
     return _combined(pc.replace_substring(line, "\r", "\\0D"))
 
 
-def _field_text(
+def field_text(
     table: pa.Table | pa.RecordBatch, name: str, names: list[str], rows: int
 ) -> pa.Array:
     """The column ``name`` as text: null where the value is empty (null, ``""``, ``-``).
@@ -169,7 +169,7 @@ def _one_field_text(
     if name not in names:
         return pa.nulls(rows, pa.string())
     column = _combined(table.column(name))
-    text = _as_text(column, VENDED_SYNONYMS.get(name, name))
+    text = as_text(column, VENDED_SYNONYMS.get(name, name))
     if pa.types.is_null(text.type):
         return pa.nulls(rows, pa.string())
     if text.null_count == len(text):
@@ -180,13 +180,15 @@ def _one_field_text(
     return pc.if_else(empty, pa.scalar(None, pa.string()), text)
 
 
-def _as_text(column: Any, name: str) -> Any:
+def as_text(column: Any, name: str) -> Any:
+    """The column of field ``name`` as the text its legacy line holds (strings as they are)
+    (raises :class:`VendedTypeError` for a type no field can have)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     kind = column.type
     if pa.types.is_dictionary(kind):
-        return _as_text(column.cast(kind.value_type), name)
+        return as_text(column.cast(kind.value_type), name)
     if pa.types.is_null(kind):
         return column
     if pa.types.is_string(kind):
