@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define NCOLS 15
+#define MIN_FIELDS 12 /* knowledge/fields.py MIN_FIELDS: fields 13-15 came later */
 #define SUBJECT 7 /* 0-based index of the quoted subject */
 
 typedef struct {
@@ -75,8 +76,9 @@ int linescan_fold(Fold *fold, Span status, int nfields, int64_t at, int selected
 PyObject *linescan_folded(const Fold *fold);
 void linescan_fold_free(Fold *fold);
 
-/* Split and certify one line (no newline, trailing spaces removed): 1 when every field has
- * exactly the syntax the SQL parser accepts, with f[0..14], *nfields and *t filled in. */
+/* Split and certify one line (no newline, trailing spaces removed): 1 when it has at least
+ * MIN_FIELDS fields and every field has exactly the syntax the SQL parser accepts, with
+ * f[0..14] (empty past the line's last field), *nfields and *t filled in. */
 int linescan_certify(const unsigned char *p, Py_ssize_t n, Span *f, int *nfields, Times *t);
 
 /* The part of linescan_certify for one field that comes split already (linescan_columns.c):

@@ -354,5 +354,11 @@ int linescan_certify(const unsigned char *p, Py_ssize_t n, Span *f, int *nfields
         i++;
     }
     *nfields = k;
-    return k >= NCOLS && check_fields(f, t);
+    if (k < MIN_FIELDS)
+        return 0;
+    /* Older logs end after field 12 or 13 (spec 1.4): the fields they lack are empty, as
+     * the SQL parser reads them (NULL once typed, like an empty field). */
+    for (int c = k; c < NCOLS; c++)
+        f[c] = (Span){p + n, 0};
+    return check_fields(f, t);
 }

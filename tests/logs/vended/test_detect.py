@@ -77,7 +77,7 @@ def test_delimited_plain_is_told_by_its_first_delimiter(
 
 @FAST
 @given(
-    st.sampled_from(['\t "', "a,b", "\t", "x\ty z", ", ,"]),
+    st.sampled_from(['\t "', "a,b", "\t", "x\ty z", ", ,", "#", "#x y", "# no directive"]),
     st.lists(lines, min_size=1, max_size=4),
     packed,
 )
@@ -85,7 +85,8 @@ def test_a_damaged_first_line_leaves_a_legacy_file_legacy(
     damaged: str, rows: list[str], gz: bool
 ) -> None:
     """A tab or a comma in a bad first line must not make every good line after it be
-    split at tabs or commas (found by tests/logs/test_properties.py)."""
+    split at tabs or commas, nor a # make them W3C data before a #Fields: line (both found
+    by tests/logs/test_properties.py): only a W3C directive (#Name:) says W3C."""
     found = sniff(_maybe_gzip("\n".join([damaged, *rows]).encode() + b"\n", gz))
     assert (found.format, found.delimiter, found.connection) == (LEGACY, " ", True)
 

@@ -94,9 +94,25 @@ def _sniff(head: bytes, limit: int) -> Detected:
     if first.lstrip().startswith("{"):
         whole = index < complete
         return Detected(JSONL, packed, connection=_json_connection(first) if whole else None)
-    if first.startswith("#"):
+    if first.startswith("#") and _directives(body):
         return _w3c(packed, [line for _, line in body], complete - index)
     return _plain(packed, body, complete)
+
+
+_DIRECTIVE = re.compile(r"#[A-Za-z][A-Za-z-]*:")  # #Version:, #Fields:, #Date:, #Remark: ...
+
+
+def _directives(body: list[tuple[int, str]]) -> bool:
+    """Whether the ``#`` lines that open the head hold a W3C directive. A bare ``#`` or
+    ``#garbage`` is no sign of W3C: a legacy file whose first line is damaged that way
+    stays legacy (that line malformed) instead of every later line being W3C data before
+    its #Fields: line."""
+    for _, line in body:
+        if not line.startswith("#"):
+            return False
+        if _DIRECTIVE.match(line):
+            return True
+    return False
 
 
 def detect_file(path: Path) -> Detected:
