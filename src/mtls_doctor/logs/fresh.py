@@ -31,9 +31,9 @@ GROUP_BYTES = 16 * 1024 * 1024
 # 16 MiB (two files of 100k lines here) no thread ever filled a row group: the main thread
 # did two thirds of DuckDB's work, and 2M lines took 5.1 s (3.3 s as one group). The lines
 # the scanner declines are kept aside for a group (insert._Spool: in memory up to 32 MiB,
-# then a file in the scratch folder); logs it declines whole (12 or 13 fields) would keep
-# about 6x this in text there, so a group's transaction ends early at a file once they pass
-# insert.SPOOL_LIMIT.
+# then a file in the scratch folder); logs it declines whole (every client an IPv4 address
+# written inside IPv6, say) would keep about 6x this in text there, so a group's
+# transaction ends early at a file once they pass insert.SPOOL_LIMIT.
 STREAM_GROUP_BYTES = 128 * 1024 * 1024
 
 

@@ -30,8 +30,9 @@ from mtls_doctor.logs.store import ROWS, STORED, TRACE_UUID
 CHUNK_BYTES = 2 * 1024 * 1024
 SPOOL_BYTES = 32 * 1024 * 1024  # declined lines kept in memory before they go to a file
 # A group is cut at the next file once its declined lines pass this: logs the scanner
-# declines whole (12 or 13 fields) would otherwise spool some 6x a group's gzip bytes
-# (fresh.STREAM_GROUP_BYTES) in the scratch folder, often a RAM-backed tmpfs.
+# declines whole (every client an IPv4 address written inside IPv6, say) would otherwise
+# spool some 6x a group's gzip bytes (fresh.STREAM_GROUP_BYTES) in the scratch folder,
+# often a RAM-backed tmpfs.
 SPOOL_LIMIT = 64 * 1024 * 1024
 # What is stored of a parsed row, and of a certified one, whose trace id the scanner turned
 # into a UUID when it could (store.RENDERED).
