@@ -92,3 +92,18 @@ def test_declined_lines_of_many_files_spooled_to_a_file(
     assert [taken for taken, _ in _ingest(logdir, tmp_path / "file.duckdb", monkeypatch)] == [6]
     for view in _VIEWS:
         assert run_sql(tmp_path / "file.duckdb", view) == run_sql(tmp_path / "memory.duckdb", view)
+
+
+def test_a_spool_closed_without_being_read_leaves_no_file(tmp_path: Path) -> None:
+    # As when the INSERT before it failed (a DuckDB error, Ctrl-C): its writer is closed too.
+    import pyarrow as pa
+
+    spool = insert._Spool(tmp_path / "declined.arrow")
+    batch = pa.record_batch([pa.array(["x" * 64] * 4)], names=["line"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(insert, "SPOOL_BYTES", 1)
+        spool.add(batch)
+        spool.add(batch)
+    assert (tmp_path / "declined.arrow").exists() and spool.size == 2 * batch.nbytes
+    spool.close()
+    assert not (tmp_path / "declined.arrow").exists() and spool.writer is None

@@ -107,16 +107,16 @@ def insert_read(
     stream = pa.RecordBatchReader.from_batches(native.schema(), certified())
     name, relation = register_stream(con, stream, certified=True)
     try:
-        insert_rows(con, relation, params, _CERTIFIED_COLS)
-    except duckdb.Error as error:
-        raise stream_failure(error, name) or error from error
-    finally:
-        forget_stream(con, name)
-        reader.stop()
-    spooled = spool.size
-    try:
+        try:
+            insert_rows(con, relation, params, _CERTIFIED_COLS)
+        except duckdb.Error as error:
+            raise stream_failure(error, name) or error from error
+        finally:
+            forget_stream(con, name)
+            reader.stop()
+        spooled = spool.size
         _insert_declined(con, spool, params, malformed)
-    finally:
+    finally:  # whatever failed (Ctrl-C included), the spool's file goes now
         spool.close()
     return ReadGroup(taken, reader.numbered, spooled)
 
@@ -216,6 +216,10 @@ class _Spool:
 
     def close(self) -> None:
         self.batches = []
+        if self.writer is not None:
+            with contextlib.suppress(Exception):  # closed already by table(), or failed
+                self.writer.close()
+            self.writer = None
         self.path.unlink(missing_ok=True)
 
 
