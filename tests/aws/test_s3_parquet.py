@@ -12,7 +12,6 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from tests.aws.albdata import ACCOUNT
 from tests.aws.test_s3_cli import run
 from tests.aws.vendeddata import BUCKET, write
 from tests.diagnose.corpus import crafted_lines
-from tests.logs.vended.test_parquet import parquet, records
+from tests.logs.vended.test_parquet import damage_row_group, parquet, records, spied
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the compiled reader's path")
 
@@ -46,16 +45,7 @@ def by_columns(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     monkeypatch.setattr(module, "legacy_pieces", refuse)
     seen: list[Path] = []
-    real = columnar.parquet_file
-
-    @contextmanager
-    def spy(feed: object, stop: threading.Event) -> Iterator[Path | None]:
-        with real(feed, stop) as found:
-            if found is not None:
-                seen.append(found)
-            yield found
-
-    monkeypatch.setattr(columnar, "parquet_file", spy)
+    monkeypatch.setattr(columnar, "parquet_file", spied(columnar.parquet_file, seen))
     return seen
 
 
@@ -66,15 +56,8 @@ def _bad_rows(tmp_path: Path) -> Path:
 
 
 def _damaged(tmp_path: Path) -> Path:
-    import pyarrow.parquet as pq
-
     path = parquet(tmp_path / "local" / "damaged.parquet", records(crafted_lines()))
-    chunk = pq.ParquetFile(path).metadata.row_group(5).column(0)
-    start = chunk.dictionary_page_offset or chunk.data_page_offset
-    data = bytearray(path.read_bytes())
-    data[start : start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
-    path.write_bytes(bytes(data))
-    return path
+    return damage_row_group(path, 5, 0)
 
 
 def _ingest(source: str, db: Path, cache: Path) -> dict[str, Any]:

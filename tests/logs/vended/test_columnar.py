@@ -10,9 +10,7 @@ folded counts and the same faults, on typed, null, dictionary-coded and odd valu
 from __future__ import annotations
 
 import collections
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from mtls_doctor.logs.faults import FileFault
 from mtls_doctor.logs.routing import EXPIRING, OTHER, Routing
 from mtls_doctor.logs.sources import LogSource, as_read
 from tests.diagnose.corpus import crafted_lines
-from tests.logs.vended.test_parquet import parquet, records
+from tests.logs.vended.test_parquet import damage_row_group, parquet, records, spied
 
 _linescan = pytest.importorskip("mtls_doctor.logs._linescan")
 pytest.importorskip("pyarrow")
@@ -74,26 +72,13 @@ def _read(path: Path, routing: Routing | None) -> dict[str, Any]:
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, routing: Routing | None) -> None:
     with monkeypatch.context() as patch:
         seen: list[Path] = []
-        patch.setattr(columnar, "parquet_file", _spied(columnar.parquet_file, seen))
+        patch.setattr(columnar, "parquet_file", spied(columnar.parquet_file, seen))
         by_columns = _read(path, routing)
         assert seen, "the column path was not taken"
     with monkeypatch.context() as patch:
         patch.setattr(columnar, "parquet_file", lambda feed, stop: nullcontext())
         by_lines = _read(path, routing)
     assert by_columns == by_lines
-
-
-def _spied(real: Any, seen: list[Path]) -> Any:
-    """``columnar.parquet_file``, noting each file it hands to the column path."""
-
-    @contextmanager
-    def spy(feed: object, stop: threading.Event) -> Iterator[Path | None]:
-        with real(feed, stop) as found:
-            if found is not None:
-                seen.append(found)
-            yield found
-
-    return spy
 
 
 @pytest.fixture(autouse=True)
@@ -150,18 +135,13 @@ def test_a_bad_row_is_declined_and_numbered_by_its_row(
 def test_a_missing_column_and_a_damaged_row_group_are_faults_alike(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyarrow.parquet as pq
 
     rows = records(crafted_lines())
     for row in rows:
         row.pop("tls_verify_status")
     _both(parquet(tmp_path / "missing.parquet", rows), monkeypatch, None)
     path = parquet(tmp_path / "damaged.parquet", records(crafted_lines()), row_group=10)
-    chunk = pq.ParquetFile(path).metadata.row_group(3).column(1)
-    start = chunk.dictionary_page_offset or chunk.data_page_offset
-    data = bytearray(path.read_bytes())
-    data[start : start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
-    path.write_bytes(bytes(data))
+    damage_row_group(path, 3, 1)
     _both(path, monkeypatch, None)
     assert "row group 3 of" in _read(path, None)["faults"][0].message
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,32 @@ def parquet(
     table = pa.table({(rename or {}).get(n, n): c for n, c in columns.items()})
     pq.write_table(table, path, row_group_size=row_group)
     return path
+
+
+def damage_row_group(path: Path, group: int, column: int) -> Path:
+    """Overwrite one column chunk of row group ``group`` of ``path`` with bytes that do not
+    decode: that group cannot be read, the ones before it can."""
+    import pyarrow.parquet as pq
+
+    chunk = pq.ParquetFile(path).metadata.row_group(group).column(column)
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start : start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
+    path.write_bytes(bytes(data))
+    return path
+
+
+def spied(real: Any, seen: list[Path]) -> Any:
+    """``columnar.parquet_file`` (``real``), noting each file it hands to the column path."""
+
+    @contextmanager
+    def spy(feed: object, stop: threading.Event) -> Iterator[Path | None]:
+        with real(feed, stop) as found:
+            if found is not None:
+                seen.append(found)
+            yield found
+
+    return spy
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -300,14 +329,9 @@ def test_ingest_stores_parquet_once_and_queries_like_legacy(tmp_path: Path, lega
 
 @pytest.mark.parametrize("pure", [False, True], ids=["compiled", "pure"])
 def test_a_damaged_row_group_keeps_the_rows_before_it(tmp_path: Path, pure: bool) -> None:
-    import pyarrow.parquet as pq
 
     path = parquet(tmp_path / "damaged.parquet", records(crafted_lines()), row_group=10)
-    chunk = pq.ParquetFile(path).metadata.row_group(5).column(0)
-    start = chunk.dictionary_page_offset or chunk.data_page_offset
-    data = bytearray(path.read_bytes())
-    data[start : start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
-    path.write_bytes(bytes(data))
+    damage_row_group(path, 5, 0)
     env = {"MTLS_DOCTOR_PURE": "1"} if pure else {}
     result = invoke(
         "logs", "query", str(path), "--count-by", "tls_verify_status", "--format", "json", env=env
