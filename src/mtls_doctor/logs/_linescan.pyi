@@ -1,5 +1,19 @@
 from typing import Any
 
+Routing = tuple[int | None, bool, int | None, int | None]  # horizon, fold, since, until
+Scanned = tuple[
+    int,
+    list[tuple[bytearray, bytearray]],
+    bytearray,
+    int,
+    list[tuple[int, bytes]],
+    tuple[bytearray, bytearray, bytearray, bytearray],
+    int,
+    tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
+    tuple[bytearray, bytearray] | tuple[None, None],
+    tuple[int, int, int],
+]
+
 # The compiled line scanner (_linescan.c); see native.py for how its output is used.
 # scan() -> (rows, 15 x (int32 offsets, bytes), int32 field counts, lines seen,
 #            [(line index, raw line)] not certified,
@@ -15,21 +29,10 @@ def scan(
     data: bytes | memoryview,
     max_line: int,
     max_lines: int = ...,
-    routing: tuple[int | None, bool, int | None, int | None] | None = ...,
+    routing: Routing | None = ...,
     trace_ids: bool = ...,
     /,
-) -> tuple[
-    int,
-    list[tuple[bytearray, bytearray]],
-    bytearray,
-    int,
-    list[tuple[int, bytes]],
-    tuple[bytearray, bytearray, bytearray, bytearray],
-    int,
-    tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
-    tuple[bytearray, bytearray] | tuple[None, None],
-    tuple[int, int, int],
-]: ...
+) -> Scanned: ...
 def keep_freed_memory() -> None: ...
 
 # scan_columns(): scan()'s result for rows [first, rows) given as 15 columns (each None, or
@@ -41,19 +44,8 @@ def scan_columns(
     first: int,
     rows: int,
     max_line: int,
-    routing: tuple[int | None, bool, int | None, int | None] | None = ...,
+    routing: Routing | None = ...,
     trace_ids: bool = ...,
     /,
-) -> tuple[
-    int,
-    list[tuple[bytearray, bytearray]],
-    bytearray,
-    int,
-    list[tuple[int, bytes]],
-    tuple[bytearray, bytearray, bytearray, bytearray],
-    int,
-    tuple[bytearray, bytearray, bytearray, bytearray, bytearray],
-    tuple[bytearray, bytearray] | tuple[None, None],
-    tuple[int, int, int],
-]: ...
+) -> Scanned: ...
 def verdicts_size(values: int, /) -> int: ...  # kept by scan_columns per dictionary
